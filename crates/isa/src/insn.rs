@@ -1140,7 +1140,7 @@ pub struct SlotError {
 ///
 /// This checks each instruction on its own; [`crate::validate`] checks the program as a whole.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Insn>, SlotError> {
-    if bytes.len() % RawInsn::SIZE != 0 {
+    if !bytes.len().is_multiple_of(RawInsn::SIZE) {
         return Err(SlotError {
             pc: bytes.len() / 8,
             error: DecodeError::PartialSlot { len: bytes.len() },

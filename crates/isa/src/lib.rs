@@ -8,11 +8,15 @@
 //! - [`asm`]: the text syntax of the BPF conformance suite; [`disasm`]: that syntax back, or
 //!   LLVM's (`llvm-objdump -d`) syntax.
 
+pub mod asm;
+pub mod disasm;
 pub mod opcode;
 
 mod insn;
 mod validate;
 
+pub use asm::{AsmError, assemble, assemble_bytes};
+pub use disasm::{Syntax, disassemble, format_insn};
 pub use insn::{
     AluOp, AtomicOp, ByteOrder, CallTarget, DecodeError, Insn, JmpOp, LddwKind, Operand,
     PacketMode, RawInsn, Reg, Size, SlotError, Width, decode, decode_raw, encode, encode_raw,
