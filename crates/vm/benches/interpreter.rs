@@ -1,0 +1,169 @@
+//! The Foundation benchmarks: eleven workloads, each run natively (plain Rust), on Waggle's
+//! interpreter and on the `rbpf` crate's interpreter, in the same run.
+//!
+//! Run: `cargo bench -p waggle-vm --bench interpreter` (or `scripts/bench-report.py`, which runs
+//! this and prints the Markdown table of BENCHMARKS.md). Bench names are
+//! `workload::<name>::{native, waggle_interpreter, rbpf_interpreter}`.
+//!
+//! Before timing, every bench checks that Waggle and rbpf return the native r0 (and leave the
+//! same memory), so a wrong interpreter cannot post a time.
+//!
+//! Versions (dev-dependencies of waggle-vm):
+//! - `rbpf = "0.4.1"`: the newest release (edition 2024, builds with Rust 1.95). Its interpreter
+//!   handles the v1/v2 ALU/ALU64/JMP classes, JMP32, `mod32`/`div32`, byte swaps `le`/`be`,
+//!   helper and local calls. It rejects `bswap` (0xd7), `gotol` (0x06), sign-extending loads and
+//!   atomics, and silently runs v4 `sdiv`/`smod`/`movsx` as their unsigned/plain forms (it
+//!   ignores the offset field), so the workloads keep to the common subset. `EbpfVmRaw` passes
+//!   the memory pointer in r1 but no length in r2: no workload reads r2.
+//! - `divan = "0.1.21"`: the newest release (MSRV 1.80).
+
+use divan::Bencher;
+use std::hint::black_box;
+use waggle_isa::Insn;
+use waggle_vm::{Helpers, Interpreter};
+
+mod workloads;
+
+use workloads::Workload;
+
+fn main() {
+    // Fail fast: every workload must agree on every engine before anything is timed (each bench
+    // checks its own workload again before timing, so a filtered run is checked too).
+    for w in workloads::ALL {
+        prepare(w);
+    }
+    divan::main();
+}
+
+/// A workload ready to run: its program as Waggle instructions and as rbpf bytecode, its memory
+/// input, and the native result.
+struct Prepared {
+    insns: Vec<Insn>,
+    bytecode: Vec<u8>,
+    memory: Vec<u8>,
+}
+
+/// Waggle's helper registry for the workloads: id 1 is `r0 = r1 + 1`.
+fn waggle_helpers() -> Helpers {
+    let mut helpers = Helpers::new();
+    helpers.register_fn(workloads::HELPER_ID, workloads::helper_inc);
+    helpers
+}
+
+fn rbpf_vm(bytecode: &[u8]) -> rbpf::EbpfVmRaw<'_> {
+    let mut vm = rbpf::EbpfVmRaw::new(Some(bytecode)).expect("rbpf accepts the program");
+    vm.register_helper(workloads::HELPER_ID, workloads::helper_inc)
+        .expect("rbpf registers the helper");
+    vm
+}
+
+/// Assembles the workload and checks that both interpreters compute what the native version
+/// does: the same r0 and the same memory afterwards.
+fn prepare(w: &Workload) -> Prepared {
+    let insns = waggle_isa::asm::assemble(w.source)
+        .unwrap_or_else(|e| panic!("{}: assembler error: {e}", w.name));
+    let bytecode = waggle_isa::encode(&insns);
+    let memory = (w.memory)();
+
+    let mut native_mem = memory.clone();
+    let expected = (w.native)(&mut native_mem);
+
+    let vm = Interpreter::new(&insns, waggle_helpers())
+        .unwrap_or_else(|e| panic!("{}: waggle rejects the program: {e}", w.name));
+    let mut waggle_mem = memory.clone();
+    let got = vm
+        .run_on(&mut waggle_mem)
+        .unwrap_or_else(|e| panic!("{}: waggle run failed: {e}", w.name));
+    assert_eq!(got, expected, "{}: waggle r0 differs from native", w.name);
+    assert!(
+        waggle_mem == native_mem,
+        "{}: waggle memory differs",
+        w.name
+    );
+
+    let rbpf = rbpf_vm(&bytecode);
+    let mut rbpf_mem = memory.clone();
+    let got = rbpf
+        .execute_program(&mut rbpf_mem)
+        .unwrap_or_else(|e| panic!("{}: rbpf run failed: {e}", w.name));
+    assert_eq!(got, expected, "{}: rbpf r0 differs from native", w.name);
+    assert!(rbpf_mem == native_mem, "{}: rbpf memory differs", w.name);
+
+    drop(rbpf);
+    Prepared {
+        insns,
+        bytecode,
+        memory,
+    }
+}
+
+fn bench_native(bencher: Bencher, w: &Workload) {
+    let mut memory = prepare(w).memory;
+    // An indirect call, as invoking a compiled program would be: black_box keeps the function
+    // out of line and its input opaque.
+    let native = black_box(w.native);
+    bencher.bench_local(|| native(black_box(&mut memory)));
+}
+
+fn bench_waggle(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        insns, mut memory, ..
+    } = prepare(w);
+    let vm = Interpreter::new(&insns, waggle_helpers()).expect("checked in prepare");
+    bencher.bench_local(|| {
+        vm.run_on(black_box(&mut memory))
+            .expect("checked in prepare")
+    });
+}
+
+fn bench_rbpf(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        bytecode,
+        mut memory,
+        ..
+    } = prepare(w);
+    let vm = rbpf_vm(&bytecode);
+    bencher.bench_local(|| {
+        vm.execute_program(black_box(&mut memory))
+            .expect("checked in prepare")
+    });
+}
+
+macro_rules! bench_workload {
+    ($module:ident, $workload:path) => {
+        /// One workload on each engine.
+        mod $module {
+            use super::super::*;
+
+            #[divan::bench]
+            fn native(bencher: Bencher) {
+                bench_native(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn waggle_interpreter(bencher: Bencher) {
+                bench_waggle(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn rbpf_interpreter(bencher: Bencher) {
+                bench_rbpf(bencher, &$workload);
+            }
+        }
+    };
+}
+
+/// The workloads, one module each.
+mod workload {
+    bench_workload!(call_overhead, workloads::CALL_OVERHEAD);
+    bench_workload!(fibonacci, workloads::FIBONACCI);
+    bench_workload!(log2, workloads::LOG2);
+    bench_workload!(popcount, workloads::POPCOUNT);
+    bench_workload!(switch64, workloads::SWITCH64);
+    bench_workload!(linear_search, workloads::LINEAR_SEARCH);
+    bench_workload!(prime, workloads::PRIME);
+    bench_workload!(checksum, workloads::CHECKSUM);
+    bench_workload!(memcpy, workloads::MEMCPY);
+    bench_workload!(strcmp, workloads::STRCMP);
+    bench_workload!(helper_calls, workloads::HELPER_CALLS);
+}

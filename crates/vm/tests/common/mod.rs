@@ -1,0 +1,203 @@
+//! Builders for test programs, made of `Insn` values directly.
+#![allow(dead_code)]
+
+use waggle_isa::{AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpOp, Operand, Reg, Size, Width};
+use waggle_vm::{Helpers, Interpreter, PrepareError, RunConfig, VmError};
+
+/// Register `n`.
+pub fn r(n: u8) -> Reg {
+    Reg::new(n).expect("register 0..=10")
+}
+
+/// Immediate operand.
+pub fn imm(i: i32) -> Operand {
+    Operand::Imm(i)
+}
+
+/// Register operand.
+pub fn reg(n: u8) -> Operand {
+    Operand::Reg(r(n))
+}
+
+/// One or two slots.
+pub trait Slots {
+    /// Append them.
+    fn push_to(self, prog: &mut Vec<Insn>);
+}
+
+impl Slots for Insn {
+    fn push_to(self, prog: &mut Vec<Insn>) {
+        prog.push(self);
+    }
+}
+
+impl Slots for [Insn; 2] {
+    fn push_to(self, prog: &mut Vec<Insn>) {
+        prog.extend(self);
+    }
+}
+
+/// A program from instructions and `lddw` pairs.
+#[macro_export]
+macro_rules! prog {
+    ($($e:expr),* $(,)?) => {{
+        let mut v: Vec<waggle_isa::Insn> = Vec::new();
+        $( $crate::common::Slots::push_to($e, &mut v); )*
+        v
+    }};
+}
+
+pub fn alu64(op: AluOp, dst: u8, src: Operand) -> Insn {
+    Insn::Alu {
+        width: Width::W64,
+        op,
+        dst: r(dst),
+        src,
+    }
+}
+
+pub fn alu32(op: AluOp, dst: u8, src: Operand) -> Insn {
+    Insn::Alu {
+        width: Width::W32,
+        op,
+        dst: r(dst),
+        src,
+    }
+}
+
+/// `dst = imm` (64-bit, sign-extended).
+pub fn mov(dst: u8, i: i32) -> Insn {
+    alu64(AluOp::Mov, dst, imm(i))
+}
+
+/// `dst = src` (64-bit).
+pub fn movr(dst: u8, src: u8) -> Insn {
+    alu64(AluOp::Mov, dst, reg(src))
+}
+
+pub fn add(dst: u8, i: i32) -> Insn {
+    alu64(AluOp::Add, dst, imm(i))
+}
+
+pub fn neg(width: Width, dst: u8) -> Insn {
+    Insn::Neg { width, dst: r(dst) }
+}
+
+pub fn endian(order: ByteOrder, bits: u8, dst: u8) -> Insn {
+    Insn::Endian {
+        order,
+        bits,
+        dst: r(dst),
+    }
+}
+
+pub fn lddw(dst: u8, v: u64) -> [Insn; 2] {
+    [
+        Insn::Lddw {
+            dst: r(dst),
+            kind: waggle_isa::LddwKind::Imm,
+            imm: v,
+        },
+        Insn::LddwHigh,
+    ]
+}
+
+pub fn ldx(size: Size, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::Load {
+        size,
+        signed: false,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn ldxs(size: Size, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::Load {
+        size,
+        signed: true,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn stx(size: Size, dst: u8, off: i16, src: u8) -> Insn {
+    Insn::Store {
+        size,
+        dst: r(dst),
+        off,
+        src: reg(src),
+    }
+}
+
+pub fn st(size: Size, dst: u8, off: i16, i: i32) -> Insn {
+    Insn::Store {
+        size,
+        dst: r(dst),
+        off,
+        src: imm(i),
+    }
+}
+
+pub fn atomic(size: Size, op: AtomicOp, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::Atomic {
+        size,
+        op,
+        dst: r(dst),
+        src: r(src),
+        off,
+    }
+}
+
+pub fn jmp(width: Width, op: JmpOp, dst: u8, src: Operand, off: i16) -> Insn {
+    Insn::Jump {
+        width,
+        op,
+        dst: r(dst),
+        src,
+        off,
+    }
+}
+
+pub fn ja(off: i16) -> Insn {
+    Insn::Ja {
+        off: off.into(),
+        long: false,
+    }
+}
+
+pub fn call_local(off: i32) -> Insn {
+    Insn::Call(CallTarget::Local(off))
+}
+
+pub fn call(id: i32) -> Insn {
+    Insn::Call(CallTarget::Helper(id))
+}
+
+pub const EXIT: Insn = Insn::Exit;
+
+/// Prepare with `helpers`, panicking on a preparation error.
+pub fn vm_with(prog: &[Insn], helpers: Helpers) -> Interpreter {
+    Interpreter::new(prog, helpers).unwrap_or_else(|e| panic!("prepare: {e}"))
+}
+
+/// Prepare without helpers.
+pub fn vm(prog: &[Insn]) -> Interpreter {
+    vm_with(prog, Helpers::new())
+}
+
+/// Prepare and run without memory.
+pub fn run(prog: &[Insn]) -> Result<u64, VmError> {
+    vm(prog).run(&RunConfig::default())
+}
+
+/// Prepare and run on `mem` (r1 = its address, r2 = its length).
+pub fn run_mem(prog: &[Insn], mem: &mut [u8]) -> Result<u64, VmError> {
+    vm(prog).run_on(mem)
+}
+
+/// Preparation error of `prog` without helpers.
+pub fn prepare_err(prog: &[Insn]) -> PrepareError {
+    Interpreter::new(prog, Helpers::new()).expect_err("preparation must fail")
+}
