@@ -27,7 +27,11 @@ pub fn helpers(set: HelperSet) -> Helpers {
     let mut helpers = Helpers::new();
     if set == HelperSet::Conformance {
         helpers.register(UNWIND_HELPER, |_, args: [u64; 5]| {
-            if args[0] == 0 { Err(HelperError::Exit(0)) } else { Ok(args[0]) }
+            if args[0] == 0 {
+                Err(HelperError::Exit(0))
+            } else {
+                Ok(args[0])
+            }
         });
     }
     helpers
@@ -44,8 +48,12 @@ impl Prepared {
         if engine == Engine::Jit {
             return Err("the JIT engine is not available yet; use --engine interpreter".into());
         }
-        let interpreter = Interpreter::new(insns, helpers(helper_set)).map_err(|e| e.to_string())?;
-        Ok(Prepared { interpreter, max_insns })
+        let interpreter =
+            Interpreter::new(insns, helpers(helper_set)).map_err(|e| e.to_string())?;
+        Ok(Prepared {
+            interpreter,
+            max_insns,
+        })
     }
 
     /// Run once with r1 = `mem`'s address (0 when empty), r2 = its length; `mem` is the only
@@ -59,7 +67,12 @@ impl Prepared {
             regions = [Region::writable(mem)];
             ([regions[0].addr(), len, 0, 0, 0], &regions)
         };
-        let config = RunConfig { args, regions, max_insns: self.max_insns, ..RunConfig::default() };
+        let config = RunConfig {
+            args,
+            regions,
+            max_insns: self.max_insns,
+            ..RunConfig::default()
+        };
         Ok(self.interpreter.run(&config)?)
     }
 }

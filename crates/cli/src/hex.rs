@@ -27,13 +27,21 @@ pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, HexError> {
     for token in text.split_whitespace() {
         let start = text[base..].find(token).map_or(base, |i| base + i);
         base = start + token.len();
-        let digits = token.strip_prefix("0x").or_else(|| token.strip_prefix("0X")).unwrap_or(token);
+        let digits = token
+            .strip_prefix("0x")
+            .or_else(|| token.strip_prefix("0X"))
+            .unwrap_or(token);
         let skipped = token.len() - digits.len();
         if let Some((i, ch)) = digits.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-            return Err(HexError::BadDigit { ch, pos: start + skipped + i });
+            return Err(HexError::BadDigit {
+                ch,
+                pos: start + skipped + i,
+            });
         }
         if digits.len() % 2 != 0 {
-            return Err(HexError::OddLength { token: token.to_string() });
+            return Err(HexError::OddLength {
+                token: token.to_string(),
+            });
         }
         for pair in digits.as_bytes().chunks_exact(2) {
             // Both are ASCII hex digits, checked above.
@@ -70,8 +78,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(parse_hex_bytes("ab c").unwrap_err(), HexError::OddLength { token: "c".into() });
-        assert_eq!(parse_hex_bytes("ab zz").unwrap_err(), HexError::BadDigit { ch: 'z', pos: 3 });
+        assert_eq!(
+            parse_hex_bytes("ab c").unwrap_err(),
+            HexError::OddLength { token: "c".into() }
+        );
+        assert_eq!(
+            parse_hex_bytes("ab zz").unwrap_err(),
+            HexError::BadDigit { ch: 'z', pos: 3 }
+        );
         assert!(parse_hex_bytes("é").is_err());
     }
 

@@ -76,7 +76,10 @@ struct Failure {
 }
 
 fn usage(message: impl std::fmt::Display) -> Failure {
-    Failure { code: 2, message: message.to_string() }
+    Failure {
+        code: 2,
+        message: message.to_string(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -98,12 +101,19 @@ fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Asm { file, output } => {
             let bytes = read(&file)?;
-            let text = String::from_utf8(bytes).map_err(|_| usage(format!("{}: not UTF-8 text", file.display())))?;
-            let insns = waggle_isa::asm::assemble(&text).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| usage(format!("{}: not UTF-8 text", file.display())))?;
+            let insns = waggle_isa::asm::assemble(&text)
+                .map_err(|e| usage(format!("{}: {e}", file.display())))?;
             let out = output.unwrap_or_else(|| file.with_extension("bin"));
             let code = waggle_isa::encode(&insns);
             std::fs::write(&out, &code).map_err(|e| usage(format!("{}: {e}", out.display())))?;
-            eprintln!("{}: {} instructions, {} bytes", out.display(), insns.len(), code.len());
+            eprintln!(
+                "{}: {} instructions, {} bytes",
+                out.display(),
+                insns.len(),
+                code.len()
+            );
             Ok(())
         }
         Command::Disasm { file, syntax } => {
@@ -115,15 +125,28 @@ fn run(command: Command) -> Result<(), Failure> {
             print!("{}", disassemble(&insns, syntax));
             Ok(())
         }
-        Command::Exec { file, mem_hex, mem, engine, repeat, max_insns, helpers } => {
+        Command::Exec {
+            file,
+            mem_hex,
+            mem,
+            engine,
+            repeat,
+            max_insns,
+            helpers,
+        } => {
             let insns = load_program(&file, &read(&file)?).map_err(usage)?;
             let mut memory = match (mem_hex, mem) {
-                (Some(h), _) => parse_hex_bytes(&h).map_err(|e| usage(format!("--mem-hex: {e}")))?,
+                (Some(h), _) => {
+                    parse_hex_bytes(&h).map_err(|e| usage(format!("--mem-hex: {e}")))?
+                }
                 (None, Some(p)) => read(&p)?,
                 (None, None) => Vec::new(),
             };
             let program = exec::Prepared::new(&insns, engine, helpers, max_insns).map_err(usage)?;
-            let fail = |e: exec::RunError| Failure { code: 1, message: e.to_string() };
+            let fail = |e: exec::RunError| Failure {
+                code: 1,
+                message: e.to_string(),
+            };
             let initial = memory.clone();
             let r0 = program.run(&mut memory).map_err(fail)?;
             println!("r0 = {r0:#x} ({r0})");

@@ -49,7 +49,10 @@ fn parse_u64(section: &str, text: &str) -> Result<u64, TestFileError> {
         Some(h) => u64::from_str_radix(h, 16),
         None => t.parse::<u64>(),
     };
-    r.map_err(|_| TestFileError::Number { section: section.into(), text: t.into() })
+    r.map_err(|_| TestFileError::Number {
+        section: section.into(),
+        text: t.into(),
+    })
 }
 
 impl TestFile {
@@ -69,12 +72,17 @@ impl TestFile {
             match name.as_str() {
                 "asm" => file.asm = Some(body),
                 "mem" => {
-                    file.mem = parse_hex_bytes(&body)
-                        .map_err(|source| TestFileError::Hex { section: name.clone(), source })?;
+                    file.mem = parse_hex_bytes(&body).map_err(|source| TestFileError::Hex {
+                        section: name.clone(),
+                        source,
+                    })?;
                 }
                 "raw" => file.raw = Some(parse_raw(&body)?),
                 "result" => {
-                    let t = body.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'));
+                    let t = body
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty() && !l.starts_with('#'));
                     if let Some(t) = t {
                         file.result = Some(parse_u64("result", t)?);
                     }
@@ -91,17 +99,20 @@ impl TestFile {
 /// little-endian u64) or lines of byte pairs (`07 00 01 00 01 00 00 00`).
 fn parse_raw(body: &str) -> Result<Vec<u8>, TestFileError> {
     let mut out = Vec::new();
-    for line in body.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
+    for line in body
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+    {
         if line.is_empty() {
             continue;
         }
         if line.starts_with("0x") && !line.contains(' ') {
             out.extend_from_slice(&parse_u64("raw", line)?.to_le_bytes());
         } else {
-            out.extend(
-                parse_hex_bytes(line)
-                    .map_err(|source| TestFileError::Hex { section: "raw".into(), source })?,
-            );
+            out.extend(parse_hex_bytes(line).map_err(|source| TestFileError::Hex {
+                section: "raw".into(),
+                source,
+            })?);
         }
     }
     Ok(out)

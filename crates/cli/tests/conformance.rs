@@ -8,11 +8,16 @@ use waggle_cli::{Engine, HelperSet, TestFile};
 use waggle_isa::{asm, decode_and_validate};
 
 fn suite_dir(sub: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance").join(sub);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance")
+        .join(sub);
     if dir.is_dir() {
         Some(dir)
     } else {
-        println!("SKIPPED: {} not found (the conformance suite lives in ../shared)", dir.display());
+        println!(
+            "SKIPPED: {} not found (the conformance suite lives in ../shared)",
+            dir.display()
+        );
         None
     }
 }
@@ -57,13 +62,22 @@ fn run_file(path: &Path, engine: Engine) -> Result<(), String> {
 }
 
 fn run_suite(engine: Engine) {
-    let Some(dir) = suite_dir("tests") else { return };
+    let Some(dir) = suite_dir("tests") else {
+        return;
+    };
     let files = data_files(&dir);
-    assert!(files.len() >= 300, "expected the whole suite, found {} files", files.len());
+    assert!(
+        files.len() >= 300,
+        "expected the whole suite, found {} files",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in &files {
         if let Err(why) = run_file(path, engine) {
-            failures.push(format!("{}: {why}", path.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "{}: {why}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
     println!(
@@ -71,7 +85,11 @@ fn run_suite(engine: Engine) {
         files.len() - failures.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "conformance failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -84,12 +102,22 @@ fn conformance_suite_interpreter() {
 /// three files test the official runner itself and say nothing about a BPF implementation.
 #[test]
 fn conformance_negative_files_are_refused() {
-    let Some(dir) = suite_dir("negative") else { return };
-    let runner_self_tests = ["error.data", "incorrect_return_value_high_bits.data", "empty_instructions.data"];
+    let Some(dir) = suite_dir("negative") else {
+        return;
+    };
+    let runner_self_tests = [
+        "error.data",
+        "incorrect_return_value_high_bits.data",
+        "empty_instructions.data",
+    ];
     let (mut refused, mut checked) = (0, 0);
     let mut accepted = Vec::new();
     for path in data_files(&dir) {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         if runner_self_tests.contains(&name.as_str()) {
             continue;
         }
@@ -109,7 +137,16 @@ fn conformance_negative_files_are_refused() {
             accepted.push(name);
         }
     }
-    println!("conformance negative: {refused} passed, {} failed", accepted.len());
-    assert!(checked >= 50, "expected the suite's negative files, found {checked}");
-    assert!(accepted.is_empty(), "accepted malformed input: {accepted:?}");
+    println!(
+        "conformance negative: {refused} passed, {} failed",
+        accepted.len()
+    );
+    assert!(
+        checked >= 50,
+        "expected the suite's negative files, found {checked}"
+    );
+    assert!(
+        accepted.is_empty(),
+        "accepted malformed input: {accepted:?}"
+    );
 }

@@ -40,7 +40,9 @@ fn run() -> Result<u64, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--engine" => {
-                let value = args.next().ok_or("--engine needs a value: interpreter or jit")?;
+                let value = args
+                    .next()
+                    .ok_or("--engine needs a value: interpreter or jit")?;
                 engine = match value.as_str() {
                     "interpreter" => Engine::Interpreter,
                     "jit" => Engine::Jit,
@@ -53,9 +55,12 @@ fn run() -> Result<u64, String> {
         }
     }
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).map_err(|e| format!("reading stdin: {e}"))?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading stdin: {e}"))?;
     let code = parse_hex_bytes(&input).map_err(|e| format!("program: {e}"))?;
-    let insns = waggle_isa::decode_and_validate(&code).map_err(|e| format!("invalid program: {e}"))?;
+    let insns =
+        waggle_isa::decode_and_validate(&code).map_err(|e| format!("invalid program: {e}"))?;
     let program = Prepared::new(&insns, engine, HelperSet::Conformance, Some(MAX_INSNS))?;
     program.run(&mut memory).map_err(|e| e.to_string())
 }
