@@ -1,0 +1,356 @@
+//! The real kernel's `bpf()` system call, as the reference Waggle is compared against.
+//!
+//! Only what differential tests need: create maps, load programs, `BPF_PROG_TEST_RUN`, read
+//! and write map elements. Every kernel object lives in an [`OwnedFd`], so dropping it unloads
+//! it: nothing is ever pinned or left loaded. Where `bpf()` is refused (no root, seccomp,
+//! another OS), [`probe`] says why, and tests skip visibly.
+//!
+//! The attribute unions are written field by field at the offsets of `union bpf_attr` in
+//! `include/uapi/linux/bpf.h`, into a zeroed buffer, so that no struct layout is guessed.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+mod sys;
+
+/// `bpf()` commands used here (`enum bpf_cmd`).
+mod cmd {
+    pub const MAP_CREATE: u32 = 0;
+    pub const MAP_LOOKUP_ELEM: u32 = 1;
+    pub const MAP_UPDATE_ELEM: u32 = 2;
+    pub const MAP_DELETE_ELEM: u32 = 3;
+    pub const MAP_GET_NEXT_KEY: u32 = 4;
+    pub const PROG_LOAD: u32 = 5;
+    pub const PROG_TEST_RUN: u32 = 10;
+    pub const MAP_FREEZE: u32 = 22;
+}
+
+/// A zeroed `union bpf_attr`, filled field by field.
+struct Attr([u8; 128]);
+
+impl Attr {
+    fn new() -> Attr {
+        Attr([0; 128])
+    }
+    fn u32(&mut self, off: usize, v: u32) -> &mut Attr {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    fn u64(&mut self, off: usize, v: u64) -> &mut Attr {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    fn ptr<T>(&mut self, off: usize, p: *const T) -> &mut Attr {
+        self.u64(off, p as usize as u64)
+    }
+    fn name(&mut self, off: usize, name: &str) -> &mut Attr {
+        // BPF_OBJ_NAME_LEN is 16 with the NUL; the kernel accepts [A-Za-z0-9_.].
+        let clean: Vec<u8> = name
+            .bytes()
+            .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.')
+            .take(15)
+            .collect();
+        self.0[off..off + clean.len()].copy_from_slice(&clean);
+        self
+    }
+    fn get_u32(&self, off: usize) -> u32 {
+        u32::from_ne_bytes([
+            self.0[off],
+            self.0[off + 1],
+            self.0[off + 2],
+            self.0[off + 3],
+        ])
+    }
+    fn call(&mut self, cmd: u32) -> io::Result<i64> {
+        sys::bpf(cmd, &mut self.0)
+    }
+    fn call_fd(&mut self, cmd: u32) -> io::Result<OwnedFd> {
+        let fd = self.call(cmd)?;
+        let fd = i32::try_from(fd).map_err(|_| io::Error::other("bpf() returned a bad fd"))?;
+        // SAFETY: a successful MAP_CREATE/PROG_LOAD returns a new file descriptor that
+        // nothing else owns; OwnedFd takes ownership and closes it on drop.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+fn fd_u32(fd: &OwnedFd) -> u32 {
+    fd.as_raw_fd() as u32
+}
+
+/// Whether `bpf()` can be used here: creates and drops a one-element array map.
+pub fn probe() -> Result<(), String> {
+    let spec = MapCreate {
+        map_type: 2,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        ..MapCreate::default()
+    };
+    map_create(&spec)
+        .map(drop)
+        .map_err(|e| format!("bpf() refused: {e}"))
+}
+
+/// `BPF_MAP_CREATE` arguments.
+#[derive(Clone, Debug, Default)]
+pub struct MapCreate {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// Inner map template for map-in-map types.
+    pub inner_map_fd: Option<u32>,
+    /// Name (truncated to 15 characters of `[A-Za-z0-9_.]`).
+    pub name: String,
+    /// `map_extra` (bloom filter hash count, …).
+    pub map_extra: u64,
+}
+
+/// Create a map.
+pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
+    let mut a = Attr::new();
+    a.u32(0, spec.map_type)
+        .u32(4, spec.key_size)
+        .u32(8, spec.value_size)
+        .u32(12, spec.max_entries)
+        .u32(16, spec.map_flags)
+        .u32(20, spec.inner_map_fd.unwrap_or(0))
+        .name(28, &spec.name)
+        .u64(64, spec.map_extra);
+    a.call_fd(cmd::MAP_CREATE)
+}
+
+fn elem(cmd: u32, map: &OwnedFd, key: *const u8, value: *const u8, flags: u64) -> io::Result<i64> {
+    let mut a = Attr::new();
+    a.u32(0, fd_u32(map))
+        .ptr(8, key)
+        .ptr(16, value)
+        .u64(24, flags);
+    a.call(cmd)
+}
+
+/// Look up `key`; `Ok(None)` when absent. `value_size` is the map's value size (times the
+/// number of possible CPUs, rounded to 8, for per-CPU maps).
+pub fn map_lookup(map: &OwnedFd, key: &[u8], value_size: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut value = vec![0u8; value_size];
+    match elem(
+        cmd::MAP_LOOKUP_ELEM,
+        map,
+        key.as_ptr(),
+        value.as_mut_ptr(),
+        0,
+    ) {
+        Ok(_) => Ok(Some(value)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Update `key` with `value` under `flags` (`BPF_ANY` = 0, `BPF_NOEXIST` = 1, `BPF_EXIST` = 2).
+pub fn map_update(map: &OwnedFd, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+    elem(
+        cmd::MAP_UPDATE_ELEM,
+        map,
+        key.as_ptr(),
+        value.as_ptr(),
+        flags,
+    )
+    .map(drop)
+}
+
+/// Delete `key`.
+pub fn map_delete(map: &OwnedFd, key: &[u8]) -> io::Result<()> {
+    elem(cmd::MAP_DELETE_ELEM, map, key.as_ptr(), std::ptr::null(), 0).map(drop)
+}
+
+/// The key after `key` (the first key when `None`); `Ok(None)` at the end.
+pub fn map_get_next_key(
+    map: &OwnedFd,
+    key: Option<&[u8]>,
+    key_size: usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut next = vec![0u8; key_size];
+    let k = key.map_or(std::ptr::null(), <[u8]>::as_ptr);
+    match elem(cmd::MAP_GET_NEXT_KEY, map, k, next.as_mut_ptr(), 0) {
+        Ok(_) => Ok(Some(next)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every key of a map, in the kernel's iteration order.
+pub fn map_keys(map: &OwnedFd, key_size: usize) -> io::Result<Vec<Vec<u8>>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    while let Some(k) = map_get_next_key(map, keys.last().map(Vec::as_slice), key_size)? {
+        keys.push(k);
+        if keys.len() > 10_000_000 {
+            return Err(io::Error::other("map iteration does not end"));
+        }
+    }
+    Ok(keys)
+}
+
+/// Freeze a map: user space can no longer write it.
+pub fn map_freeze(map: &OwnedFd) -> io::Result<()> {
+    let mut a = Attr::new();
+    a.u32(0, fd_u32(map));
+    a.call(cmd::MAP_FREEZE).map(drop)
+}
+
+/// `BPF_PROG_LOAD` arguments.
+#[derive(Clone, Debug, Default)]
+pub struct ProgLoad<'a> {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// Raw little-endian bytecode, with map references already resolved to map fds.
+    pub insns: &'a [u8],
+    /// License string (`"GPL"` for GPL-only helpers).
+    pub license: &'a str,
+    /// Name (truncated to 15 characters).
+    pub name: &'a str,
+    /// `expected_attach_type`.
+    pub expected_attach_type: u32,
+    /// `prog_flags` (`BPF_F_*`).
+    pub prog_flags: u32,
+}
+
+/// A program the kernel refused, with its verifier log.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The error of the `bpf()` call.
+    pub error: io::Error,
+    /// The verifier log (level 1).
+    pub log: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.log.is_empty() {
+            write!(f, "\nverifier log:\n{}", self.log)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Load (and verify) a program. On refusal, loads again with a log to say why.
+pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    let license = format!("{}\0", p.license);
+    let load = |log: &mut [u8], level: u32| {
+        let mut a = Attr::new();
+        a.u32(0, p.prog_type)
+            .u32(4, (p.insns.len() / 8) as u32)
+            .ptr(8, p.insns.as_ptr())
+            .ptr(16, license.as_ptr())
+            .u32(24, level)
+            .u32(28, log.len() as u32)
+            // An empty log must be NULL: a non-NULL buffer of size 0 is EINVAL.
+            .ptr(
+                32,
+                if log.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    log.as_mut_ptr()
+                },
+            )
+            .u32(44, p.prog_flags)
+            .name(48, p.name)
+            .u32(68, p.expected_attach_type);
+        a.call_fd(cmd::PROG_LOAD)
+    };
+    match load(&mut [], 0) {
+        Ok(fd) => Ok(fd),
+        Err(error) => {
+            let mut log = vec![0u8; 1 << 20];
+            let _ = load(&mut log, 1);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(LoadError {
+                error,
+                log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            })
+        }
+    }
+}
+
+/// `BPF_PROG_TEST_RUN` arguments.
+#[derive(Clone, Debug, Default)]
+pub struct TestRun<'a> {
+    /// Packet or data handed to the program.
+    pub data_in: &'a [u8],
+    /// Room for the data as the program left it (0: not wanted).
+    pub data_size_out: usize,
+    /// Context handed to the program (e.g. a `struct __sk_buff`), if any.
+    pub ctx_in: Option<&'a [u8]>,
+    /// Room for the context as the program left it (0: not wanted).
+    pub ctx_size_out: usize,
+    /// Runs (the kernel reports the average duration).
+    pub repeat: u32,
+    /// `BPF_F_TEST_*` flags.
+    pub flags: u32,
+}
+
+/// What `BPF_PROG_TEST_RUN` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunResult {
+    /// The program's return value (32 bits, as the kernel reports it).
+    pub retval: u32,
+    /// The data after the run (as long as the kernel says it is).
+    pub data_out: Vec<u8>,
+    /// The context after the run.
+    pub ctx_out: Vec<u8>,
+    /// Average nanoseconds per run.
+    pub duration_ns: u32,
+}
+
+/// Run a loaded program on test input.
+pub fn prog_test_run(prog: &OwnedFd, t: &TestRun<'_>) -> io::Result<TestRunResult> {
+    let mut data_out = vec![0u8; t.data_size_out];
+    let mut ctx_out = vec![0u8; t.ctx_size_out];
+    let (ctx_ptr, ctx_len) = t
+        .ctx_in
+        .map_or((std::ptr::null(), 0), |c| (c.as_ptr(), c.len()));
+    let mut a = Attr::new();
+    a.u32(0, fd_u32(prog))
+        .u32(8, t.data_in.len() as u32)
+        .u32(12, data_out.len() as u32)
+        .ptr(16, t.data_in.as_ptr())
+        .ptr(
+            24,
+            if data_out.is_empty() {
+                std::ptr::null()
+            } else {
+                data_out.as_mut_ptr()
+            },
+        )
+        .u32(32, t.repeat)
+        .u32(40, ctx_len as u32)
+        .u32(44, ctx_out.len() as u32)
+        .ptr(48, ctx_ptr)
+        .ptr(
+            56,
+            if ctx_out.is_empty() {
+                std::ptr::null()
+            } else {
+                ctx_out.as_mut_ptr()
+            },
+        )
+        .u32(64, t.flags);
+    a.call(cmd::PROG_TEST_RUN)?;
+    data_out.truncate(a.get_u32(12) as usize);
+    ctx_out.truncate(a.get_u32(44) as usize);
+    Ok(TestRunResult {
+        retval: a.get_u32(4),
+        data_out,
+        ctx_out,
+        duration_ns: a.get_u32(36),
+    })
+}
