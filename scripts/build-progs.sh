@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Rebuild the committed BPF object corpus (tests/progs/*.bpf.o) from its C sources.
+# The .o files are committed so that `cargo test` needs no clang; run this after editing a .c.
+#   x.bpf.c -> x.bpf.o (-mcpu=v3), and x.v4.bpf.o (-mcpu=v4) for the sources listed in V4;
+#   x.btf.c -> x.btf: raw BTF (the format of /sys/kernel/btf/vmlinux), a CO-RE target.
+set -euo pipefail
+cd "$(dirname "$0")/../tests/progs"
+
+CLANG="${CLANG:-clang-19}"
+OBJCOPY="${OBJCOPY:-llvm-objcopy-19}"
+if ! command -v "$CLANG" >/dev/null 2>&1; then
+    echo "SKIPPED: $CLANG not found; tests/progs/*.bpf.o left as committed" >&2
+    exit 0
+fi
+
+V4="globals subprogs core"
+CFLAGS=(-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Wall -Wno-unused-variable)
+
+for src in *.bpf.c; do
+    base="${src%.bpf.c}"
+    "$CLANG" "${CFLAGS[@]}" -mcpu=v3 -c "$src" -o "$base.bpf.o"
+    echo "built $base.bpf.o"
+    for v in $V4; do
+        if [ "$v" = "$base" ]; then
+            "$CLANG" "${CFLAGS[@]}" -mcpu=v4 -c "$src" -o "$base.v4.bpf.o"
+            echo "built $base.v4.bpf.o"
+        fi
+    done
+done
+
+for src in *.btf.c; do
+    base="${src%.btf.c}"
+    "$CLANG" "${CFLAGS[@]}" -c "$src" -o "$base.btf.tmp.o"
+    "$OBJCOPY" --dump-section ".BTF=$base.btf" "$base.btf.tmp.o"
+    rm -f "$base.btf.tmp.o"
+    echo "built $base.btf"
+done
