@@ -1,0 +1,73 @@
+//! Helpers: the functions programs call by the kernel's helper ids, with the kernel's
+//! argument and return semantics. Their prototypes (for the verifier) are data in
+//! `waggle_uapi`; here is what they do in user space.
+//!
+//! Each program gets its own table of closures over an [`Env`]: its maps (so a map pointer
+//! from a register is accepted only if it names one of them) and the runtime's trace pipe.
+//! "Kernel memory" reads (`probe_read*`) are checked reads of memory the run may access.
+
+mod maps;
+mod misc;
+
+use crate::map::Map;
+use crate::runtime::Runtime;
+use crate::trace::TracePipe;
+use std::sync::Arc;
+use waggle_uapi::ProgramType;
+use waggle_vm::{HelperContext, HelperError, Helpers};
+
+/// What a program's helpers may reach.
+pub(crate) struct Env {
+    pub(crate) maps: Vec<Arc<Map>>,
+    pub(crate) trace: Arc<TracePipe>,
+}
+
+impl Env {
+    /// The map named by the token in a register, if it is one of the program's maps.
+    pub(crate) fn map(&self, token: u64) -> Result<&Arc<Map>, HelperError> {
+        self.maps
+            .iter()
+            .find(|m| m.token() == token)
+            .ok_or_else(|| HelperError::failed(format!("{token:#x} is not a map of this program")))
+    }
+}
+
+/// A helper body: the environment, the run's memory, r1..r5.
+pub(crate) type Body = fn(&Env, &mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError>;
+
+/// Every implemented helper: id and body.
+fn table() -> impl Iterator<Item = (u32, Body)> {
+    maps::HELPERS.iter().chain(misc::HELPERS.iter()).copied()
+}
+
+/// Whether the runtime implements helper `id`.
+pub(crate) fn implemented(id: u32) -> bool {
+    table().any(|(i, _)| i == id)
+}
+
+/// Ids of the helpers the runtime implements.
+pub fn implemented_ids() -> Vec<u32> {
+    let mut ids: Vec<u32> = table().map(|(i, _)| i).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The helper table of a program using `maps`.
+pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: ProgramType) -> Helpers {
+    let _ = prog_type;
+    let env = Arc::new(Env {
+        maps: maps.to_vec(),
+        trace: runtime.trace_pipe().clone(),
+    });
+    let mut helpers = Helpers::new();
+    for (id, body) in table() {
+        let env = env.clone();
+        helpers.register(id, move |ctx, args| body(&env, ctx, args));
+    }
+    helpers
+}
+
+/// The negative errno a helper returns, as the u64 in r0.
+pub(crate) fn neg(errno: i32) -> u64 {
+    (-i64::from(errno)) as u64
+}

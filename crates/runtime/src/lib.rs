@@ -1,0 +1,43 @@
+//! The user-space kernel: Waggle's equivalent of what `bpf(2)` reaches in Linux.
+//!
+//! - [`Runtime`]: the object table of [`Handle`]s to reference-counted programs, maps and
+//!   links, ids, pins, and the command API modelled on `bpf(2)` (`map_create`,
+//!   `map_lookup_elem`, …, `prog_load`, `prog_test_run`, `obj_pin`, `obj_get_info`,
+//!   `link_create`, `close`).
+//! - [`ProgLoad`] and [`Runtime::prog_load`]: map references resolved, structure and helper
+//!   use checked (the verifier plugs in here), the engine prepared.
+//! - [`Runtime::load_object`]: an ELF object's maps and programs, as libbpf loads them.
+//! - [`Runtime::prog_test_run`]: user data turned into each program type's context.
+//! - Helpers with the kernel's numbers and semantics; their prototypes are in `waggle_uapi`.
+//!
+//! Unloading is reference counting: closing the last handle of an object that no pin, link,
+//! program or map slot holds frees it, and freeing a map releases its storage and the
+//! objects in its slots.
+
+mod error;
+mod helpers;
+mod link;
+mod load;
+mod loader;
+mod map;
+mod memory;
+mod program;
+mod run_state;
+mod runtime;
+mod table;
+mod test_run;
+mod trace;
+
+pub use error::{Error, Result};
+pub use helpers::implemented_ids;
+pub use link::Link;
+pub use load::{LoadError, ProgLoad};
+pub use loader::LoadedObject;
+pub use map::{Map, MapInfo};
+pub use program::{Program, ProgramInfo};
+pub use run_state::current_cpu;
+pub use runtime::{Info, MapCreate, Runtime};
+pub use table::{Handle, Object};
+pub use test_run::{TestRun, TestRunResult};
+pub use trace::{TRACE_PIPE_LINES, TracePipe};
+pub use waggle_uapi::ProgramType;

@@ -1,0 +1,235 @@
+//! `BPF_PROG_LOAD`: resolve map references, check structure and helper use, prepare the engine.
+//!
+//! The pipeline is the kernel's: maps referenced by `lddw` are looked up (by handle for
+//! `BPF_PSEUDO_MAP_FD`/`MAP_VALUE`, by index into `fd_array` for `MAP_IDX`/`MAP_IDX_VALUE`)
+//! and replaced by the map's address or its value's address; the program is validated
+//! (structure now; the verifier plugs in here); then the engine is prepared.
+
+use crate::error::Error;
+use crate::helpers;
+use crate::map::Map;
+use crate::program::{DirectValue, Program};
+use crate::runtime::Runtime;
+use crate::table::{Handle, Object};
+use std::fmt::Write;
+use std::sync::Arc;
+use waggle_isa::{CallTarget, Insn, LddwKind};
+use waggle_uapi::{ProgramType, errno};
+use waggle_vm::Interpreter;
+
+/// `BPF_PROG_LOAD` arguments.
+#[derive(Clone, Debug)]
+pub struct ProgLoad {
+    /// Program type.
+    pub prog_type: ProgramType,
+    /// Name (truncated to 15 characters).
+    pub name: String,
+    /// Instruction slots, `lddw` map references unresolved.
+    pub insns: Vec<Insn>,
+    /// License (`"GPL"` unlocks GPL-only helpers).
+    pub license: String,
+    /// Maps referenced by index (`BPF_PSEUDO_MAP_IDX*`), as the kernel's `fd_array`.
+    pub fd_array: Vec<Handle>,
+    /// 0: no log; 1: the error and what led there; 2: every step.
+    pub log_level: u32,
+    /// Source lines by slot, when the loader has BTF line info (used in messages).
+    pub line_info: Vec<waggle_object::LineInfo>,
+}
+
+impl Default for ProgLoad {
+    fn default() -> ProgLoad {
+        ProgLoad {
+            prog_type: ProgramType::Unspec,
+            name: String::new(),
+            insns: Vec::new(),
+            license: String::new(),
+            fd_array: Vec::new(),
+            log_level: 0,
+            line_info: Vec::new(),
+        }
+    }
+}
+
+/// A refused load: the error and the log (the verifier log of the kernel).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// errno and message.
+    pub error: Error,
+    /// What the loader wrote while checking the program.
+    pub log: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.log.is_empty() {
+            write!(f, "\n{}", self.log.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn refuse(errno: i32, message: String, attr: &ProgLoad, pc: Option<usize>) -> LoadError {
+    let mut log = String::new();
+    if attr.log_level > 0 {
+        if let Some(pc) = pc {
+            let _ = write!(log, "{pc}: ");
+            if let Some(line) = attr.line_info.iter().rev().find(|l| l.slot <= pc) {
+                let _ = write!(log, "({line}) ");
+            }
+        }
+        let _ = writeln!(log, "{message}");
+    }
+    LoadError {
+        error: Error::new(errno, message),
+        log,
+    }
+}
+
+impl Runtime {
+    /// `BPF_PROG_LOAD`.
+    pub fn prog_load(&self, attr: &ProgLoad) -> Result<Handle, LoadError> {
+        let mut insns = attr.insns.clone();
+        let mut maps: Vec<Arc<Map>> = Vec::new();
+        let mut direct_values = Vec::new();
+        let map_of = |h: Handle, pc| match self.object(h) {
+            Ok(Object::Map(m)) => Ok(m),
+            _ => Err(refuse(
+                errno::EBADF,
+                format!("fd {h} is not pointing to valid bpf_map"),
+                attr,
+                Some(pc),
+            )),
+        };
+        for (pc, slot) in insns.iter_mut().enumerate() {
+            let Insn::Lddw { dst, kind, imm } = *slot else {
+                continue;
+            };
+            let lo = imm as u32;
+            let off = (imm >> 32) as u32;
+            let map = match kind {
+                LddwKind::Imm => continue,
+                LddwKind::MapFd | LddwKind::MapValue => map_of(Handle(lo), pc)?,
+                LddwKind::MapIdx | LddwKind::MapIdxValue => {
+                    let h = attr.fd_array.get(lo as usize).copied().ok_or_else(|| {
+                        refuse(
+                            errno::EINVAL,
+                            format!("map index {lo} is beyond fd_array"),
+                            attr,
+                            Some(pc),
+                        )
+                    })?;
+                    map_of(h, pc)?
+                }
+                LddwKind::Func | LddwKind::BtfId => {
+                    return Err(refuse(
+                        errno::ENOTSUPP,
+                        format!(
+                            "lddw of kind {kind:?} (callbacks, kernel variables) is not supported yet"
+                        ),
+                        attr,
+                        Some(pc),
+                    ));
+                }
+            };
+            if !maps.iter().any(|m| Arc::ptr_eq(m, &map)) {
+                maps.push(map.clone());
+            }
+            let value = match kind {
+                LddwKind::MapFd | LddwKind::MapIdx => map.token(),
+                _ => {
+                    let addr = direct_value(&map, off)
+                        .map_err(|m| refuse(errno::EINVAL, m, attr, Some(pc)))?;
+                    let spec = map.inner.spec();
+                    let writable = spec.flags & waggle_maps::flags::BPF_F_RDONLY_PROG == 0;
+                    if !direct_values
+                        .iter()
+                        .any(|v: &DirectValue| Arc::ptr_eq(&v.map, &map))
+                    {
+                        direct_values.push(DirectValue {
+                            map: map.clone(),
+                            addr: addr - off as usize,
+                            len: spec.value_size as usize,
+                            writable,
+                        });
+                    }
+                    addr as u64
+                }
+            };
+            *slot = Insn::Lddw {
+                dst,
+                kind: LddwKind::Imm,
+                imm: value,
+            };
+        }
+        waggle_isa::validate(&insns).map_err(|e| {
+            let pc = match e {
+                waggle_isa::ValidationError::Decode(s) => Some(s.pc),
+                _ => None,
+            };
+            refuse(errno::EINVAL, e.to_string(), attr, pc)
+        })?;
+        for (pc, insn) in insns.iter().enumerate() {
+            if let Insn::Call(CallTarget::Helper(id)) = *insn {
+                let name = waggle_uapi::helper(id as u32).map_or("unknown", |h| h.name);
+                if !waggle_uapi::helper_allowed(attr.prog_type, id as u32) {
+                    return Err(refuse(
+                        errno::EINVAL,
+                        format!("program of this type cannot use helper bpf_{name}#{id}"),
+                        attr,
+                        Some(pc),
+                    ));
+                }
+                if !helpers::implemented(id as u32) {
+                    return Err(refuse(
+                        errno::ENOTSUPP,
+                        format!("helper bpf_{name}#{id} is not available in user space yet"),
+                        attr,
+                        Some(pc),
+                    ));
+                }
+            }
+        }
+        let id = self.next_id();
+        let helper_table = helpers::for_program(self, &maps, attr.prog_type);
+        let engine = Interpreter::new(&insns, helper_table)
+            .map_err(|e| refuse(errno::EINVAL, e.to_string(), attr, None))?;
+        let name: String = attr.name.chars().take(15).collect();
+        let program = Program::new(
+            id,
+            name,
+            attr.prog_type,
+            attr.license.clone(),
+            insns,
+            maps,
+            direct_values,
+            engine,
+        );
+        Ok(self.open(Object::Program(Arc::new(program))))
+    }
+}
+
+/// The address of byte `off` of the single value of a map that allows direct value access
+/// (arrays with one or more entries: element 0), as the kernel's `map_direct_value_addr`.
+fn direct_value(map: &Arc<Map>, off: u32) -> Result<usize, String> {
+    let spec = map.inner.spec();
+    if spec.map_type != waggle_maps::MapType::Array {
+        return Err(format!(
+            "map {} does not allow direct value access",
+            map.name
+        ));
+    }
+    if off >= spec.value_size {
+        return Err(format!(
+            "direct value offset {off} is beyond value size {}",
+            spec.value_size
+        ));
+    }
+    let ptr = map
+        .inner
+        .lookup_ptr(&0u32.to_ne_bytes(), 0)
+        .ok_or_else(|| format!("map {} has no element 0", map.name))?;
+    Ok(ptr.as_ptr() as usize + off as usize)
+}

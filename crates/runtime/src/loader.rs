@@ -1,0 +1,149 @@
+//! Loading an ELF object, as libbpf's `bpf_object__load` does: create its maps (global data
+//! initialised, `.rodata` frozen), load each program with the object's maps as its
+//! `fd_array`, then fill prog array and map-in-map slots.
+
+use crate::error::Error;
+use crate::load::{LoadError, ProgLoad};
+use crate::runtime::{MapCreate, Runtime};
+use crate::table::Handle;
+use waggle_object::{Object, SlotTarget};
+use waggle_uapi::{ProgramType, errno};
+
+/// Handles to everything an object created, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadedObject {
+    /// The object's maps, in its order.
+    pub maps: Vec<(String, Handle)>,
+    /// The object's programs, in its order.
+    pub programs: Vec<(String, Handle)>,
+}
+
+impl LoadedObject {
+    /// The handle of program `name`.
+    pub fn program(&self, name: &str) -> Option<Handle> {
+        self.programs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, h)| *h)
+    }
+
+    /// The handle of map `name`.
+    pub fn map(&self, name: &str) -> Option<Handle> {
+        self.maps.iter().find(|(n, _)| n == name).map(|(_, h)| *h)
+    }
+
+    /// Close every handle (objects still held elsewhere, by pins or links, live on).
+    pub fn close(self, runtime: &Runtime) {
+        for (_, h) in self.programs.into_iter().chain(self.maps) {
+            let _ = runtime.close(h);
+        }
+    }
+}
+
+fn plain(error: Error) -> LoadError {
+    LoadError {
+        error,
+        log: String::new(),
+    }
+}
+
+impl Runtime {
+    /// Create the maps of `object` and load all its programs (all or nothing: on failure,
+    /// what was created is closed again).
+    pub fn load_object(&self, object: &Object, log_level: u32) -> Result<LoadedObject, LoadError> {
+        let mut loaded = LoadedObject::default();
+        match self.load_into(object, log_level, &mut loaded) {
+            Ok(()) => Ok(loaded),
+            Err(e) => {
+                loaded.close(self);
+                Err(e)
+            }
+        }
+    }
+
+    fn load_into(
+        &self,
+        object: &Object,
+        log_level: u32,
+        loaded: &mut LoadedObject,
+    ) -> Result<(), LoadError> {
+        for spec in &object.maps {
+            let map_type = waggle_maps::MapType::from_u32(spec.map_type).ok_or_else(|| {
+                plain(Error::invalid(format!(
+                    "map {}: unknown map type {}",
+                    spec.name, spec.map_type
+                )))
+            })?;
+            let mut s = waggle_maps::MapSpec::new(
+                map_type,
+                spec.key_size,
+                spec.value_size,
+                spec.max_entries,
+            )
+            .with_flags(spec.flags)
+            .with_map_extra(spec.map_extra);
+            if map_type == waggle_maps::MapType::Array && spec.section.starts_with('.') {
+                // Global data: no flags the loader adds (libbpf adds BPF_F_MMAPABLE, which the
+                // user-space storage does not need).
+                s.flags &= !waggle_maps::flags::BPF_F_MMAPABLE;
+            }
+            let mut attr = MapCreate::new(s, spec.name.clone());
+            attr.btf_key_type_id = spec.btf_key_type_id.unwrap_or(0);
+            attr.btf_value_type_id = spec.btf_value_type_id.unwrap_or(0);
+            let h = self.map_create(&attr).map_err(|e| {
+                plain(Error::new(
+                    e.errno,
+                    format!("map {}: {}", spec.name, e.message),
+                ))
+            })?;
+            loaded.maps.push((spec.name.clone(), h));
+            if let Some(data) = &spec.initial_data {
+                self.map_update_elem(h, &0u32.to_ne_bytes(), data, 0)
+                    .map_err(plain)?;
+            }
+            if spec.frozen {
+                self.map_freeze(h).map_err(plain)?;
+            }
+        }
+        let fd_array: Vec<Handle> = loaded.maps.iter().map(|(_, h)| *h).collect();
+        for p in &object.programs {
+            let prog_type = ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec);
+            let attr = ProgLoad {
+                prog_type,
+                name: p.name.clone(),
+                insns: p.insns.clone(),
+                license: object.license.clone().unwrap_or_default(),
+                fd_array: fd_array.clone(),
+                log_level,
+                line_info: p.line_info.clone(),
+            };
+            let h = self.prog_load(&attr).map_err(|mut e| {
+                e.error.message = format!("program {}: {}", p.name, e.error.message);
+                e
+            })?;
+            loaded.programs.push((p.name.clone(), h));
+        }
+        for (i, spec) in object.maps.iter().enumerate() {
+            for (slot, target) in &spec.initial_slots {
+                let value = match target {
+                    SlotTarget::Program(j) => loaded.programs.get(*j).map(|(_, h)| *h),
+                    SlotTarget::Map(j) => loaded.maps.get(*j).map(|(_, h)| *h),
+                };
+                let value = value.ok_or_else(|| {
+                    plain(Error::new(
+                        errno::EINVAL,
+                        format!("map {}: bad slot target", spec.name),
+                    ))
+                })?;
+                self.map_update_elem(
+                    loaded.maps[i].1,
+                    &slot.to_ne_bytes(),
+                    &value.0.to_ne_bytes(),
+                    0,
+                )
+                .map_err(plain)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! The runtime's program object: relocated instructions prepared for an engine, the maps it
+//! uses (kept alive as long as it is), and its run statistics.
+
+use crate::map::Map;
+use crate::memory::map_region;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use waggle_isa::Insn;
+use waggle_uapi::ProgramType;
+use waggle_vm::{Interpreter, Region, RunConfig, VmError};
+
+/// Global data a program addresses directly (`lddw r, map_value`): one array value.
+#[derive(Debug)]
+pub(crate) struct DirectValue {
+    pub(crate) map: Arc<Map>,
+    /// Address of the value (element 0) in the map's storage.
+    pub(crate) addr: usize,
+    pub(crate) len: usize,
+    pub(crate) writable: bool,
+}
+
+/// A loaded program.
+#[derive(Debug)]
+pub struct Program {
+    /// Unique id for the runtime's life (`PROG_GET_NEXT_ID`).
+    pub id: u32,
+    /// Name (up to 15 characters).
+    pub name: String,
+    /// Program type: decides the context and the helpers it may call.
+    pub prog_type: ProgramType,
+    /// License string given at load.
+    pub license: String,
+    /// The instructions as loaded, with map references resolved.
+    pub insns: Vec<Insn>,
+    /// Maps the program uses; they live at least as long as the program.
+    pub maps: Vec<Arc<Map>>,
+    pub(crate) direct_values: Vec<DirectValue>,
+    pub(crate) engine: Interpreter,
+    run_count: AtomicU64,
+    run_time_ns: AtomicU64,
+}
+
+/// What `OBJ_GET_INFO_BY_HANDLE` says of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramInfo {
+    /// Program id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Program type.
+    pub prog_type: ProgramType,
+    /// Number of instruction slots.
+    pub insn_count: usize,
+    /// Ids of the maps it uses.
+    pub map_ids: Vec<u32>,
+    /// Completed runs (like the kernel's `run_cnt` with bpf_stats enabled).
+    pub run_count: u64,
+    /// Total nanoseconds spent in runs (`run_time_ns`).
+    pub run_time_ns: u64,
+}
+
+impl Program {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: u32,
+        name: String,
+        prog_type: ProgramType,
+        license: String,
+        insns: Vec<Insn>,
+        maps: Vec<Arc<Map>>,
+        direct_values: Vec<DirectValue>,
+        engine: Interpreter,
+    ) -> Program {
+        Program {
+            id,
+            name,
+            prog_type,
+            license,
+            insns,
+            maps,
+            direct_values,
+            engine,
+            run_count: AtomicU64::new(0),
+            run_time_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Run once with r1..r5 = `args` and access to `regions` (plus the program's global data),
+    /// counting the run in the program's statistics.
+    pub fn run(&self, args: [u64; 5], regions: Vec<Region<'_>>) -> Result<u64, VmError> {
+        self.run_inner(args, regions, None)
+    }
+
+    /// Like [`Program::run`], with `packet` as the data of legacy packet loads (`ldabs`).
+    pub fn run_with_packet(
+        &self,
+        args: [u64; 5],
+        regions: Vec<Region<'_>>,
+        packet: &[u8],
+    ) -> Result<u64, VmError> {
+        self.run_inner(args, regions, Some(packet))
+    }
+
+    fn run_inner(
+        &self,
+        args: [u64; 5],
+        regions: Vec<Region<'_>>,
+        packet: Option<&[u8]>,
+    ) -> Result<u64, VmError> {
+        let mut regions = regions;
+        for v in &self.direct_values {
+            let ptr = NonNull::new(v.addr as *mut u8).expect("map storage is never null");
+            regions.push(map_region(&v.map, ptr, v.len, v.writable));
+        }
+        let start = Instant::now();
+        let config = RunConfig {
+            args,
+            regions: &regions,
+            packet,
+            ..RunConfig::default()
+        };
+        let r = crate::run_state::with_current_program(self, || self.engine.run(&config));
+        self.run_time_ns
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.run_count.fetch_add(1, Ordering::Relaxed);
+        r
+    }
+
+    /// This program's info.
+    pub fn info(&self) -> ProgramInfo {
+        ProgramInfo {
+            id: self.id,
+            name: self.name.clone(),
+            prog_type: self.prog_type,
+            insn_count: self.insns.len(),
+            map_ids: self.maps.iter().map(|m| m.id).collect(),
+            run_count: self.run_count.load(Ordering::Relaxed),
+            run_time_ns: self.run_time_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The map among this program's maps whose token (`lddw` value) is `token`.
+    pub fn map_by_token(&self, token: u64) -> Option<&Arc<Map>> {
+        self.maps.iter().find(|m| m.token() == token)
+    }
+}
