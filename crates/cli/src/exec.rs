@@ -2,7 +2,7 @@
 
 use crate::{Engine, HelperSet};
 use waggle_isa::Insn;
-use waggle_vm::{HelperError, Helpers, Interpreter, Region, RunConfig, VmError};
+use waggle_vm::{HelperError, Helpers, Interpreter, Jit, Region, RunConfig, VmError};
 
 /// The conformance suite's "unwind" helper id.
 pub const UNWIND_HELPER: u32 = 5;
@@ -18,8 +18,15 @@ pub enum RunError {
 /// A program ready to run on one engine.
 #[derive(Debug)]
 pub struct Prepared {
-    interpreter: Interpreter,
+    engine: Compiled,
     max_insns: Option<u64>,
+}
+
+/// The engine-specific half of [`Prepared`].
+#[derive(Debug)]
+enum Compiled {
+    Interpreter(Interpreter),
+    Jit(Jit),
 }
 
 /// The helpers of a [`HelperSet`].
@@ -45,13 +52,13 @@ impl Prepared {
         helper_set: HelperSet,
         max_insns: Option<u64>,
     ) -> Result<Prepared, String> {
-        if engine == Engine::Jit {
-            return Err("the JIT engine is not available yet; use --engine interpreter".into());
-        }
-        let interpreter =
-            Interpreter::new(insns, helpers(helper_set)).map_err(|e| e.to_string())?;
+        let helpers = helpers(helper_set);
+        let engine = match engine {
+            Engine::Interpreter => Interpreter::new(insns, helpers).map(Compiled::Interpreter),
+            Engine::Jit => Jit::new(insns, helpers).map(Compiled::Jit),
+        };
         Ok(Prepared {
-            interpreter,
+            engine: engine.map_err(|e| e.to_string())?,
             max_insns,
         })
     }
@@ -73,6 +80,9 @@ impl Prepared {
             max_insns: self.max_insns,
             ..RunConfig::default()
         };
-        Ok(self.interpreter.run(&config)?)
+        Ok(match &self.engine {
+            Compiled::Interpreter(vm) => vm.run(&config)?,
+            Compiled::Jit(jit) => jit.run(&config)?,
+        })
     }
 }

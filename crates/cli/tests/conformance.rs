@@ -97,6 +97,11 @@ fn conformance_suite_interpreter() {
     run_suite(Engine::Interpreter);
 }
 
+#[test]
+fn conformance_suite_jit() {
+    run_suite(Engine::Jit);
+}
+
 /// `negative/`: malformed assembler text must be refused by the assembler, raw bytecode with a
 /// non-zero reserved field by structural validation (so `waggle exec` refuses it). The other
 /// three files test the official runner itself and say nothing about a BPF implementation.

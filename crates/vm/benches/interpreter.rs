@@ -1,9 +1,10 @@
 //! The Foundation benchmarks: eleven workloads, each run natively (plain Rust), on Waggle's
-//! interpreter and on the `rbpf` crate's interpreter, in the same run.
+//! interpreter, on Waggle's JIT (checked mode: bounds checks and the instruction budget
+//! counter are in the code) and on the `rbpf` crate's interpreter, in the same run.
 //!
 //! Run: `cargo bench -p waggle-vm --bench interpreter` (or `scripts/bench-report.py`, which runs
 //! this and prints the Markdown table of BENCHMARKS.md). Bench names are
-//! `workload::<name>::{native, waggle_interpreter, rbpf_interpreter}`.
+//! `workload::<name>::{native, waggle_interpreter, waggle_jit, rbpf_interpreter}`.
 //!
 //! Before timing, every bench checks that Waggle and rbpf return the native r0 (and leave the
 //! same memory), so a wrong interpreter cannot post a time.
@@ -20,7 +21,7 @@
 use divan::Bencher;
 use std::hint::black_box;
 use waggle_isa::Insn;
-use waggle_vm::{Helpers, Interpreter};
+use waggle_vm::{Helpers, Interpreter, Jit};
 
 mod workloads;
 
@@ -81,6 +82,15 @@ fn prepare(w: &Workload) -> Prepared {
         w.name
     );
 
+    let jit = Jit::new(&insns, waggle_helpers())
+        .unwrap_or_else(|e| panic!("{}: the JIT rejects the program: {e}", w.name));
+    let mut jit_mem = memory.clone();
+    let got = jit
+        .run_on(&mut jit_mem)
+        .unwrap_or_else(|e| panic!("{}: JIT run failed: {e}", w.name));
+    assert_eq!(got, expected, "{}: JIT r0 differs from native", w.name);
+    assert!(jit_mem == native_mem, "{}: JIT memory differs", w.name);
+
     let rbpf = rbpf_vm(&bytecode);
     let mut rbpf_mem = memory.clone();
     let got = rbpf
@@ -116,6 +126,17 @@ fn bench_waggle(bencher: Bencher, w: &Workload) {
     });
 }
 
+fn bench_jit(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        insns, mut memory, ..
+    } = prepare(w);
+    let jit = Jit::new(&insns, waggle_helpers()).expect("checked in prepare");
+    bencher.bench_local(|| {
+        jit.run_on(black_box(&mut memory))
+            .expect("checked in prepare")
+    });
+}
+
 fn bench_rbpf(bencher: Bencher, w: &Workload) {
     let Prepared {
         bytecode,
@@ -143,6 +164,11 @@ macro_rules! bench_workload {
             #[divan::bench]
             fn waggle_interpreter(bencher: Bencher) {
                 bench_waggle(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn waggle_jit(bencher: Bencher) {
+                bench_jit(bencher, &$workload);
             }
 
             #[divan::bench]

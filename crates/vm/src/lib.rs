@@ -24,18 +24,24 @@
 //! assert_eq!(vm.run_on(&mut 41u32.to_le_bytes()), Ok(42));
 //! ```
 //!
-//! All `unsafe` code of the crate is in its `memory` module (enforced: the rest of the crate
-//! denies `unsafe_code`).
+//! The [`Jit`] compiles a program to x86-64 machine code with the same semantics, checks and
+//! errors (see [`jit`]).
+//!
+//! All `unsafe` code of the crate is in its `memory` module and, for the JIT, in `jit::code`
+//! (executable memory and the calls between Rust and generated code); the rest of the crate
+//! denies `unsafe_code`.
 
 #![deny(unsafe_code)]
 
 mod error;
 mod helpers;
 mod interpreter;
+pub mod jit;
 #[allow(unsafe_code)]
 mod memory;
 
 pub use error::{PrepareError, VmError};
 pub use helpers::{HelperContext, HelperError, HelperFn, Helpers, MAX_HELPER_ID};
 pub use interpreter::{Interpreter, MAY_GOTO_LIMIT, RunConfig};
+pub use jit::Jit;
 pub use memory::{MAX_FRAMES, Region, STACK_FRAME_SIZE};

@@ -1,0 +1,871 @@
+//! Instruction selection: one template per BPF instruction, checked mode.
+//!
+//! Registers are mapped as in the Linux JIT: r0 = rax, r1 = rdi, r2 = rsi, r3 = rdx, r4 = rcx,
+//! r5 = r8, r6 = rbx, r7 = r13, r8 = r14, r9 = r15, r10 = rbp. `r12` holds the run context,
+//! `r10` counts the instruction budget down, `r9` and `r11` are scratch.
+//!
+//! Layout: prologue, the program's slots in order (each starting with the budget check), then
+//! shared out-of-line routines (epilogue, error exits, calls into Rust, frame push/pop), then
+//! per-site stubs (budget failure, memory slow path), so the hot path falls through.
+
+// `dynasm!` converts every dynamic register operand with `.into()`, even a `u8` already.
+#![allow(clippy::useless_conversion)]
+
+use super::ctx::{
+    ERR_BUDGET, ERR_DEPTH, ERR_INVALID, OP_ATOMIC, OP_LOAD, OP_LOAD_SIGNED, OP_STORE, SAVED_BUDGET,
+    off,
+};
+use crate::memory::STACK_FRAME_SIZE;
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler, dynasm};
+use waggle_isa::{
+    AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpOp, Operand, PacketMode, Reg, Size, Width,
+};
+
+type Asm = VecAssembler<X64Relocation>;
+
+/// `dynasm!` for x86-64.
+macro_rules! asm {
+    ($ops:expr; $($t:tt)*) => {
+        dynasm!($ops ; .arch x64 ; $($t)*)
+    };
+}
+
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+const R11: u8 = 11;
+
+/// x86 register of each BPF register.
+const MAP: [u8; 11] = [0, 7, 6, 2, 1, 8, 3, 13, 14, 15, 5];
+
+fn x86(r: Reg) -> u8 {
+    MAP[r.index()]
+}
+
+/// Addresses of the `extern "sysv64"` shims generated code calls.
+pub(crate) struct Trampolines {
+    pub(crate) memory: usize,
+    pub(crate) helper: usize,
+    pub(crate) callx: usize,
+    pub(crate) packet: usize,
+}
+
+/// A value the memory slow path needs besides the address.
+#[derive(Clone, Copy)]
+enum Val {
+    None,
+    Reg(u8),
+    Imm(i32),
+}
+
+/// Out-of-line code emitted after the program.
+enum Stub {
+    /// The budget ran out before slot `pc`.
+    Budget { entry: DynamicLabel, pc: u32 },
+    /// A call at `pc` beyond the last frame.
+    Depth { entry: DynamicLabel, pc: u32 },
+    /// An access the inline check did not grant: done by Rust, result into `result`.
+    Mem {
+        entry: DynamicLabel,
+        back: DynamicLabel,
+        pc: u32,
+        op: u32,
+        val: Val,
+        result: Option<u8>,
+    },
+    /// The second slot of an `lddw`: only reachable by a jump (never in a validated program).
+    LddwHigh { pc: u32 },
+}
+
+struct Emitter {
+    ops: Asm,
+    labels: Vec<DynamicLabel>,
+    stubs: Vec<Stub>,
+}
+
+fn size_index(size: Size) -> usize {
+    match size {
+        Size::B => 0,
+        Size::H => 1,
+        Size::W => 2,
+        Size::DW => 3,
+    }
+}
+
+/// Index into `trampolines::ATOMIC_OPS`.
+fn atomic_index(op: AtomicOp) -> u32 {
+    match op {
+        AtomicOp::Add { fetch } => 4 * u32::from(fetch),
+        AtomicOp::Or { fetch } => 1 + 4 * u32::from(fetch),
+        AtomicOp::And { fetch } => 2 + 4 * u32::from(fetch),
+        AtomicOp::Xor { fetch } => 3 + 4 * u32::from(fetch),
+        AtomicOp::Xchg => 8,
+        AtomicOp::CmpXchg => 9,
+    }
+}
+
+/// `$mn dst, src` at 64 or 32 bits, register or immediate source.
+macro_rules! binop {
+    ($ops:expr, $mn:ident, $w64:expr, $d:expr, $src:expr) => {
+        match ($w64, $src) {
+            (true, Operand::Reg(s)) => asm!($ops; $mn Rq($d), Rq(x86(s))),
+            (true, Operand::Imm(i)) => asm!($ops; $mn Rq($d), i),
+            (false, Operand::Reg(s)) => asm!($ops; $mn Rd($d), Rd(x86(s))),
+            (false, Operand::Imm(i)) => asm!($ops; $mn Rd($d), i),
+        }
+    };
+}
+
+/// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
+/// is at offset 0.
+pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines) -> Result<Vec<u8>, String> {
+    // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
+    let n = insns.len();
+    let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
+    let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
+    let mut e = Emitter {
+        ops,
+        labels,
+        stubs: Vec::new(),
+    };
+    e.prologue();
+    for (pc, insn) in insns.iter().enumerate() {
+        e.insn(pc, *insn);
+    }
+    // Falling off the end (impossible after validation) is the interpreter's error.
+    let end = e.labels[insns.len()];
+    asm!(e.ops
+        ; =>end
+        ; mov DWORD [r12 + off::PC], insns.len() as i32
+        ; jmp ->invalid
+    );
+    e.shared(tramps);
+    e.emit_stubs();
+    e.ops.finalize().map_err(|err| err.to_string())
+}
+
+impl Emitter {
+    fn prologue(&mut self) {
+        asm!(self.ops
+            ; push rbp
+            ; push rbx
+            ; push r12
+            ; push r13
+            ; push r14
+            ; push r15
+            ; mov r12, rdi
+            ; mov [r12 + off::ENTRY_RSP], rsp
+            ; mov rdi, [r12 + off::ARGS]
+            ; mov rsi, [r12 + off::ARGS + 8]
+            ; mov rdx, [r12 + off::ARGS + 16]
+            ; mov rcx, [r12 + off::ARGS + 24]
+            ; mov r8, [r12 + off::ARGS + 32]
+            ; xor eax, eax
+            ; xor ebx, ebx
+            ; xor r13d, r13d
+            ; xor r14d, r14d
+            ; xor r15d, r15d
+            ; mov rbp, [r12 + off::FP]
+            ; mov r10, [r12 + off::BUDGET]
+        );
+    }
+
+    /// Routines shared by all sites: exits and the calls into Rust.
+    fn shared(&mut self, t: &Trampolines) {
+        let frame = STACK_FRAME_SIZE as i32;
+        asm!(self.ops
+            // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
+            ; ->epilogue:
+            ; mov rsp, [r12 + off::ENTRY_RSP]
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop r12
+            ; pop rbx
+            ; pop rbp
+            ; ret
+            ; ->budget_fail:
+            ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
+            ; jmp ->epilogue
+            ; ->depth_fail:
+            ; mov DWORD [r12 + off::ERR], ERR_DEPTH as i32
+            ; jmp ->epilogue
+            ; ->invalid:
+            ; mov DWORD [r12 + off::ERR], ERR_INVALID as i32
+            ; jmp ->epilogue
+            // Enter / leave a BPF frame: the active stack range grows / shrinks by a frame.
+            ; ->frame_push:
+            ; add QWORD [r12 + off::DEPTH], 1
+            ; sub QWORD [r12 + off::STACK_LO], frame
+            ; add QWORD [r12 + off::STACK_LIM], frame
+            ; add QWORD [r12 + off::STACK_LIM + 8], frame
+            ; add QWORD [r12 + off::STACK_LIM + 16], frame
+            ; add QWORD [r12 + off::STACK_LIM + 24], frame
+            ; ret
+            ; ->frame_pop_ret:
+            ; sub QWORD [r12 + off::DEPTH], 1
+            ; add QWORD [r12 + off::STACK_LO], frame
+            ; sub QWORD [r12 + off::STACK_LIM], frame
+            ; sub QWORD [r12 + off::STACK_LIM + 8], frame
+            ; sub QWORD [r12 + off::STACK_LIM + 16], frame
+            ; sub QWORD [r12 + off::STACK_LIM + 24], frame
+            ; ret
+            ; ->mem_slow:
+        );
+        self.rust_call(t.memory);
+        asm!(self.ops ; ->helper_slow:);
+        self.rust_call(t.helper);
+        asm!(self.ops ; ->callx_slow:);
+        self.rust_call(t.callx);
+        asm!(self.ops ; ->packet_slow:);
+        self.rust_call(t.packet);
+    }
+
+    /// Body of a routine calling `f(ctx) -> u32`: the caller-saved BPF registers and the
+    /// budget are kept in the context (where Rust reads r0..=r5), the stack is aligned, and a
+    /// non-zero result leaves the run.
+    fn rust_call(&mut self, f: usize) {
+        let saved = |i: usize| off::SAVED + 8 * i as i32;
+        asm!(self.ops
+            ; mov [r12 + saved(0)], rax
+            ; mov [r12 + saved(1)], rdi
+            ; mov [r12 + saved(2)], rsi
+            ; mov [r12 + saved(3)], rdx
+            ; mov [r12 + saved(4)], rcx
+            ; mov [r12 + saved(5)], r8
+            ; mov [r12 + saved(SAVED_BUDGET)], r10
+            ; mov [r12 + off::CALL_RSP], rsp
+            ; and rsp, -16
+            ; mov rdi, r12
+            ; mov rax, QWORD f as i64
+            ; call rax
+            ; mov rsp, [r12 + off::CALL_RSP]
+            ; test eax, eax
+            ; jnz ->epilogue
+            ; mov rax, [r12 + saved(0)]
+            ; mov rdi, [r12 + saved(1)]
+            ; mov rsi, [r12 + saved(2)]
+            ; mov rdx, [r12 + saved(3)]
+            ; mov rcx, [r12 + saved(4)]
+            ; mov r8, [r12 + saved(5)]
+            ; mov r10, [r12 + saved(SAVED_BUDGET)]
+            ; ret
+        );
+    }
+
+    fn emit_stubs(&mut self) {
+        for stub in std::mem::take(&mut self.stubs) {
+            match stub {
+                Stub::Budget { entry, pc } => asm!(self.ops
+                    ; =>entry
+                    ; mov DWORD [r12 + off::PC], pc as i32
+                    ; jmp ->budget_fail
+                ),
+                Stub::Depth { entry, pc } => asm!(self.ops
+                    ; =>entry
+                    ; mov DWORD [r12 + off::PC], pc as i32
+                    ; jmp ->depth_fail
+                ),
+                Stub::LddwHigh { pc } => {
+                    let entry = self.labels[pc as usize];
+                    asm!(self.ops
+                        ; =>entry
+                        ; mov DWORD [r12 + off::PC], pc as i32
+                        ; sub r10, 1
+                        ; jb ->budget_fail
+                        ; jmp ->invalid
+                    );
+                }
+                Stub::Mem {
+                    entry,
+                    back,
+                    pc,
+                    op,
+                    val,
+                    result,
+                } => {
+                    asm!(self.ops
+                        ; =>entry
+                        ; mov [r12 + off::ADDR], r11
+                        ; mov DWORD [r12 + off::OP], op as i32
+                        ; mov DWORD [r12 + off::PC], pc as i32
+                    );
+                    match val {
+                        Val::None => {}
+                        Val::Reg(r) => asm!(self.ops ; mov [r12 + off::VAL], Rq(r)),
+                        Val::Imm(i) => asm!(self.ops ; mov QWORD [r12 + off::VAL], i),
+                    }
+                    asm!(self.ops ; call ->mem_slow);
+                    if let Some(r) = result {
+                        asm!(self.ops ; mov Rq(r), [r12 + off::RET]);
+                    }
+                    asm!(self.ops ; jmp =>back);
+                }
+            }
+        }
+    }
+
+    fn insn(&mut self, pc: usize, insn: Insn) {
+        if insn == Insn::LddwHigh {
+            self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
+            return;
+        }
+        let here = self.labels[pc];
+        let budget = self.ops.new_dynamic_label();
+        self.stubs.push(Stub::Budget {
+            entry: budget,
+            pc: pc as u32,
+        });
+        // Exact per-instruction budget, as the interpreter: fail before executing slot `pc`
+        // when nothing is left (borrow out of the decrement).
+        asm!(self.ops
+            ; =>here
+            ; sub r10, 1
+            ; jb =>budget
+        );
+        let target = |t: Option<i64>| self.labels[t.map_or(0, |t| t as usize)];
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => self.alu(width == Width::W64, op, x86(dst), src),
+            Insn::Neg { width, dst } => {
+                let d = x86(dst);
+                match width {
+                    Width::W64 => asm!(self.ops ; neg Rq(d)),
+                    Width::W32 => asm!(self.ops ; neg Rd(d)),
+                }
+            }
+            Insn::Endian { order, bits, dst } => self.endian(order, bits, x86(dst)),
+            Insn::Lddw { dst, imm, .. } => {
+                let d = x86(dst);
+                if let Ok(i) = i32::try_from(imm as i64) {
+                    asm!(self.ops ; mov Rq(d), i);
+                } else if let Ok(u) = u32::try_from(imm) {
+                    asm!(self.ops ; mov Rd(d), u as i32);
+                } else {
+                    asm!(self.ops ; mov Rq(d), QWORD imm as i64);
+                }
+            }
+            Insn::LddwHigh => {}
+            Insn::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => self.load(pc, size, signed, x86(dst), x86(src), off),
+            Insn::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => self.store(pc, size, x86(dst), off, src),
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => self.atomic(pc, size, op, x86(dst), x86(src), off),
+            Insn::LoadPacket { size, mode, imm } => {
+                match mode {
+                    PacketMode::Abs => asm!(self.ops ; mov QWORD [r12 + off::VAL], imm),
+                    PacketMode::Ind(r) => asm!(self.ops
+                        ; mov r11d, Rd(x86(r))
+                        ; add r11d, imm
+                        ; mov [r12 + off::VAL], r11
+                    ),
+                }
+                asm!(self.ops
+                    ; mov DWORD [r12 + off::OP], size.bytes() as i32
+                    ; mov DWORD [r12 + off::PC], pc as i32
+                    ; call ->packet_slow
+                    ; mov rax, [r12 + off::RET]
+                );
+            }
+            Insn::Ja { .. } => {
+                let t = target(insn.jump_target(pc));
+                asm!(self.ops ; jmp =>t);
+            }
+            Insn::Jump {
+                width,
+                op,
+                dst,
+                src,
+                ..
+            } => {
+                let t = target(insn.jump_target(pc));
+                self.jump(width == Width::W64, op, x86(dst), src, t);
+            }
+            Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
+                ; mov DWORD [r12 + off::OP], id
+                ; mov DWORD [r12 + off::PC], pc as i32
+                ; call ->helper_slow
+                ; mov rax, [r12 + off::RET]
+            ),
+            Insn::Call(CallTarget::Local(_)) => {
+                let t = target(insn.jump_target(pc));
+                self.local_call(pc, t);
+            }
+            // Refused by preparation.
+            Insn::Call(CallTarget::Kfunc { .. }) => asm!(self.ops
+                ; mov DWORD [r12 + off::PC], pc as i32
+                ; jmp ->invalid
+            ),
+            Insn::Callx { reg } => asm!(self.ops
+                ; mov [r12 + off::VAL], Rq(x86(reg))
+                ; mov DWORD [r12 + off::PC], pc as i32
+                ; call ->callx_slow
+                ; mov rax, [r12 + off::RET]
+            ),
+            // The outermost exit leaves the run; a nested one returns to its native `call`.
+            Insn::Exit => asm!(self.ops
+                ; cmp QWORD [r12 + off::DEPTH], 0
+                ; je ->epilogue
+                ; jmp ->frame_pop_ret
+            ),
+            Insn::MayGoto { .. } => {
+                let t = target(insn.jump_target(pc));
+                asm!(self.ops
+                    ; cmp QWORD [r12 + off::LOOPS], 0
+                    ; je =>t
+                    ; sub QWORD [r12 + off::LOOPS], 1
+                );
+            }
+        }
+    }
+
+    fn alu(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
+        match op {
+            AluOp::Add => binop!(self.ops, add, w64, d, src),
+            AluOp::Sub => binop!(self.ops, sub, w64, d, src),
+            AluOp::Or => binop!(self.ops, or, w64, d, src),
+            AluOp::And => binop!(self.ops, and, w64, d, src),
+            AluOp::Xor => binop!(self.ops, xor, w64, d, src),
+            AluOp::Mov => match (w64, src) {
+                (_, Operand::Imm(0)) => asm!(self.ops ; xor Rd(d), Rd(d)),
+                (true, Operand::Reg(s)) if x86(s) == d => {}
+                _ => binop!(self.ops, mov, w64, d, src),
+            },
+            AluOp::Mul => match (w64, src) {
+                (true, Operand::Reg(s)) => asm!(self.ops ; imul Rq(d), Rq(x86(s))),
+                (true, Operand::Imm(i)) => asm!(self.ops ; imul Rq(d), Rq(d), i),
+                (false, Operand::Reg(s)) => asm!(self.ops ; imul Rd(d), Rd(x86(s))),
+                (false, Operand::Imm(i)) => asm!(self.ops ; imul Rd(d), Rd(d), i),
+            },
+            AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => self.divmod(w64, op, d, src),
+            AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => self.shift(w64, op, d, src),
+            AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32 => {
+                // Preparation refuses immediates and 32-bit movsx32.
+                let Operand::Reg(s) = src else { return };
+                let s = x86(s);
+                match (op, w64) {
+                    (AluOp::MovSx8, true) => asm!(self.ops ; movsx Rq(d), Rb(s)),
+                    (AluOp::MovSx8, false) => asm!(self.ops ; movsx Rd(d), Rb(s)),
+                    (AluOp::MovSx16, true) => asm!(self.ops ; movsx Rq(d), Rw(s)),
+                    (AluOp::MovSx16, false) => asm!(self.ops ; movsx Rd(d), Rw(s)),
+                    (_, true) => asm!(self.ops ; movsxd Rq(d), Rd(s)),
+                    (_, false) => asm!(self.ops ; mov Rd(d), Rd(s)),
+                }
+            }
+        }
+    }
+
+    /// Division and modulo, RFC 9669: by zero, `dst / 0 = 0` and `dst % 0 = dst`; signed
+    /// `INT_MIN / -1 = INT_MIN`, `x % -1 = 0` (x86 would trap on both; -1 is handled apart).
+    fn divmod(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
+        let signed = matches!(op, AluOp::SDiv | AluOp::SMod);
+        let div = matches!(op, AluOp::Div | AluOp::SDiv);
+        match src {
+            Operand::Imm(0) => self.div_by_zero(w64, div, d),
+            Operand::Imm(-1) if signed => self.div_by_minus_one(w64, div, d),
+            Operand::Imm(i) => {
+                if w64 {
+                    asm!(self.ops ; mov r11, i);
+                } else {
+                    asm!(self.ops ; mov r11d, i);
+                }
+                self.div_core(w64, signed, div, d);
+            }
+            Operand::Reg(s) => {
+                let s = x86(s);
+                let (zero, minus_one, done) = (
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                    self.ops.new_dynamic_label(),
+                );
+                if w64 {
+                    asm!(self.ops ; mov r11, Rq(s) ; test r11, r11 ; jz =>zero);
+                    if signed {
+                        asm!(self.ops ; cmp r11, -1 ; je =>minus_one);
+                    }
+                } else {
+                    asm!(self.ops ; mov r11d, Rd(s) ; test r11d, r11d ; jz =>zero);
+                    if signed {
+                        asm!(self.ops ; cmp r11d, -1 ; je =>minus_one);
+                    }
+                }
+                self.div_core(w64, signed, div, d);
+                asm!(self.ops ; jmp =>done ; =>zero);
+                self.div_by_zero(w64, div, d);
+                asm!(self.ops ; jmp =>done ; =>minus_one);
+                if signed {
+                    self.div_by_minus_one(w64, div, d);
+                }
+                asm!(self.ops ; =>done);
+            }
+        }
+    }
+
+    fn div_by_zero(&mut self, w64: bool, div: bool, d: u8) {
+        if div {
+            asm!(self.ops ; xor Rd(d), Rd(d));
+        } else if !w64 {
+            asm!(self.ops ; mov Rd(d), Rd(d));
+        }
+    }
+
+    fn div_by_minus_one(&mut self, w64: bool, div: bool, d: u8) {
+        match (div, w64) {
+            (true, true) => asm!(self.ops ; neg Rq(d)),
+            (true, false) => asm!(self.ops ; neg Rd(d)),
+            (false, _) => asm!(self.ops ; xor Rd(d), Rd(d)),
+        }
+    }
+
+    /// `d = d op r11` through rdx:rax, which are saved in r9 and on the native stack.
+    fn div_core(&mut self, w64: bool, signed: bool, div: bool, d: u8) {
+        asm!(self.ops ; mov r9, rax ; push rdx);
+        if d != RAX {
+            asm!(self.ops ; mov rax, Rq(d));
+        }
+        match (w64, signed) {
+            (true, true) => asm!(self.ops ; cqo ; idiv r11),
+            (true, false) => asm!(self.ops ; xor edx, edx ; div r11),
+            (false, true) => asm!(self.ops ; cdq ; idiv r11d),
+            (false, false) => asm!(self.ops ; xor edx, edx ; div r11d),
+        }
+        let r = if div { RAX } else { RDX };
+        if w64 {
+            asm!(self.ops ; mov r11, Rq(r));
+        } else {
+            asm!(self.ops ; mov r11d, Rd(r));
+        }
+        asm!(self.ops ; pop rdx ; mov rax, r9 ; mov Rq(d), r11);
+    }
+
+    fn shift(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
+        match src {
+            Operand::Imm(i) => {
+                // The count is masked to the width, as x86 does too.
+                let n = (if w64 { i & 63 } else { i & 31 }) as i8;
+                if n == 0 {
+                    if !w64 {
+                        asm!(self.ops ; mov Rd(d), Rd(d));
+                    }
+                    return;
+                }
+                match (op, w64) {
+                    (AluOp::Lsh, true) => asm!(self.ops ; shl Rq(d), n),
+                    (AluOp::Rsh, true) => asm!(self.ops ; shr Rq(d), n),
+                    (_, true) => asm!(self.ops ; sar Rq(d), n),
+                    (AluOp::Lsh, false) => asm!(self.ops ; shl Rd(d), n),
+                    (AluOp::Rsh, false) => asm!(self.ops ; shr Rd(d), n),
+                    (_, false) => asm!(self.ops ; sar Rd(d), n),
+                }
+            }
+            Operand::Reg(s) => {
+                // The count must be in cl, which is r4: move it there and restore r4.
+                let s = x86(s);
+                if s == RCX {
+                    self.shift_cl(w64, op, d);
+                } else if d == RCX {
+                    asm!(self.ops ; mov r11, rcx ; mov rcx, Rq(s));
+                    self.shift_cl(w64, op, R11);
+                    if w64 {
+                        asm!(self.ops ; mov rcx, r11);
+                    } else {
+                        asm!(self.ops ; mov ecx, r11d);
+                    }
+                    return;
+                } else {
+                    asm!(self.ops ; mov r11, rcx ; mov rcx, Rq(s));
+                    self.shift_cl(w64, op, d);
+                    asm!(self.ops ; mov rcx, r11);
+                }
+                if !w64 {
+                    // Zero-extend even for a zero count.
+                    asm!(self.ops ; mov Rd(d), Rd(d));
+                }
+            }
+        }
+    }
+
+    fn shift_cl(&mut self, w64: bool, op: AluOp, d: u8) {
+        match (op, w64) {
+            (AluOp::Lsh, true) => asm!(self.ops ; shl Rq(d), cl),
+            (AluOp::Rsh, true) => asm!(self.ops ; shr Rq(d), cl),
+            (_, true) => asm!(self.ops ; sar Rq(d), cl),
+            (AluOp::Lsh, false) => asm!(self.ops ; shl Rd(d), cl),
+            (AluOp::Rsh, false) => asm!(self.ops ; shr Rd(d), cl),
+            (_, false) => asm!(self.ops ; sar Rd(d), cl),
+        }
+    }
+
+    fn endian(&mut self, order: ByteOrder, bits: u8, d: u8) {
+        match (order, bits) {
+            (ByteOrder::ToLe, 16) => asm!(self.ops ; movzx Rd(d), Rw(d)),
+            (ByteOrder::ToLe, 32) => asm!(self.ops ; mov Rd(d), Rd(d)),
+            (ByteOrder::ToLe, _) => {}
+            (_, 16) => asm!(self.ops ; ror Rw(d), 8 ; movzx Rd(d), Rw(d)),
+            (_, 32) => asm!(self.ops ; bswap Rd(d)),
+            (_, _) => asm!(self.ops ; bswap Rq(d)),
+        }
+    }
+
+    fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
+        if op == JmpOp::Jset {
+            binop!(self.ops, test, w64, d, src);
+        } else {
+            binop!(self.ops, cmp, w64, d, src);
+        }
+        match op {
+            JmpOp::Jeq => asm!(self.ops ; je =>t),
+            JmpOp::Jne => asm!(self.ops ; jne =>t),
+            JmpOp::Jgt => asm!(self.ops ; ja =>t),
+            JmpOp::Jge => asm!(self.ops ; jae =>t),
+            JmpOp::Jlt => asm!(self.ops ; jb =>t),
+            JmpOp::Jle => asm!(self.ops ; jbe =>t),
+            JmpOp::Jsgt => asm!(self.ops ; jg =>t),
+            JmpOp::Jsge => asm!(self.ops ; jge =>t),
+            JmpOp::Jslt => asm!(self.ops ; jl =>t),
+            JmpOp::Jsle => asm!(self.ops ; jle =>t),
+            JmpOp::Jset => asm!(self.ops ; jnz =>t),
+        }
+    }
+
+    /// A BPF-to-BPF call: a native `call`, with r6..=r9 and r10 saved on the native stack and
+    /// the active stack range widened by one frame (generated code tracks the depth; Rust
+    /// catches up when it next looks, see `Ctx::sync_stack`).
+    fn local_call(&mut self, pc: usize, t: DynamicLabel) {
+        let depth_fail = self.ops.new_dynamic_label();
+        self.stubs.push(Stub::Depth {
+            entry: depth_fail,
+            pc: pc as u32,
+        });
+        let last = (crate::MAX_FRAMES - 2) as i32;
+        asm!(self.ops
+            ; cmp QWORD [r12 + off::DEPTH], last
+            ; ja =>depth_fail
+            ; call ->frame_push
+            ; push rbx
+            ; push r13
+            ; push r14
+            ; push r15
+            ; push rbp
+            ; sub rbp, STACK_FRAME_SIZE as i32
+            ; call =>t
+            ; pop rbp
+            ; pop r15
+            ; pop r14
+            ; pop r13
+            ; pop rbx
+        );
+    }
+
+    /// Compute `base + off` into r11 and check `size` bytes there against the active stack
+    /// and the first caller region (for a write, if writable); an access either check grants
+    /// falls through, any other goes to `slow`. Accesses at a constant offset from r10 inside
+    /// its frame need no check: r10 is read-only and its frame always active.
+    fn check(
+        &mut self,
+        base: u8,
+        off: i16,
+        size: Size,
+        write: bool,
+        atomic: bool,
+    ) -> Option<DynamicLabel> {
+        let slow = self.ops.new_dynamic_label();
+        let bytes = size.bytes() as i32;
+        let off = i32::from(off);
+        let in_frame = base == x86(Reg::R10)
+            && (-(STACK_FRAME_SIZE as i32)..=-bytes).contains(&off)
+            && (!atomic || off % bytes == 0);
+        asm!(self.ops ; lea r11, [Rq(base) + off]);
+        if in_frame {
+            return None;
+        }
+        let i = size_index(size) as i32 * 8;
+        let lim = if write {
+            off::REGION_WLIM
+        } else {
+            off::REGION_RLIM
+        };
+        // Dynamic labels throughout: dynasm resolves static local labels by search.
+        let ok = self.ops.new_dynamic_label();
+        asm!(self.ops
+            ; mov r9, r11
+            ; sub r9, [r12 + off::STACK_LO]
+            ; cmp r9, [r12 + off::STACK_LIM + i]
+            ; jb =>ok
+            ; mov r9, r11
+            ; sub r9, [r12 + off::REGION_ADDR]
+            ; cmp r9, [r12 + lim + i]
+            ; jae =>slow
+            ; =>ok
+        );
+        if atomic {
+            // Misaligned atomics fail; the slow path reports which way.
+            asm!(self.ops ; test r11b, (bytes - 1) as i8 ; jnz =>slow);
+        }
+        Some(slow)
+    }
+
+    fn mem_stub(
+        &mut self,
+        slow: Option<DynamicLabel>,
+        pc: usize,
+        op: u32,
+        val: Val,
+        result: Option<u8>,
+    ) {
+        let Some(slow) = slow else { return };
+        let back = self.ops.new_dynamic_label();
+        asm!(self.ops ; =>back);
+        self.stubs.push(Stub::Mem {
+            entry: slow,
+            back,
+            pc: pc as u32,
+            op,
+            val,
+            result,
+        });
+    }
+
+    fn load(&mut self, pc: usize, size: Size, signed: bool, d: u8, base: u8, off: i16) {
+        let slow = self.check(base, off, size, false, false);
+        match (size, signed) {
+            (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [r11]),
+            (Size::H, false) => asm!(self.ops ; movzx Rd(d), WORD [r11]),
+            (Size::W, false) => asm!(self.ops ; mov Rd(d), DWORD [r11]),
+            (Size::DW, _) => asm!(self.ops ; mov Rq(d), QWORD [r11]),
+            (Size::B, true) => asm!(self.ops ; movsx Rq(d), BYTE [r11]),
+            (Size::H, true) => asm!(self.ops ; movsx Rq(d), WORD [r11]),
+            (Size::W, true) => asm!(self.ops ; movsxd Rq(d), DWORD [r11]),
+        }
+        let class = if signed { OP_LOAD_SIGNED } else { OP_LOAD };
+        let op = class | size_index(size) as u32;
+        self.mem_stub(slow, pc, op, Val::None, Some(d));
+    }
+
+    fn store(&mut self, pc: usize, size: Size, base: u8, off: i16, src: Operand) {
+        let slow = self.check(base, off, size, true, false);
+        let val = match src {
+            Operand::Reg(s) => {
+                let s = x86(s);
+                match size {
+                    Size::B => asm!(self.ops ; mov BYTE [r11], Rb(s)),
+                    Size::H => asm!(self.ops ; mov WORD [r11], Rw(s)),
+                    Size::W => asm!(self.ops ; mov DWORD [r11], Rd(s)),
+                    Size::DW => asm!(self.ops ; mov QWORD [r11], Rq(s)),
+                }
+                Val::Reg(s)
+            }
+            Operand::Imm(i) => {
+                match size {
+                    Size::B => asm!(self.ops ; mov BYTE [r11], i as i8),
+                    Size::H => asm!(self.ops ; mov WORD [r11], i as i16),
+                    Size::W => asm!(self.ops ; mov DWORD [r11], i),
+                    Size::DW => asm!(self.ops ; mov QWORD [r11], i),
+                }
+                Val::Imm(i)
+            }
+        };
+        let op = OP_STORE | size_index(size) as u32;
+        self.mem_stub(slow, pc, op, val, None);
+    }
+
+    /// Atomics with `lock`; or/and/xor with fetch loop on `cmpxchg`, which needs rax (r0):
+    /// r0 is kept in the context's spill slot meanwhile.
+    fn atomic(&mut self, pc: usize, size: Size, op: AtomicOp, base: u8, s: u8, off: i16) {
+        let slow = self.check(base, off, size, true, true);
+        let w64 = size == Size::DW;
+        let spill = off::SAVED + 8 * 7;
+        match (op, w64) {
+            (AtomicOp::Add { fetch: false }, true) => asm!(self.ops ; lock add [r11], Rq(s)),
+            (AtomicOp::Add { fetch: false }, false) => asm!(self.ops ; lock add [r11], Rd(s)),
+            (AtomicOp::Or { fetch: false }, true) => asm!(self.ops ; lock or [r11], Rq(s)),
+            (AtomicOp::Or { fetch: false }, false) => asm!(self.ops ; lock or [r11], Rd(s)),
+            (AtomicOp::And { fetch: false }, true) => asm!(self.ops ; lock and [r11], Rq(s)),
+            (AtomicOp::And { fetch: false }, false) => asm!(self.ops ; lock and [r11], Rd(s)),
+            (AtomicOp::Xor { fetch: false }, true) => asm!(self.ops ; lock xor [r11], Rq(s)),
+            (AtomicOp::Xor { fetch: false }, false) => asm!(self.ops ; lock xor [r11], Rd(s)),
+            (AtomicOp::Add { fetch: true }, true) => {
+                asm!(self.ops ; mov r9, Rq(s) ; lock xadd [r11], r9 ; mov Rq(s), r9)
+            }
+            (AtomicOp::Add { fetch: true }, false) => {
+                asm!(self.ops ; mov r9d, Rd(s) ; lock xadd [r11], r9d ; mov Rq(s), r9)
+            }
+            (AtomicOp::Xchg, true) => asm!(self.ops ; xchg [r11], Rq(s)),
+            (AtomicOp::Xchg, false) => asm!(self.ops ; xchg [r11], Rd(s)),
+            (AtomicOp::CmpXchg, true) => asm!(self.ops ; lock cmpxchg [r11], Rq(s)),
+            // A 32-bit cmpxchg that succeeds leaves the upper half of rax: zero-extend.
+            (AtomicOp::CmpXchg, false) => {
+                asm!(self.ops ; lock cmpxchg [r11], Rd(s) ; mov eax, eax)
+            }
+            (AtomicOp::Or { .. } | AtomicOp::And { .. } | AtomicOp::Xor { .. }, _) => {
+                // The operand is r0 itself: read it from the spill slot.
+                let from_spill = s == RAX;
+                let retry = self.ops.new_dynamic_label();
+                asm!(self.ops ; mov [r12 + spill], rax);
+                if w64 {
+                    asm!(self.ops ; mov rax, [r11] ; =>retry ; mov r9, rax);
+                    match (op, from_spill) {
+                        (AtomicOp::Or { .. }, false) => asm!(self.ops ; or r9, Rq(s)),
+                        (AtomicOp::And { .. }, false) => asm!(self.ops ; and r9, Rq(s)),
+                        (_, false) => asm!(self.ops ; xor r9, Rq(s)),
+                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9, [r12 + spill]),
+                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9, [r12 + spill]),
+                        (_, true) => asm!(self.ops ; xor r9, [r12 + spill]),
+                    }
+                    asm!(self.ops ; lock cmpxchg [r11], r9 ; jne =>retry);
+                } else {
+                    asm!(self.ops ; mov eax, [r11] ; =>retry ; mov r9d, eax);
+                    match (op, from_spill) {
+                        (AtomicOp::Or { .. }, false) => asm!(self.ops ; or r9d, Rd(s)),
+                        (AtomicOp::And { .. }, false) => asm!(self.ops ; and r9d, Rd(s)),
+                        (_, false) => asm!(self.ops ; xor r9d, Rd(s)),
+                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9d, [r12 + spill]),
+                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9d, [r12 + spill]),
+                        (_, true) => asm!(self.ops ; xor r9d, [r12 + spill]),
+                    }
+                    asm!(self.ops ; lock cmpxchg [r11], r9d ; jne =>retry);
+                }
+                // The old value is in rax (zero-extended when 32-bit): it goes to the source.
+                if from_spill {
+                    if !w64 {
+                        asm!(self.ops ; mov eax, eax);
+                    }
+                } else {
+                    if w64 {
+                        asm!(self.ops ; mov Rq(s), rax);
+                    } else {
+                        asm!(self.ops ; mov Rd(s), eax);
+                    }
+                    asm!(self.ops ; mov rax, [r12 + spill]);
+                }
+            }
+        }
+        let result = match op {
+            AtomicOp::CmpXchg => Some(RAX),
+            _ if op.fetches() => Some(s),
+            _ => None,
+        };
+        let desc = OP_ATOMIC | size_index(size) as u32 | atomic_index(op) << 4;
+        self.mem_stub(slow, pc, desc, Val::Reg(s), result);
+    }
+}

@@ -1,0 +1,192 @@
+//! The x86-64 JIT, checked mode: native code with the interpreter's semantics and errors.
+//!
+//! A program is validated and prepared exactly as by the [`Interpreter`](crate::Interpreter)
+//! (same accepted programs, same [`PrepareError`]s), then compiled once into read+execute
+//! memory (written first, then made executable: never both). [`Jit::run`] gives the same
+//! result, memory effects and [`VmError`] as the interpreter:
+//!
+//! - **Memory** is checked on every load, store and atomic: inline against the active stack
+//!   frames and the first caller region, then, for anything else, by the interpreter's own
+//!   region lookup in Rust (the other regions, helper-added ones, read-only refusals), which
+//!   also reports the error. Accesses at a constant offset from r10 inside its frame need no
+//!   check (r10 is read-only).
+//! - **Budget**: counted per instruction, exactly like the interpreter (a decrement and a
+//!   branch per slot); the error names the same slot and budget.
+//! - **Calls**: BPF-to-BPF calls are native calls (r6..=r9 and r10 saved on the native stack,
+//!   at most [`MAX_FRAMES`](crate::MAX_FRAMES) frames); helpers and `callx` go through a
+//!   trampoline into Rust that calls the same `Arc<HelperFn>` with a [`HelperContext`]
+//!   (r1..=r5 are preserved across the call, as in the interpreter).
+//!   A panicking helper's panic is resumed after native code has returned.
+//! - **Stack**: the interpreter's 4 KiB frame buffer, zeroed the same way, so that reading
+//!   never-written stack gives the same bytes on both engines.
+//!
+//! Only x86-64 is supported; elsewhere [`Jit::new`] returns
+//! [`PrepareError::Unsupported`].
+//!
+//! [`HelperContext`]: crate::HelperContext
+
+use crate::error::{PrepareError, VmError};
+use crate::helpers::Helpers;
+use crate::interpreter::RunConfig;
+use crate::memory::Region;
+use waggle_isa::Insn;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod code;
+#[cfg(target_arch = "x86_64")]
+mod ctx;
+#[cfg(target_arch = "x86_64")]
+mod emit;
+#[cfg(target_arch = "x86_64")]
+mod trampolines;
+
+/// A program compiled to native x86-64 code, checked mode.
+///
+/// `Jit` is `Send + Sync`: each run keeps its registers, stack and context in its own call,
+/// so any number of threads may run one program at once. The machine code is freed when the
+/// `Jit` is dropped.
+#[derive(Debug)]
+pub struct Jit {
+    #[cfg(target_arch = "x86_64")]
+    code: code::Code,
+    #[cfg(not(target_arch = "x86_64"))]
+    code: std::convert::Infallible,
+    helpers: Helpers,
+    len: usize,
+    /// Whether the program has BPF-to-BPF calls (then every frame is zeroed up front).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    has_calls: bool,
+}
+
+impl Jit {
+    /// Validate, prepare and compile `insns`, with the interpreter's rules: every helper
+    /// `call` must be in `helpers`, `lddw` must be a plain constant, no kfunc calls.
+    pub fn new(insns: &[Insn], helpers: Helpers) -> Result<Jit, PrepareError> {
+        // Preparing for the interpreter validates and refuses exactly what the interpreter
+        // refuses, so both engines accept the same programs with the same errors.
+        crate::Interpreter::new(insns, helpers.clone())?;
+        let has_calls = insns.iter().any(waggle_isa::is_local_call);
+        Ok(Jit {
+            code: compile(insns)?,
+            helpers,
+            len: insns.len(),
+            has_calls,
+        })
+    }
+
+    /// Number of slots in the program.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the program has no slots (never true: an empty program does not validate).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Size of the generated machine code in bytes.
+    pub fn code_size(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return self.code.len();
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.code {}
+    }
+
+    /// The helpers the program may call.
+    pub fn helpers(&self) -> &Helpers {
+        &self.helpers
+    }
+
+    /// Run the program once; returns r0 of the outermost `exit`. Same contract as
+    /// [`Interpreter::run`](crate::Interpreter::run).
+    pub fn run(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
+        #[cfg(target_arch = "x86_64")]
+        return self.run_native(config);
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = config;
+            match self.code {}
+        }
+    }
+
+    /// Run with `mem` as the only region (writable): r1 = its address (0 if empty),
+    /// r2 = its length.
+    pub fn run_on(&self, mem: &mut [u8]) -> Result<u64, VmError> {
+        if mem.is_empty() {
+            return self.run(&RunConfig::default());
+        }
+        let len = mem.len() as u64;
+        let regions = [Region::writable(mem)];
+        self.run(&RunConfig {
+            args: [regions[0].addr(), len, 0, 0, 0],
+            regions: &regions,
+            ..RunConfig::default()
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run_native(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
+        use crate::memory::{MAX_FRAMES, Memory, StackBuf};
+        let mut stack = StackBuf::new();
+        let mut mem = Memory::new(&mut stack, config.regions);
+        if self.has_calls {
+            // Generated code enters frames without telling `Memory`, which zeroes a frame the
+            // first time it is reached: zero them all now (what the interpreter's lazy
+            // zeroing shows the program is the same: zeros first, the run's own bytes after).
+            for _ in 1..MAX_FRAMES {
+                mem.stack.push();
+            }
+            for _ in 1..MAX_FRAMES {
+                mem.stack.pop();
+            }
+        }
+        let mut ctx = ctx::Ctx::new(
+            &mut mem,
+            &self.helpers,
+            config.regions,
+            config.args,
+            config.packet,
+            config.max_insns,
+        );
+        let r0 = self.code.call(&mut ctx);
+        ctx.finish(r0)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn compile(insns: &[Insn]) -> Result<code::Code, PrepareError> {
+    let tramps = emit::Trampolines {
+        memory: code::memory as code::Trampoline as usize,
+        helper: code::helper as code::Trampoline as usize,
+        callx: code::callx as code::Trampoline as usize,
+        packet: code::packet as code::Trampoline as usize,
+    };
+    let bytes = emit::compile(insns, &tramps).map_err(|_| PrepareError::Unsupported {
+        pc: 0,
+        what: "JIT code generation failed",
+    })?;
+    code::Code::new(&bytes).map_err(|_| PrepareError::Unsupported {
+        pc: 0,
+        what: "JIT could not map executable memory",
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn compile(_insns: &[Insn]) -> Result<std::convert::Infallible, PrepareError> {
+    Err(PrepareError::Unsupported {
+        pc: 0,
+        what: "the JIT runs on x86-64 only; use the interpreter",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jit_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Jit>();
+    }
+}
