@@ -1,11 +1,16 @@
-//! `waggle`: assemble, disassemble and run BPF programs.
+//! `waggle`: assemble, disassemble and run BPF programs; inspect, disassemble and test-run
+//! BPF ELF objects. Each object command lives in its own module under `commands`.
+
+mod commands;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use commands::run::{DataSource, RunArgs};
+use commands::{Failure, read, usage};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use waggle_cli::{Engine, HelperSet, exec, load_program, parse_hex_bytes};
-use waggle_isa::disasm::{Syntax, disassemble};
+use waggle_isa::disasm::Syntax;
 
 /// Waggle: a user-space eBPF runtime.
 #[derive(Parser)]
@@ -25,13 +30,57 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Disassemble raw bytecode (or re-print assembler text).
+    /// Disassemble an ELF object (per program, with relocations and source lines), raw
+    /// bytecode, or assembler text.
     Disasm {
-        /// A `.bin` file of raw bytecode, or a `.s` file.
+        /// A BPF ELF object (told by its magic), a `.bin` file of raw bytecode, or a `.s` file.
         file: PathBuf,
-        /// Output syntax.
-        #[arg(long, value_enum, default_value = "conformance")]
-        syntax: SyntaxArg,
+        /// Output syntax [default: llvm for objects, conformance otherwise].
+        #[arg(long, value_enum)]
+        syntax: Option<SyntaxArg>,
+        /// Only this program of an object.
+        #[arg(long, value_name = "NAME")]
+        program: Option<String>,
+    },
+    /// Show an object's sections, programs, maps, relocations and BTF.
+    Inspect {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load an object into a fresh runtime and test-run one program (PROG_TEST_RUN).
+    ///
+    /// Prints the return value (named for XDP, TC and SK programs), the time per run, the data
+    /// if the program changed it, and every map's contents afterwards.
+    Run {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// The program to run [default: the object's first].
+        #[arg(long, value_name = "NAME")]
+        program: Option<String>,
+        /// Input data (packet) read from a file.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["data_hex", "pcap"])]
+        data: Option<PathBuf>,
+        /// Input data as hex bytes (`"aa bb 11"` or `"aabb11"`).
+        #[arg(long, value_name = "HEX", conflicts_with = "pcap")]
+        data_hex: Option<String>,
+        /// Input data: a packet of a pcap or pcapng file (see `--packet`).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<PathBuf>,
+        /// Which packet of `--pcap`, counting from 1.
+        #[arg(long, value_name = "N", requires = "pcap", default_value_t = 1)]
+        packet: usize,
+        /// The context to start from (e.g. `struct __sk_buff`), read from a file.
+        #[arg(long, value_name = "FILE")]
+        ctx: Option<PathBuf>,
+        /// Run N times; the time shown is the average.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        repeat: u32,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
@@ -69,16 +118,12 @@ enum SyntaxArg {
     Llvm,
 }
 
-/// A failure and the exit code it maps to: 2 for unusable input, 1 for a failed run.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-fn usage(message: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: 2,
-        message: message.to_string(),
+impl From<SyntaxArg> for Syntax {
+    fn from(s: SyntaxArg) -> Syntax {
+        match s {
+            SyntaxArg::Conformance => Syntax::Conformance,
+            SyntaxArg::Llvm => Syntax::Llvm,
+        }
     }
 }
 
@@ -91,10 +136,6 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
 fn run(command: Command) -> Result<(), Failure> {
@@ -116,14 +157,37 @@ fn run(command: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Disasm { file, syntax } => {
-            let insns = load_program(&file, &read(&file)?).map_err(usage)?;
-            let syntax = match syntax {
-                SyntaxArg::Conformance => Syntax::Conformance,
-                SyntaxArg::Llvm => Syntax::Llvm,
+        Command::Disasm {
+            file,
+            syntax,
+            program,
+        } => commands::disasm::disasm(&file, syntax.map(Syntax::from), program.as_deref()),
+        Command::Inspect { file, json } => commands::inspect::inspect(&file, json),
+        Command::Run {
+            file,
+            program,
+            data,
+            data_hex,
+            pcap,
+            packet,
+            ctx,
+            repeat,
+            json,
+        } => {
+            let data = match (data, data_hex, pcap) {
+                (Some(f), _, _) => DataSource::File(f),
+                (None, Some(h), _) => DataSource::Hex(h),
+                (None, None, Some(file)) => DataSource::Pcap { file, packet },
+                (None, None, None) => DataSource::None,
             };
-            print!("{}", disassemble(&insns, syntax));
-            Ok(())
+            commands::run::run(&RunArgs {
+                file,
+                program,
+                data,
+                ctx,
+                repeat,
+                json,
+            })
         }
         Command::Exec {
             file,
