@@ -13,7 +13,7 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
     exit 0
 fi
 
-V4="globals subprogs core"
+V4="globals subprogs core xdp_parse socket_count"
 CFLAGS=(-O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Wall -Wno-unused-variable)
 
 for src in *.bpf.c; do
