@@ -17,7 +17,7 @@ use waggle_isa::Insn;
 pub enum Engine {
     /// The interpreter with checked memory.
     Interpreter,
-    /// The x86-64 JIT (not built yet: refused with a clear message).
+    /// The x86-64 JIT (checked mode: the same checks and errors as the interpreter).
     Jit,
 }
 
