@@ -6,9 +6,17 @@
 //! 0    header: free-list head (u64: ABA tag << 32 | index), live count, LRU clock hand,
 //!      bump count (elements handed out at least once); index 0 means none, so a zeroed
 //!      region is an empty table
-//! 64   buckets: n_buckets x { seq: u32, head: u32 }   (n_buckets = roundup_pow_of_two(max))
+//! 64   buckets: n_buckets x 32 bytes { seq: u32, head: u32, slots: 3 x u64 (tag << 32 | index) }
+//!      (n_buckets = roundup_pow_of_two(max))
 //! ..   elements: pool x { next, hash, state, lru_ref: u32; key (padded to 8); value(s) }
 //! ```
+//!
+//! A bucket's members are the elements in its three slots, then its overflow chain (`head`,
+//! linked through `next`). A slot keeps a 32-bit tag next to the element index: the half of
+//! the key's 64-bit hash not used for the bucket index or, for keys of at most 4 bytes, the key
+//! itself. A lookup picks the candidate from the bucket's cache line without branching on its
+//! contents and then touches only that element to compare the key (not even that for keys of
+//! at most 4 bytes). With at most one element per bucket on average, chains are rare.
 //!
 //! Writers take their bucket's sequence lock; lookups read the chain without writing shared
 //! memory and retry if the bucket's sequence moved. Replaced and deleted elements go back to a
@@ -36,6 +44,32 @@ const E_STATE: usize = 8;
 const E_REF: usize = 12;
 const E_KEY: usize = 16;
 const LINKED: u32 = 1;
+/// Bytes per bucket, and the element slots in it.
+const BUCKET_SIZE: usize = 32;
+const B_HEAD: usize = 4;
+const B_SLOTS: usize = 8;
+const NSLOTS: usize = 3;
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xd6e8_feb8_6659_fd93;
+
+/// The tag a bucket slot keeps for hash `h`: its high half (for keys of at most 4 bytes, the
+/// key itself; see [`HashMap::hash`]). Empty slots have index 0, whatever their tag.
+#[inline(always)]
+fn tag_of(h: u64) -> u32 {
+    (h >> 32) as u32
+}
+
+/// A key of at most 4 bytes as a zero-padded little-endian `u32`.
+#[inline(always)]
+fn small_key(key: &[u8]) -> u32 {
+    if let Ok(k) = <[u8; 4]>::try_from(key) {
+        return u32::from_le_bytes(k);
+    }
+    key.iter()
+        .take(4)
+        .enumerate()
+        .fold(0, |w, (i, &b)| w | u32::from(b) << (8 * i))
+}
 
 /// `a * b` folded to 64 bits (high half xor low half): one multiply that mixes every input
 /// bit into the low bits used for the bucket index.
@@ -48,8 +82,6 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 /// A seeded 64-bit hash of `data`, word at a time (keys are stored padded to 8 bytes).
 #[inline]
 pub(crate) fn hash_bytes(data: &[u8], seed: u64) -> u64 {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xd6e8_feb8_6659_fd93;
     let mut h = seed ^ data.len() as u64;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
@@ -63,6 +95,31 @@ pub(crate) fn hash_bytes(data: &[u8], seed: u64) -> u64 {
         h = fold_mul(h ^ u64::from_le_bytes(w), K1);
     }
     fold_mul(h, K2)
+}
+
+/// [`hash_bytes`] with 4-, 8- and 16-byte keys unrolled (the same value, fewer branches).
+#[inline(always)]
+fn hash_key(key: &[u8], seed: u64) -> u64 {
+    if let Ok(k) = <[u8; 4]>::try_from(key) {
+        let w = u64::from(u32::from_le_bytes(k));
+        return fold_mul(fold_mul(seed ^ 4 ^ w, K1), K2);
+    }
+    if let Ok(k) = <[u8; 8]>::try_from(key) {
+        return fold_mul(fold_mul(seed ^ 8 ^ u64::from_le_bytes(k), K1), K2);
+    }
+    if let Ok(k) = <[u8; 16]>::try_from(key) {
+        let (a, b) = split16(k);
+        let h = fold_mul(seed ^ 16 ^ a, K1);
+        return fold_mul(fold_mul(h ^ b, K1), K2);
+    }
+    hash_bytes(key, seed)
+}
+
+/// A 16-byte key as two little-endian words.
+#[inline(always)]
+fn split16(k: [u8; 16]) -> (u64, u64) {
+    let v = u128::from_le_bytes(k);
+    (v as u64, (v >> 64) as u64)
 }
 
 /// A random seed per map, as `get_random_u32()` gives the kernel's `hashrnd`.
@@ -100,6 +157,8 @@ pub struct HashMap {
     max_entries: u32,
     seed: u64,
     lock_off: Option<u32>,
+    /// Keys of at most 4 bytes are their own slot tags: a lookup need not read the element.
+    exact_tags: bool,
 }
 
 impl HashMap {
@@ -122,7 +181,7 @@ impl HashMap {
             .max_entries
             .checked_add(spare)
             .ok_or(MapError::TooBig)?;
-        let elems_off = BUCKETS_OFF + n_buckets as usize * 8;
+        let elems_off = BUCKETS_OFF + n_buckets as usize * BUCKET_SIZE;
         let bytes = (pool as usize)
             .checked_mul(elem_size)
             .and_then(|b| b.checked_add(elems_off))
@@ -148,6 +207,7 @@ impl HashMap {
                 random_seed()
             },
             lock_off: spec.spin_lock_off,
+            exact_tags: spec.key_size <= 4,
         })
     }
 
@@ -187,12 +247,42 @@ impl HashMap {
 
     #[inline]
     fn seq(&self, b: u32) -> &AtomicU32 {
-        self.u32(BUCKETS_OFF + b as usize * 8)
+        self.u32(BUCKETS_OFF + b as usize * BUCKET_SIZE)
     }
 
     #[inline]
     fn head(&self, b: u32) -> &AtomicU32 {
-        self.u32(BUCKETS_OFF + b as usize * 8 + 4)
+        self.u32(BUCKETS_OFF + b as usize * BUCKET_SIZE + B_HEAD)
+    }
+
+    /// Slot `k` of bucket `b`: `tag << 32 | index`, or 0 when empty.
+    #[inline]
+    fn slot(&self, b: u32, k: usize) -> &AtomicU64 {
+        &self.slots(b)[k]
+    }
+
+    /// Bucket `b`'s slots.
+    #[inline(always)]
+    fn slots(&self, b: u32) -> &[AtomicU64; NSLOTS] {
+        self.st
+            .u64s_at(BUCKETS_OFF + b as usize * BUCKET_SIZE + B_SLOTS)
+    }
+
+    /// Whether bucket `b` has no member (a racy hint unless the bucket lock is held).
+    fn bucket_empty(&self, b: u32) -> bool {
+        self.head(b).load(Ordering::Relaxed) == NIL
+            && (0..NSLOTS).all(|k| self.slot(b, k).load(Ordering::Relaxed) as u32 == NIL)
+    }
+
+    /// Bucket `b`'s members in order: its slots, then its chain (bounded, for torn reads).
+    fn members(&self, b: u32) -> Members<'_> {
+        Members {
+            map: self,
+            b,
+            slot: 0,
+            prev: None,
+            steps: 0,
+        }
     }
 
     #[inline]
@@ -205,9 +295,35 @@ impl HashMap {
         self.elem(idx) + self.value_off + cpu as usize * self.val_stride
     }
 
-    #[inline]
-    fn hash(&self, key: &[u8]) -> u32 {
-        hash_bytes(key, self.seed) as u32
+    /// The key's 64-bit hash: the low half picks the bucket and is kept in the element, the
+    /// high half is the slot tag; for keys of at most 4 bytes the high half is the key.
+    #[inline(always)]
+    fn hash(&self, key: &[u8]) -> u64 {
+        let h = hash_key(key, self.seed);
+        if self.exact_tags {
+            (h & 0xffff_ffff) | u64::from(small_key(key)) << 32
+        } else {
+            h
+        }
+    }
+
+    /// Whether element `idx`'s key is `key`, with fixed-size fast paths.
+    #[inline(always)]
+    fn key_matches(&self, idx: u32, key: &[u8]) -> bool {
+        let off = self.elem(idx) + E_KEY;
+        if let Ok(k) = <[u8; 4]>::try_from(key) {
+            let w = self.st.u64_at(off).load(Ordering::Relaxed);
+            return w == u64::from(u32::from_le_bytes(k));
+        }
+        if let Ok(k) = <[u8; 8]>::try_from(key) {
+            return self.st.u64_at(off).load(Ordering::Relaxed) == u64::from_le_bytes(k);
+        }
+        if let Ok(k) = <[u8; 16]>::try_from(key) {
+            let (a, b) = split16(k);
+            let [w0, w1] = self.st.u64s_at::<2>(off);
+            return (w0.load(Ordering::Relaxed) ^ a) | (w1.load(Ordering::Relaxed) ^ b) == 0;
+        }
+        self.st.key_eq(off, key)
     }
 
     fn check_key(&self, key: &[u8]) -> Result<()> {
@@ -219,8 +335,19 @@ impl HashMap {
 
     /// Walks bucket `b` for `key`. Under the bucket lock the answer is exact; in a read section
     /// it is only valid if the section does not need a retry.
-    #[inline]
-    fn find_raw(&self, b: u32, h: u32, key: &[u8]) -> Option<u32> {
+    fn find_raw(&self, b: u32, h: u64, key: &[u8]) -> Option<u32> {
+        let tag = tag_of(h);
+        for k in 0..NSLOTS {
+            let s = self.slot(b, k).load(Ordering::Acquire);
+            let idx = s as u32;
+            if idx != NIL
+                && idx <= self.pool
+                && (s >> 32) as u32 == tag
+                && self.key_matches(idx, key)
+            {
+                return Some(idx);
+            }
+        }
         let mut idx = self.head(b).load(Ordering::Acquire);
         let mut steps = 0u32;
         while idx != NIL {
@@ -229,7 +356,9 @@ impl HashMap {
                 return None;
             }
             let e = self.elem(idx);
-            if self.u32(e + E_HASH).load(Ordering::Relaxed) == h && self.st.key_eq(e + E_KEY, key) {
+            if self.u32(e + E_HASH).load(Ordering::Relaxed) == h as u32
+                && self.key_matches(idx, key)
+            {
                 return Some(idx);
             }
             idx = self.u32(e + E_NEXT).load(Ordering::Relaxed);
@@ -238,19 +367,107 @@ impl HashMap {
         None
     }
 
-    /// Lock-free lookup of `key`'s element index.
-    #[inline]
+    /// [`find_raw`](Self::find_raw) for read sections, fast when the key sits in a slot with
+    /// a unique tag (nearly always): the candidate is picked from the bucket's line without
+    /// branches on it, so the only well-predicted branch waits for the key comparison.
+    #[inline(always)]
+    fn find_read(&self, b: u32, h: u64, key: &[u8]) -> Option<u32> {
+        let tag = tag_of(h);
+        let slots = self.slots(b);
+        // All-ones when `c`, else zero: selects without branches.
+        let ones = |c: bool| u32::from(c).wrapping_neg();
+        let pick = |k: usize| {
+            let s = slots[k].load(Ordering::Acquire);
+            s as u32 & ones((s >> 32) as u32 == tag)
+        };
+        let (i0, i1, i2) = (pick(0), pick(1), pick(2));
+        let idx = i0 | (i1 & ones(i0 == NIL));
+        let idx = idx | (i2 & ones(idx == NIL));
+        if idx != NIL && idx <= self.pool && self.key_matches(idx, key) {
+            return Some(idx);
+        }
+        self.find_slow(b, h, key)
+    }
+
+    /// The full walk, out of line: misses, tag collisions and overflow chains.
+    #[cold]
+    #[inline(never)]
+    fn find_slow(&self, b: u32, h: u64, key: &[u8]) -> Option<u32> {
+        self.find_raw(b, h, key)
+    }
+
+    /// Lock-free lookup of `key`'s element index: [`find_read`](Self::find_read) in a read
+    /// section, with the bounds checks that the layout makes redundant left out. The caller
+    /// has checked that `key` is `key_size` bytes.
+    #[allow(unsafe_code)]
+    #[inline(always)]
     fn find(&self, key: &[u8]) -> Option<u32> {
         let h = self.hash(key);
-        let b = h & self.mask;
-        let seq = self.seq(b);
+        let b = h as u32 & self.mask;
+        let tag = tag_of(h);
+        let bo = BUCKETS_OFF + b as usize * BUCKET_SIZE;
+        // SAFETY: `b <= mask`, so the bucket's 32 bytes lie in `BUCKETS_OFF..elems_off`, which
+        // `new` allocated; offsets are 8-aligned as the storage is.
+        let (seq, slots) = unsafe {
+            (
+                self.st.u32_unchecked(bo),
+                [0, 1, 2].map(|k| self.st.u64_unchecked(bo + B_SLOTS + 8 * k)),
+            )
+        };
+        let ones = |c: bool| u32::from(c).wrapping_neg();
         loop {
             let s = seq_read_begin(seq);
-            let r = self.find_raw(b, h, key);
+            let pick = |k: usize| {
+                let w = slots[k].load(Ordering::Acquire);
+                w as u32 & ones((w >> 32) as u32 == tag)
+            };
+            let (i0, i1, i2) = (pick(0), pick(1), pick(2));
+            let idx = i0 | (i1 & ones(i0 == NIL));
+            let idx = idx | (i2 & ones(idx == NIL));
+            // `idx - 1 < pool` is `idx` in `1..=pool`. An exact tag is the key (of the right
+            // size: callers check it), so the element need not be read.
+            let r = if idx.wrapping_sub(1) < self.pool
+                && (self.exact_tags || self.key_matches_fast(idx, key))
+            {
+                Some(idx)
+            } else {
+                self.find_slow(b, h, key)
+            };
             if !seq_read_retry(seq, s) {
                 return r;
             }
         }
+    }
+
+    /// [`key_matches`](Self::key_matches) for an element `idx` in `1..=pool`, unchecked.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn key_matches_fast(&self, idx: u32, key: &[u8]) -> bool {
+        debug_assert!(idx != NIL && idx <= self.pool);
+        let off = self.elem(idx) + E_KEY;
+        if key.len() != self.key_size {
+            return false;
+        }
+        // Element `idx` in `1..=pool` lies inside the storage (see `new`)
+        // and its key area holds `round_up(key_size, 8)` bytes from the 8-aligned `off`; the
+        // key is `key_size` bytes (checked above). That makes the accesses below in bounds.
+        if let Ok(k) = <[u8; 4]>::try_from(key) {
+            // SAFETY: as above.
+            let w = unsafe { self.st.u64_unchecked(off) }.load(Ordering::Relaxed);
+            return w == u64::from(u32::from_le_bytes(k));
+        }
+        if let Ok(k) = <[u8; 8]>::try_from(key) {
+            // SAFETY: as above.
+            let w = unsafe { self.st.u64_unchecked(off) }.load(Ordering::Relaxed);
+            return w == u64::from_le_bytes(k);
+        }
+        if let Ok(k) = <[u8; 16]>::try_from(key) {
+            let (a, b) = split16(k);
+            // SAFETY: as above.
+            let (w0, w1) = unsafe { (self.st.u64_unchecked(off), self.st.u64_unchecked(off + 8)) };
+            return (w0.load(Ordering::Relaxed) ^ a) | (w1.load(Ordering::Relaxed) ^ b) == 0;
+        }
+        self.st.key_eq(off, key)
     }
 
     /// Program lookup: the address of the value (this CPU's copy for per-CPU maps). LRU maps
@@ -269,7 +486,10 @@ impl HashMap {
             }
         }
         let cpu = if self.percpu { cpu } else { 0 };
-        Some(self.st.ptr_at(self.value_at(idx, cpu)))
+        // SAFETY: `find` returns indices in `1..=pool`, and `cpu < ncpus` for per-CPU maps
+        // (checked above), so the value lies inside element `idx`, inside the storage.
+        #[allow(unsafe_code)]
+        Some(unsafe { self.st.ptr_unchecked(self.value_at(idx, cpu)) })
     }
 
     /// `map_lookup_percpu_elem`: CPU `cpu`'s copy (per-CPU maps only).
@@ -289,7 +509,7 @@ impl HashMap {
         }
         let locked = flags & BPF_F_LOCK != 0;
         let h = self.hash(key);
-        let b = h & self.mask;
+        let b = h as u32 & self.mask;
         if locked {
             let _g = seq_lock(self.seq(b));
             let idx = self.find_raw(b, h, key).ok_or(MapError::NotFound)?;
@@ -300,7 +520,7 @@ impl HashMap {
         let seq = self.seq(b);
         loop {
             let s = seq_read_begin(seq);
-            let found = self.find_raw(b, h, key);
+            let found = self.find_read(b, h, key);
             if let Some(idx) = found {
                 self.read_value(idx, out);
             }
@@ -362,7 +582,7 @@ impl HashMap {
         }
         let op = flags & !BPF_F_LOCK;
         let h = self.hash(key);
-        let b = h & self.mask;
+        let b = h as u32 & self.mask;
         let _g = seq_lock(self.seq(b));
         let old = self.find_raw(b, h, key);
         match (old, op) {
@@ -389,9 +609,8 @@ impl HashMap {
                     if self.lru {
                         self.u32(self.elem(n) + E_REF).store(1, Ordering::Relaxed);
                     }
-                    // New element first in the chain, so lookups find it before the old one.
-                    self.link(b, n);
-                    self.unlink(b, o);
+                    // The new element takes the old one's place in one store.
+                    self.replace(b, o, n, h);
                     self.release(o);
                 }
             }
@@ -399,7 +618,7 @@ impl HashMap {
         }
         let n = self.alloc_new(b)?;
         self.init_elem(n, key, h, src);
-        self.link(b, n);
+        self.link(b, n, h);
         Ok(())
     }
 
@@ -423,10 +642,10 @@ impl HashMap {
         }
     }
 
-    fn init_elem(&self, n: u32, key: &[u8], h: u32, src: Src<'_>) {
+    fn init_elem(&self, n: u32, key: &[u8], h: u64, src: Src<'_>) {
         let e = self.elem(n);
         self.st.write(e + E_KEY, key);
-        self.u32(e + E_HASH).store(h, Ordering::Relaxed);
+        self.u32(e + E_HASH).store(h as u32, Ordering::Relaxed);
         self.u32(e + E_REF).store(0, Ordering::Relaxed);
         if self.lock_off.is_some() {
             // A reused element's lock word may hold garbage from a program: start unlocked.
@@ -472,15 +691,60 @@ impl HashMap {
         self.push_free(idx);
     }
 
-    fn link(&self, b: u32, n: u32) {
+    /// Adds element `n` (hash `h`) to bucket `b`: the first free slot, else the chain's head.
+    fn link(&self, b: u32, n: u32, h: u64) {
+        let tagged = u64::from(tag_of(h)) << 32 | u64::from(n);
+        for k in 0..NSLOTS {
+            let s = self.slot(b, k);
+            if s.load(Ordering::Relaxed) as u32 == NIL {
+                s.store(tagged, Ordering::Release);
+                return;
+            }
+        }
         let head = self.head(b);
         self.u32(self.elem(n) + E_NEXT)
             .store(head.load(Ordering::Relaxed), Ordering::Relaxed);
         head.store(n, Ordering::Release);
     }
 
-    /// Removes `idx` from bucket `b`'s chain (bucket lock held); false if it is not there.
+    /// Puts element `new` (same key, hash `h`) where `old` is in bucket `b` (lock held).
+    fn replace(&self, b: u32, old: u32, new: u32, h: u64) {
+        let tagged = u64::from(tag_of(h)) << 32 | u64::from(new);
+        for k in 0..NSLOTS {
+            let s = self.slot(b, k);
+            if s.load(Ordering::Relaxed) as u32 == old {
+                s.store(tagged, Ordering::Release);
+                return;
+            }
+        }
+        let next = self.u32(self.elem(old) + E_NEXT).load(Ordering::Relaxed);
+        self.u32(self.elem(new) + E_NEXT)
+            .store(next, Ordering::Relaxed);
+        let mut link = self.head(b);
+        for _ in 0..=self.pool {
+            let cur = link.load(Ordering::Relaxed);
+            if cur == NIL {
+                break;
+            }
+            if cur == old {
+                link.store(new, Ordering::Release);
+                return;
+            }
+            link = self.u32(self.elem(cur) + E_NEXT);
+        }
+        // Not reached while the bucket lock is held; keep the map consistent regardless.
+        self.link(b, new, h);
+    }
+
+    /// Removes `idx` from bucket `b` (bucket lock held); false if it is not there.
     fn unlink(&self, b: u32, idx: u32) -> bool {
+        for k in 0..NSLOTS {
+            let s = self.slot(b, k);
+            if s.load(Ordering::Relaxed) as u32 == idx {
+                s.store(0, Ordering::Release);
+                return true;
+            }
+        }
         let next = self.u32(self.elem(idx) + E_NEXT).load(Ordering::Relaxed);
         let mut link = self.head(b);
         let mut steps = 0;
@@ -587,7 +851,7 @@ impl HashMap {
     pub fn delete(&self, key: &[u8]) -> Result<()> {
         self.check_key(key)?;
         let h = self.hash(key);
-        let b = h & self.mask;
+        let b = h as u32 & self.mask;
         let _g = seq_lock(self.seq(b));
         let idx = self.find_raw(b, h, key).ok_or(MapError::NotFound)?;
         self.unlink(b, idx);
@@ -604,7 +868,7 @@ impl HashMap {
         }
         let locked = flags & BPF_F_LOCK != 0;
         let h = self.hash(key);
-        let b = h & self.mask;
+        let b = h as u32 & self.mask;
         let _g = seq_lock(self.seq(b));
         let idx = self.find_raw(b, h, key).ok_or(MapError::NotFound)?;
         if self.percpu {
@@ -629,19 +893,20 @@ impl HashMap {
         if let Some(k) = key {
             self.check_key(k)?;
             let h = self.hash(k);
-            let b = h & self.mask;
+            let b = h as u32 & self.mask;
             let seq = self.seq(b);
             loop {
                 let s = seq_read_begin(seq);
                 let mut next = None;
-                if let Some(idx) = self.find_raw(b, h, k) {
-                    let n = self.u32(self.elem(idx) + E_NEXT).load(Ordering::Relaxed);
-                    if n != NIL && n <= self.pool {
-                        self.st.read(self.elem(n) + E_KEY, out);
-                        next = Some(true);
-                    } else {
-                        next = Some(false);
-                    }
+                let mut it = self.members(b);
+                if it.any(|idx| self.key_matches(idx, k)) {
+                    next = Some(match it.next() {
+                        Some(n) => {
+                            self.st.read(self.elem(n) + E_KEY, out);
+                            true
+                        }
+                        None => false,
+                    });
                 }
                 if seq_read_retry(seq, s) {
                     continue;
@@ -655,18 +920,18 @@ impl HashMap {
             }
         }
         for b in start..=self.mask {
-            if self.head(b).load(Ordering::Relaxed) == NIL {
+            if self.bucket_empty(b) {
                 continue;
             }
             let seq = self.seq(b);
             loop {
                 let s = seq_read_begin(seq);
-                let first = self.head(b).load(Ordering::Acquire);
-                if first != NIL && first <= self.pool {
-                    self.st.read(self.elem(first) + E_KEY, out);
+                let first = self.members(b).next();
+                if let Some(f) = first {
+                    self.st.read(self.elem(f) + E_KEY, out);
                 }
                 if !seq_read_retry(seq, s) {
-                    if first != NIL {
+                    if first.is_some() {
                         return Ok(());
                     }
                     break;
@@ -689,19 +954,15 @@ impl HashMap {
         let mut batch: Vec<u32> = Vec::new();
         let mut n = 0;
         for b in 0..=self.mask {
-            if self.head(b).load(Ordering::Relaxed) == NIL {
+            if self.bucket_empty(b) {
                 continue;
             }
-            // Snapshot the chain first: `f` may change it.
+            // Snapshot the members first: `f` may change them.
             let seq = self.seq(b);
             loop {
                 batch.clear();
                 let s = seq_read_begin(seq);
-                let mut idx = self.head(b).load(Ordering::Acquire);
-                while idx != NIL && idx <= self.pool && batch.len() <= self.pool as usize {
-                    batch.push(idx);
-                    idx = self.u32(self.elem(idx) + E_NEXT).load(Ordering::Relaxed);
-                }
+                batch.extend(self.members(b));
                 if !seq_read_retry(seq, s) {
                     break;
                 }
@@ -719,5 +980,150 @@ impl HashMap {
             }
         }
         n
+    }
+}
+
+/// The iterator behind [`HashMap::members`].
+struct Members<'a> {
+    map: &'a HashMap,
+    b: u32,
+    slot: usize,
+    /// The last chain element returned (`None` before the chain).
+    prev: Option<u32>,
+    steps: u32,
+}
+
+impl Iterator for Members<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let m = self.map;
+        while self.slot < NSLOTS {
+            let idx = m.slot(self.b, self.slot).load(Ordering::Acquire) as u32;
+            self.slot += 1;
+            if idx != NIL && idx <= m.pool {
+                return Some(idx);
+            }
+        }
+        let idx = match self.prev {
+            None => m.head(self.b).load(Ordering::Acquire),
+            Some(p) => m.u32(m.elem(p) + E_NEXT).load(Ordering::Relaxed),
+        };
+        // A torn walk can wander; bound it (the caller's retry check discards the result).
+        if idx == NIL || idx > m.pool || self.steps > m.pool {
+            return None;
+        }
+        self.steps += 1;
+        self.prev = Some(idx);
+        Some(idx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A hash map whose keys all fall into `buckets` buckets, so slots fill up and the
+    /// overflow chains get exercised.
+    fn crowded(map_type: MapType, key_size: u32, max: u32, buckets: u32) -> HashMap {
+        let mut m = HashMap::new(&MapSpec::new(map_type, key_size, 8, max), 2).unwrap();
+        m.mask = buckets - 1;
+        m
+    }
+
+    fn key(i: u32, size: u32) -> Vec<u8> {
+        let mut k = vec![0u8; size as usize];
+        for (j, b) in k.iter_mut().enumerate() {
+            *b = (i >> (8 * (j % 4))) as u8 ^ j as u8;
+        }
+        k
+    }
+
+    fn value_at(m: &HashMap, key: &[u8]) -> Option<u64> {
+        let p = m.lookup_ptr(key, 0)?;
+        let mut out = [0u8; 8];
+        m.lookup(key, &mut out, 0).unwrap();
+        let off = m.st.offset_of(p.as_ptr()).unwrap();
+        let mut via_ptr = [0u8; 8];
+        m.st.read(off, &mut via_ptr);
+        assert_eq!(out, via_ptr, "lookup and lookup_ptr agree");
+        Some(u64::from_ne_bytes(out))
+    }
+
+    /// Random inserts, replacements and deletes against a model, for slot and chain members.
+    #[test]
+    fn slots_and_chains_match_a_model() {
+        for key_size in [2, 4, 8, 16, 5] {
+            for buckets in [1, 2, 8] {
+                let max = 40;
+                let m = crowded(MapType::Hash, key_size, max, buckets);
+                let mut model = BTreeMap::new();
+                let mut x = 0x1234_5678u32;
+                for step in 0..4000u32 {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let i = x % 60;
+                    let k = key(i, key_size);
+                    match x >> 28 {
+                        0..=3 => {
+                            let r = m.delete(&k);
+                            assert_eq!(r.is_ok(), model.remove(&i).is_some());
+                        }
+                        _ => {
+                            let r = m.update(&k, &u64::from(step).to_ne_bytes(), BPF_ANY);
+                            if model.contains_key(&i) || model.len() < max as usize {
+                                r.unwrap();
+                                model.insert(i, u64::from(step));
+                            } else {
+                                assert_eq!(r, Err(MapError::TooBig));
+                            }
+                        }
+                    }
+                    assert_eq!(m.len(), model.len());
+                    for j in 0..60 {
+                        assert_eq!(value_at(&m, &key(j, key_size)), model.get(&j).copied());
+                    }
+                }
+                // Iteration visits every key once.
+                let mut seen = Vec::new();
+                let mut cur: Option<Vec<u8>> = None;
+                let mut out = vec![0u8; key_size as usize];
+                while m.get_next_key(cur.as_deref(), &mut out).is_ok() {
+                    seen.push(out.clone());
+                    cur = Some(out.clone());
+                }
+                let mut want: Vec<Vec<u8>> = model.keys().map(|&i| key(i, key_size)).collect();
+                seen.sort();
+                want.sort();
+                assert_eq!(seen, want);
+                let mut n = 0;
+                m.for_each(0, |_, _| {
+                    n += 1;
+                    false
+                });
+                assert_eq!(n as usize, model.len());
+            }
+        }
+    }
+
+    /// LRU eviction unlinks victims from slots and chains alike.
+    #[test]
+    fn lru_eviction_in_crowded_buckets() {
+        let m = crowded(MapType::LruHash, 4, 16, 2);
+        for i in 0..200u32 {
+            m.update(&key(i, 4), &u64::from(i).to_ne_bytes(), BPF_ANY)
+                .unwrap();
+            assert!(m.len() <= 16);
+            assert_eq!(value_at(&m, &key(i, 4)), Some(u64::from(i)));
+        }
+        let mut n = 0;
+        m.for_each(0, |k, _| {
+            assert!(value_at(&m, k).is_some());
+            n += 1;
+            false
+        });
+        assert_eq!(n as usize, m.len());
     }
 }

@@ -120,6 +120,7 @@ impl Storage {
     }
 
     /// Address of byte `off` (`off == len` allowed, as a one-past-the-end address).
+    #[inline]
     pub fn ptr_at(&self, off: usize) -> NonNull<u8> {
         assert!(off <= self.len, "storage offset {off} out of bounds");
         // SAFETY: `off` is within the allocation (or one past its end).
@@ -153,6 +154,58 @@ impl Storage {
     pub fn u64_at(&self, off: usize) -> &AtomicU64 {
         debug_assert!(off.is_multiple_of(8), "misaligned u64 offset {off}");
         &self.words64()[off / 8]
+    }
+
+    /// The `N` 8-byte words from the 8-aligned `off`, with one bounds check for all of them.
+    #[inline]
+    pub(crate) fn u64s_at<const N: usize>(&self, off: usize) -> &[AtomicU64; N] {
+        debug_assert!(off.is_multiple_of(8), "misaligned u64 offset {off}");
+        let words = self.words64();
+        match words.get(off / 8..).and_then(|w| w.first_chunk::<N>()) {
+            Some(w) => w,
+            None => out_of_bounds(off, self.len),
+        }
+    }
+
+    /// The 8-byte word at `off` without a bounds check, for hot paths whose offsets are in
+    /// bounds by construction.
+    ///
+    /// # Safety
+    /// `off` must be 8-aligned and `off + 8 <= self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn u64_unchecked(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(
+            off.is_multiple_of(8) && off + 8 <= self.len,
+            "bad u64 offset {off}"
+        );
+        // SAFETY: in bounds and aligned (the caller's promise); the region lives as long as
+        // `&self` and map code only accesses it atomically.
+        unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(off).cast()) }
+    }
+
+    /// The 4-byte word at `off` without a bounds check.
+    ///
+    /// # Safety
+    /// `off` must be 4-aligned and `off + 4 <= self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn u32_unchecked(&self, off: usize) -> &AtomicU32 {
+        debug_assert!(
+            off.is_multiple_of(4) && off + 4 <= self.len,
+            "bad u32 offset {off}"
+        );
+        // SAFETY: as in `u64_unchecked`.
+        unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast()) }
+    }
+
+    /// Address of byte `off` without a bounds check.
+    ///
+    /// # Safety
+    /// `off <= self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn ptr_unchecked(&self, off: usize) -> NonNull<u8> {
+        debug_assert!(off <= self.len, "storage offset {off} out of bounds");
+        // SAFETY: within the allocation or one past its end (the caller's promise).
+        unsafe { self.ptr.add(off) }
     }
 
     /// The 4-byte word at the 4-aligned `off`, as an atomic.
@@ -305,6 +358,12 @@ impl Drop for Storage {
         unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
         ALLOCATED.fetch_sub(self.len, Ordering::Relaxed);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn out_of_bounds(off: usize, len: usize) -> ! {
+    panic!("storage offset {off} out of bounds ({len} bytes)")
 }
 
 /// The little-endian word made of `rest` (< 8 bytes) and zero padding.
