@@ -110,7 +110,8 @@ impl Runtime {
             let lo = imm as u32;
             let off = (imm >> 32) as u32;
             let map = match kind {
-                LddwKind::Imm => continue,
+                // Function pointers (callbacks) stay as they are: the engine resolves them.
+                LddwKind::Imm | LddwKind::Func => continue,
                 LddwKind::MapFd | LddwKind::MapValue => map_of(Handle(lo), pc)?,
                 LddwKind::MapIdx | LddwKind::MapIdxValue => {
                     let h = attr.fd_array.get(lo as usize).copied().ok_or_else(|| {
@@ -123,12 +124,10 @@ impl Runtime {
                     })?;
                     map_of(h, pc)?
                 }
-                LddwKind::Func | LddwKind::BtfId => {
+                LddwKind::BtfId => {
                     return Err(refuse(
                         errno::ENOTSUPP,
-                        format!(
-                            "lddw of kind {kind:?} (callbacks, kernel variables) is not supported yet"
-                        ),
+                        format!("lddw of kind {kind:?} (kernel variables) is not supported yet"),
                         attr,
                         Some(pc),
                     ));
@@ -194,7 +193,7 @@ impl Runtime {
         }
         let id = self.next_id();
         let helper_table = helpers::for_program(self, &maps, attr.prog_type);
-        let engine = Interpreter::new(&insns, helper_table)
+        let engine = Interpreter::with_callbacks(&insns, helper_table)
             .map_err(|e| refuse(errno::EINVAL, e.to_string(), attr, None))?;
         let name: String = attr.name.chars().take(15).collect();
         let program = Program::new(

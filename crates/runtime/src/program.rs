@@ -110,22 +110,47 @@ impl Program {
         packet: Option<&[u8]>,
     ) -> Result<u64, VmError> {
         let mut regions = regions;
-        for v in &self.direct_values {
-            let ptr = NonNull::new(v.addr as *mut u8).expect("map storage is never null");
-            regions.push(map_region(&v.map, ptr, v.len, v.writable));
-        }
+        let base = regions.len();
+        self.push_direct_values(&mut regions);
         let start = Instant::now();
-        let config = RunConfig {
-            args,
-            regions: &regions,
-            packet,
-            ..RunConfig::default()
-        };
-        let r = crate::run_state::with_current_program(self, || self.engine.run(&config));
+        let r = crate::run_state::with_current_program(self, || {
+            let mut r = self.engine.run(&RunConfig {
+                args,
+                regions: &regions,
+                packet,
+                ..RunConfig::default()
+            });
+            // Tail calls: the program ended through `bpf_tail_call`; the target runs with
+            // r1 = the context passed to the helper, the run's regions (not those helpers
+            // added) and its own global data, and its r0 is the run's. `run_state` bounds
+            // the chain to MAX_TAIL_CALL_CNT.
+            while let Some((next, ctx)) = crate::run_state::take_tail_call() {
+                if r.is_err() {
+                    break;
+                }
+                regions.truncate(base);
+                next.push_direct_values(&mut regions);
+                r = next.engine.run(&RunConfig {
+                    args: [ctx, 0, 0, 0, 0],
+                    regions: &regions,
+                    packet,
+                    ..RunConfig::default()
+                });
+            }
+            r
+        });
         self.run_time_ns
             .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.run_count.fetch_add(1, Ordering::Relaxed);
         r
+    }
+
+    /// Add the regions of this program's global data.
+    fn push_direct_values(&self, regions: &mut Vec<Region<'_>>) {
+        for v in &self.direct_values {
+            let ptr = NonNull::new(v.addr as *mut u8).expect("map storage is never null");
+            regions.push(map_region(&v.map, ptr, v.len, v.writable));
+        }
     }
 
     /// This program's info.

@@ -110,10 +110,17 @@ impl Runtime {
                     put32(&mut ctx, 0, data);
                     put32(&mut ctx, 4, data + t.data_in.len() as u32);
                     put32(&mut ctx, 8, data);
+                    // The frame's bounds, for the xdp_adjust_* helpers.
+                    let xdp = crate::run_state::XdpFrame {
+                        start: frame.addr32(0),
+                        len: FRAME as u32,
+                    };
                     let ctx_region = Region::writable(&mut ctx);
                     let r1 = ctx_region.addr();
                     let regions = vec![ctx_region, Region::writable(frame.bytes_mut())];
-                    retval = p.run([r1, 0, 0, 0, 0], regions).map_err(fail)?;
+                    retval =
+                        crate::run_state::with_xdp_frame(xdp, || p.run([r1, 0, 0, 0, 0], regions))
+                            .map_err(fail)?;
                 }
                 let base = frame.addr32(0);
                 let (d, e) = (

@@ -49,17 +49,50 @@ impl HelperError {
 
 /// What a helper may do with the run that called it.
 pub struct HelperContext<'c> {
-    mem: MemoryMut<'c>,
+    access: Access<'c>,
+}
+
+/// How a helper reaches the run: a plain view of its memory, or (from the interpreter) the
+/// whole run, which also lets it call BPF functions of the program (callbacks).
+enum Access<'c> {
+    View(MemoryMut<'c>),
+    Host(&'c mut (dyn Host + 'c)),
+}
+
+/// The run as an engine that supports callbacks hands it to its helpers.
+pub(crate) trait Host {
+    /// See [`HelperContext::read`].
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]>;
+    /// See [`HelperContext::write`].
+    fn write(&mut self, addr: u64, data: &[u8]) -> Option<()>;
+    /// See [`HelperContext::add_region`].
+    fn add_region(&mut self, region: Region<'static>);
+    /// See [`HelperContext::call_function`].
+    fn call_function(&mut self, func: u64, args: [u64; 5]) -> Result<u64, HelperError>;
 }
 
 impl<'c> HelperContext<'c> {
+    /// A context over `mem` only: [`HelperContext::call_function`] fails.
     pub(crate) fn new(mem: MemoryMut<'c>) -> HelperContext<'c> {
-        HelperContext { mem }
+        HelperContext {
+            access: Access::View(mem),
+        }
+    }
+
+    /// A context over a whole run that can call back into the program.
+    pub(crate) fn with_host(host: &'c mut (dyn Host + 'c)) -> HelperContext<'c> {
+        HelperContext {
+            access: Access::Host(host),
+        }
     }
 
     /// The `len` bytes at `addr`, if one region of the run holds them all.
     pub fn read(&self, addr: u64, len: usize) -> Result<&[u8], HelperError> {
-        self.mem.read(addr, len).ok_or(HelperError::MemoryAccess {
+        let r = match &self.access {
+            Access::View(m) => m.read(addr, len),
+            Access::Host(h) => h.read(addr, len),
+        };
+        r.ok_or(HelperError::MemoryAccess {
             addr,
             len: len as u64,
             write: false,
@@ -75,7 +108,11 @@ impl<'c> HelperContext<'c> {
     /// Copy `data` to `addr`, if one writable region of the run holds all of it; otherwise
     /// write nothing.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), HelperError> {
-        self.mem.write(addr, data).ok_or(HelperError::MemoryAccess {
+        let r = match &mut self.access {
+            Access::View(m) => m.write(addr, data),
+            Access::Host(h) => h.write(addr, data),
+        };
+        r.ok_or(HelperError::MemoryAccess {
             addr,
             len: data.len() as u64,
             write: true,
@@ -86,7 +123,26 @@ impl<'c> HelperContext<'c> {
     /// address the helper returns. Memory owned by the runtime is wrapped with the unsafe
     /// [`Region::from_raw`]; adding the same region twice keeps one copy.
     pub fn add_region(&mut self, region: Region<'static>) {
-        self.mem.add_region(region);
+        match &mut self.access {
+            Access::View(m) => m.add_region(region),
+            Access::Host(h) => h.add_region(region),
+        }
+    }
+
+    /// Call the BPF function `func` of the running program (a value the program loaded with
+    /// `lddw` of kind `Func`, as `bpf_loop` and `bpf_for_each_map_elem` receive their
+    /// callbacks) with r1..=r5 = `args`, as a nested BPF-to-BPF call: a new stack frame
+    /// (counted against the eight-frame limit), the same memory; returns its r0.
+    ///
+    /// Fails if `func` is not a function of the program, if the frames are exhausted, if the
+    /// function fails, or if the engine does not support callbacks.
+    pub fn call_function(&mut self, func: u64, args: [u64; 5]) -> Result<u64, HelperError> {
+        match &mut self.access {
+            Access::View(_) => Err(HelperError::failed(
+                "this engine cannot call BPF functions from helpers",
+            )),
+            Access::Host(h) => h.call_function(func, args),
+        }
     }
 }
 

@@ -413,6 +413,18 @@ impl<'r> Memory<'r> {
         })
     }
 
+    /// The `len` bytes at `addr`, if one region holds them all (a helper's read when it
+    /// holds the whole run memory, to be able to call back into the program).
+    pub(crate) fn read_bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        if len == 0 {
+            return Some(&[]);
+        }
+        let p = self.locate(addr, len as u64, false)?;
+        // SAFETY: as in `MemoryMut::read`: `p` points to `len` initialised, readable bytes of
+        // one region, and the slice borrows `self`, so no store or call can run while it lives.
+        Some(unsafe { std::slice::from_raw_parts(p, len) })
+    }
+
     /// The view a helper gets for the duration of its call.
     pub(crate) fn helper_view(&mut self) -> MemoryMut<'_> {
         MemoryMut {

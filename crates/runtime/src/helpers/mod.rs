@@ -5,9 +5,24 @@
 //! Each program gets its own table of closures over an [`Env`]: its maps (so a map pointer
 //! from a register is accepted only if it names one of them) and the runtime's trace pipe.
 //! "Kernel memory" reads (`probe_read*`) are checked reads of memory the run may access.
+//!
+//! By family: `maps` (lookup, update, delete, push/pop/peek), `misc` (time, randomness, CPU,
+//! `trace_printk`), `ringbuf` (ring buffer, `perf_event_output`), `probe` (`probe_read*`),
+//! `strings` (`strtol`, `strtoul`, `strncmp`, `snprintf`, `csum_diff`), `task` (current
+//! task, `get_stack`, `get_func_ip`, `get_attach_cookie`), `packet` (`xdp_adjust_*`,
+//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks). Per-run
+//! state they share (tail calls, the XDP frame, reservations, locks) is in `run_state`.
 
+mod control;
 mod maps;
 mod misc;
+mod packet;
+mod probe;
+mod ringbuf;
+mod strings;
+mod task;
+
+pub(crate) use control::unlock_word;
 
 use crate::map::Map;
 use crate::runtime::Runtime;
@@ -20,6 +35,8 @@ use waggle_vm::{HelperContext, HelperError, Helpers};
 pub(crate) struct Env {
     pub(crate) maps: Vec<Arc<Map>>,
     pub(crate) trace: Arc<TracePipe>,
+    /// The program's type (helpers such as `redirect` answer per type).
+    pub(crate) prog_type: ProgramType,
 }
 
 impl Env {
@@ -37,7 +54,19 @@ pub(crate) type Body = fn(&Env, &mut HelperContext<'_>, [u64; 5]) -> Result<u64,
 
 /// Every implemented helper: id and body.
 fn table() -> impl Iterator<Item = (u32, Body)> {
-    maps::HELPERS.iter().chain(misc::HELPERS.iter()).copied()
+    [
+        maps::HELPERS,
+        misc::HELPERS,
+        control::HELPERS,
+        packet::HELPERS,
+        probe::HELPERS,
+        ringbuf::HELPERS,
+        strings::HELPERS,
+        task::HELPERS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
 }
 
 /// Whether the runtime implements helper `id`.
@@ -54,10 +83,10 @@ pub fn implemented_ids() -> Vec<u32> {
 
 /// The helper table of a program using `maps`.
 pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: ProgramType) -> Helpers {
-    let _ = prog_type;
     let env = Arc::new(Env {
         maps: maps.to_vec(),
         trace: runtime.trace_pipe().clone(),
+        prog_type,
     });
     let mut helpers = Helpers::new();
     for (id, body) in table() {

@@ -35,6 +35,8 @@ pub struct RunConfig<'a> {
 pub struct Interpreter {
     ops: Box<[Op]>,
     helpers: Helpers,
+    /// Slots of the functions the program loads pointers to (callbacks), sorted.
+    funcs: Box<[u32]>,
 }
 
 impl Interpreter {
@@ -42,8 +44,27 @@ impl Interpreter {
     /// helper id must be in `helpers`; `lddw` must be a plain constant (a loader relocates
     /// the other kinds); kfunc calls are not supported.
     pub fn new(insns: &[Insn], helpers: Helpers) -> Result<Interpreter, PrepareError> {
-        let ops = prepare::prepare(insns, &helpers)?;
-        Ok(Interpreter { ops, helpers })
+        let (ops, funcs) = prepare::prepare(insns, &helpers, false)?;
+        Ok(Interpreter {
+            ops,
+            helpers,
+            funcs,
+        })
+    }
+
+    /// Like [`Interpreter::new`], also accepting `lddw` of kind `Func` (`BPF_PSEUDO_FUNC`,
+    /// `imm` = the function's offset in slots from the next slot, like a local call): it
+    /// loads an opaque function pointer that helpers may call back through
+    /// [`HelperContext::call_function`](crate::HelperContext::call_function) (`bpf_loop`,
+    /// `bpf_for_each_map_elem`). [`Interpreter::new`] (and so the JIT, which prepares
+    /// through it) refuses such programs.
+    pub fn with_callbacks(insns: &[Insn], helpers: Helpers) -> Result<Interpreter, PrepareError> {
+        let (ops, funcs) = prepare::prepare(insns, &helpers, true)?;
+        Ok(Interpreter {
+            ops,
+            helpers,
+            funcs,
+        })
     }
 
     /// Number of slots in the program.
@@ -72,10 +93,12 @@ impl Interpreter {
             args: config.args,
             packet: config.packet,
             budget: config.max_insns.unwrap_or(0),
+            entry: 0,
+            base_depth: 0,
         };
         match config.max_insns {
-            None => self.execute::<false>(&mut mem, &inputs),
-            Some(_) => self.execute::<true>(&mut mem, &inputs),
+            None => self.execute::<false, false>(&mut mem, &inputs),
+            Some(_) => self.execute::<true, false>(&mut mem, &inputs),
         }
     }
 
@@ -106,6 +129,7 @@ mod tests {
         Interpreter {
             ops: ops.into_boxed_slice(),
             helpers: Helpers::new(),
+            funcs: Box::new([]),
         }
     }
 

@@ -275,14 +275,55 @@ fn jmp_kinds(op: JmpOp) -> [Kind; 4] {
     }
 }
 
-/// Validate `insns` and translate each slot.
-pub(crate) fn prepare(insns: &[Insn], helpers: &Helpers) -> Result<Box<[Op]>, PrepareError> {
+/// The tag in the high 32 bits of a function pointer value: what `lddw` of kind `Func`
+/// (`BPF_PSEUDO_FUNC`) loads is `FUNC_PTR_TAG | slot`, `slot` being the absolute index of
+/// the function's first instruction. The value is opaque to the program (it only passes it
+/// to a helper); [`HelperContext::call_function`](crate::HelperContext::call_function)
+/// accepts only values naming a function some `lddw` of the program loads.
+pub(crate) const FUNC_PTR_TAG: u64 = 0xbf5f_0000_0000_0000;
+
+/// Prepared ops, and the slots of the functions `lddw` loads pointers to (sorted).
+pub(crate) type Prepared = (Box<[Op]>, Box<[u32]>);
+
+/// Validate `insns` and translate each slot. With `callbacks`, `lddw` of kind `Func` is
+/// accepted; the second result lists (sorted) the slots such `lddw`s name.
+pub(crate) fn prepare(
+    insns: &[Insn],
+    helpers: &Helpers,
+    callbacks: bool,
+) -> Result<Prepared, PrepareError> {
     validate(insns)?;
-    insns
+    let mut funcs = Vec::new();
+    let ops = insns
         .iter()
         .enumerate()
-        .map(|(pc, insn)| translate(pc, insn, helpers))
-        .collect()
+        .map(|(pc, insn)| match *insn {
+            Insn::Lddw {
+                dst,
+                kind: LddwKind::Func,
+                imm,
+            } if callbacks => {
+                let target = (pc as i64 + 1 + i64::from(imm as u32 as i32))
+                    .try_into()
+                    .ok()
+                    .filter(|&t: &u32| insns.get(t as usize).is_some_and(|i| *i != Insn::LddwHigh))
+                    .ok_or(PrepareError::Unsupported {
+                        pc,
+                        what: "function pointer outside the program",
+                    })?;
+                funcs.push(target);
+                Ok(Op {
+                    dst: dst.number(),
+                    imm: FUNC_PTR_TAG | u64::from(target),
+                    ..Op::new(K::Lddw)
+                })
+            }
+            _ => translate(pc, insn, helpers),
+        })
+        .collect::<Result<Box<[Op]>, PrepareError>>()?;
+    funcs.sort_unstable();
+    funcs.dedup();
+    Ok((ops, funcs.into_boxed_slice()))
 }
 
 fn translate(pc: usize, insn: &Insn, helpers: &Helpers) -> Result<Op, PrepareError> {

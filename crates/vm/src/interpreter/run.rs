@@ -1,10 +1,10 @@
 //! The run loop: one `match` on the op kind per instruction.
 
 use super::Interpreter;
-use super::prepare::{ATOMICS, Kind as K, Op};
+use super::prepare::{ATOMICS, FUNC_PTR_TAG, Kind as K, Op};
 use crate::error::VmError;
-use crate::helpers::{HelperContext, HelperError};
-use crate::memory::{AtomicFault, MAX_FRAMES, Memory, Rmw};
+use crate::helpers::{HelperContext, HelperError, Host};
+use crate::memory::{AtomicFault, MAX_FRAMES, Memory, Region, Rmw};
 use waggle_isa::{AluOp, JmpOp};
 
 /// Iterations `may_goto` allows per run before it starts jumping (Linux `BPF_MAX_LOOPS`).
@@ -22,6 +22,10 @@ pub(crate) struct RunInputs<'a> {
     pub(crate) args: [u64; 5],
     pub(crate) packet: Option<&'a [u8]>,
     pub(crate) budget: u64,
+    /// The slot to start at (0, or a callback's first slot).
+    pub(crate) entry: usize,
+    /// The call depth whose `exit` ends this execution (0, or a callback's frame).
+    pub(crate) base_depth: usize,
 }
 
 /// 64-bit arithmetic, RFC 9669 semantics (inlined with a constant `op` at each call site).
@@ -174,9 +178,12 @@ macro_rules! store {
 }
 
 impl Interpreter {
-    /// Run from slot 0 until the outermost `exit`. With `BUDGET`, at most `inputs.budget`
-    /// instructions run; without it the loop does no counting at all.
-    pub(crate) fn execute<const BUDGET: bool>(
+    /// Run from slot 0 until the outermost `exit`, or with `NESTED` (a callback) from slot
+    /// `inputs.entry` until the `exit` at depth `inputs.base_depth`. With `BUDGET`, at most
+    /// `inputs.budget` instructions run; without it the loop does no counting at all. A run
+    /// and a callback use separate copies, so the run's is exactly what it was without
+    /// callbacks.
+    pub(crate) fn execute<const BUDGET: bool, const NESTED: bool>(
         &self,
         mem: &mut Memory<'_>,
         inputs: &RunInputs<'_>,
@@ -190,7 +197,8 @@ impl Interpreter {
         let mut frames = [Frame::default(); MAX_FRAMES];
         let mut remaining = inputs.budget;
         let mut loops_left = MAY_GOTO_LIMIT;
-        let mut pc = 0usize;
+        let mut pc = if NESTED { inputs.entry } else { 0 };
+        let base_depth = if NESTED { inputs.base_depth } else { 0 };
         loop {
             // A reference, not a copy: fields are loaded straight from the op array.
             let Some(op) = ops.get(pc) else {
@@ -584,7 +592,7 @@ impl Interpreter {
                 }
                 K::CallHelper => {
                     let id = op.imm as u32;
-                    match self.call_helper(id, mem, &reg) {
+                    match self.call_helper::<BUDGET>(id, mem, &reg, inputs) {
                         Some(Ok(r0)) => reg[0] = r0,
                         Some(Err(e)) => return helper_end(pc, id, e),
                         None => return Err(VmError::BadCallTarget { pc, target: op.imm }),
@@ -593,7 +601,7 @@ impl Interpreter {
                 K::Callx => {
                     let target = reg[d];
                     let id = u32::try_from(target).unwrap_or(u32::MAX);
-                    match self.call_helper(id, mem, &reg) {
+                    match self.call_helper::<BUDGET>(id, mem, &reg, inputs) {
                         Some(Ok(r0)) => reg[0] = r0,
                         Some(Err(e)) => return helper_end(pc, id, e),
                         None => return Err(VmError::BadCallTarget { pc, target }),
@@ -613,7 +621,7 @@ impl Interpreter {
                 }
                 K::Exit => {
                     let depth = mem.stack.depth();
-                    if depth == 0 {
+                    if depth == base_depth {
                         return Ok(reg[0]);
                     }
                     let frame = frames[depth & 7];
@@ -636,15 +644,81 @@ impl Interpreter {
 
     /// Call helper `id` with r1..=r5; `None` if it is not registered.
     #[inline(never)]
-    fn call_helper(
+    fn call_helper<const BUDGET: bool>(
         &self,
         id: u32,
         mem: &mut Memory<'_>,
         reg: &[u64; 16],
+        inputs: &RunInputs<'_>,
     ) -> Option<Result<u64, HelperError>> {
         let f = self.helpers.get(id)?;
-        let mut ctx = HelperContext::new(mem.helper_view());
+        let mut run = Run::<BUDGET> {
+            vm: self,
+            mem,
+            inputs,
+        };
+        let mut ctx = HelperContext::with_host(&mut run);
         Some(f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]))
+    }
+
+    /// Run the function at `func` (a [`FUNC_PTR_TAG`] value) as a nested call from a helper:
+    /// a new frame, r1..=r5 = `args`, until its `exit`; returns its r0.
+    #[cold]
+    #[inline(never)]
+    fn call_function<const BUDGET: bool>(
+        &self,
+        mem: &mut Memory<'_>,
+        inputs: &RunInputs<'_>,
+        func: u64,
+        args: [u64; 5],
+    ) -> Result<u64, HelperError> {
+        let slot = u32::try_from(func ^ FUNC_PTR_TAG)
+            .ok()
+            .filter(|s| self.funcs.binary_search(s).is_ok())
+            .ok_or_else(|| {
+                HelperError::failed(format!("{func:#x} is not a function of this program"))
+            })?;
+        if mem.stack.push().is_none() {
+            return Err(HelperError::failed(
+                "callback: call depth exceeded (8 frames)",
+            ));
+        }
+        let nested = RunInputs {
+            args,
+            packet: inputs.packet,
+            budget: inputs.budget,
+            entry: slot as usize,
+            base_depth: mem.stack.depth(),
+        };
+        let r = self.execute::<BUDGET, true>(mem, &nested);
+        mem.stack.pop();
+        r.map_err(|e| HelperError::failed(format!("callback at slot {slot}: {e}")))
+    }
+}
+
+/// A run as its helpers see it: memory plus the ability to call back into the program.
+struct Run<'a, 'm, const BUDGET: bool> {
+    vm: &'a Interpreter,
+    mem: &'a mut Memory<'m>,
+    inputs: &'a RunInputs<'a>,
+}
+
+impl<const BUDGET: bool> Host for Run<'_, '_, BUDGET> {
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        self.mem.read_bytes(addr, len)
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
+        self.mem.helper_view().write(addr, data)
+    }
+
+    fn add_region(&mut self, region: Region<'static>) {
+        self.mem.helper_view().add_region(region);
+    }
+
+    fn call_function(&mut self, func: u64, args: [u64; 5]) -> Result<u64, HelperError> {
+        self.vm
+            .call_function::<BUDGET>(self.mem, self.inputs, func, args)
     }
 }
 
