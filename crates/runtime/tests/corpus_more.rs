@@ -353,8 +353,6 @@ fn bloom_filter_adds_and_answers_absent() {
 }
 
 #[test]
-#[ignore = "Waggle bug: bpf_map_peek_elem on a bloom filter tests a zeroed value \
-            (src/helpers/maps.rs pop_or_peek), not the program's; see kernel_diff.rs"]
 fn bloom_filter_peek_finds_pushed_values() {
     let rt = Runtime::new();
     let loaded = load(&rt, "bloom.bpf.o");

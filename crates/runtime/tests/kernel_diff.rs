@@ -51,20 +51,7 @@ const EXCLUDED: &[(&str, &str, &str)] = &[];
 /// - socket filters: the kernel returns the packet with the Ethernet header zeroed
 ///   (`memset(__skb_push(skb, hh_len), 0, hh_len)` in `bpf_prog_test_run_skb`); Waggle
 ///   returns it as given.
-const KNOWN_WAGGLE_DIFFERENCES: &[(&str, &str, &str)] = &[
-    ("map_in_map.bpf.o", "use_inner", MAP_IN_MAP_LOOKUP),
-    ("elf_maps.bpf.o", "tc_count", MAP_IN_MAP_LOOKUP),
-    ("bloom.bpf.o", "bloom_check", BLOOM_PEEK),
-];
-
-const BLOOM_PEEK: &str = "bpf_map_peek_elem on a bloom filter tests a zeroed value in \
-     Waggle (src/helpers/maps.rs pop_or_peek hands prog_peek a zero buffer instead of the \
-     value the program points to), so values it pushed are not found; the kernel tests the \
-     program's value";
-
-const MAP_IN_MAP_LOOKUP: &str = "bpf_map_lookup_elem on an array_of_maps/hash_of_maps \
-     returns NULL in Waggle (src/helpers/maps.rs lookup_on uses Map::lookup_ptr, which has no \
-     case for RefArray/RefHash); the kernel returns the inner map";
+const KNOWN_WAGGLE_DIFFERENCES: &[(&str, &str, &str)] = &[];
 
 const ETH_HLEN: usize = 14;
 

@@ -106,7 +106,7 @@ fn for_each_map_elem(
         for (slot, &b) in key_buf.iter().zip(key) {
             slot.store(b, Ordering::Relaxed);
         }
-        ctx.add_region(map_region(map, value, value_size, writable));
+        ctx.add_region(map_region(&map, value, value_size, writable));
         let args = [
             map.token(),
             key_ptr.as_ptr() as u64,

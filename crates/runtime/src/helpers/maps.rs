@@ -1,6 +1,7 @@
 //! Map helpers: lookup, update, delete, push/pop/peek, per-CPU lookup.
 
 use super::{Body, Env, neg};
+use crate::map::Map;
 use crate::memory::map_region;
 use crate::run_state::current_cpu;
 use waggle_vm::{HelperContext, HelperError};
@@ -28,13 +29,24 @@ fn lookup_on(
 ) -> Result<u64, HelperError> {
     let k = key(env, ctx, a[0], a[1])?;
     let map = env.map(a[0])?;
+    if matches!(
+        map.inner.spec().map_type,
+        waggle_maps::MapType::ArrayOfMaps | waggle_maps::MapType::HashOfMaps
+    ) {
+        // Map-in-map: the value is the inner map itself (its token, as the kernel returns
+        // the inner `struct bpf_map *`), usable as a map argument from then on.
+        return Ok(match map.inner.lookup_ref(&k).and_then(|r| r.downcast::<Map>()) {
+            Some(inner) => env.reach_inner(inner),
+            None => 0,
+        });
+    }
     let Some(ptr) = map.inner.lookup_ptr(&k, cpu) else {
         return Ok(0);
     };
     let spec = map.inner.spec();
     let writable = spec.flags & waggle_maps::flags::BPF_F_RDONLY_PROG == 0;
     // The value stays reachable for the rest of the run, like the kernel's map value pointer.
-    ctx.add_region(map_region(map, ptr, spec.value_size as usize, writable));
+    ctx.add_region(map_region(&map, ptr, spec.value_size as usize, writable));
     Ok(ptr.as_ptr() as u64)
 }
 
@@ -63,7 +75,7 @@ fn map_lookup_percpu_elem(
         return Ok(0);
     };
     let spec = map.inner.spec();
-    ctx.add_region(map_region(map, ptr, spec.value_size as usize, true));
+    ctx.add_region(map_region(&map, ptr, spec.value_size as usize, true));
     Ok(ptr.as_ptr() as u64)
 }
 
@@ -119,6 +131,14 @@ fn pop_or_peek(
 ) -> Result<u64, HelperError> {
     let map = env.map(a[0])?;
     let mut value = vec![0u8; map.inner.spec().value_size as usize];
+    if map.inner.spec().map_type == waggle_maps::MapType::BloomFilter {
+        // A bloom filter's peek tests the value the program points to; it writes nothing.
+        ctx.read_into(a[1], &mut value)?;
+        return Ok(match map.inner.prog_peek(&mut value) {
+            Ok(()) => 0,
+            Err(e) => neg(e.errno()),
+        });
+    }
     let r = if pop {
         map.inner.prog_pop(&mut value)
     } else {

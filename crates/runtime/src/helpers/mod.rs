@@ -34,6 +34,10 @@ use waggle_vm::{HelperContext, HelperError, Helpers};
 /// What a program's helpers may reach.
 pub(crate) struct Env {
     pub(crate) maps: Vec<Arc<Map>>,
+    /// Inner maps the program reached through a map-in-map lookup: kept alive for the
+    /// program's life (the kernel holds them for the RCU section) and accepted as map
+    /// arguments from then on.
+    pub(crate) inner_maps: std::sync::Mutex<Vec<Arc<Map>>>,
     pub(crate) trace: Arc<TracePipe>,
     /// The program's type (helpers such as `redirect` answer per type).
     pub(crate) prog_type: ProgramType,
@@ -41,11 +45,26 @@ pub(crate) struct Env {
 
 impl Env {
     /// The map named by the token in a register, if it is one of the program's maps.
-    pub(crate) fn map(&self, token: u64) -> Result<&Arc<Map>, HelperError> {
-        self.maps
+    pub(crate) fn map(&self, token: u64) -> Result<Arc<Map>, HelperError> {
+        if let Some(m) = self.maps.iter().find(|m| m.token() == token) {
+            return Ok(m.clone());
+        }
+        let inner = self.inner_maps.lock().unwrap_or_else(|e| e.into_inner());
+        inner
             .iter()
             .find(|m| m.token() == token)
+            .cloned()
             .ok_or_else(|| HelperError::failed(format!("{token:#x} is not a map of this program")))
+    }
+
+    /// Remember an inner map returned by a map-in-map lookup; returns its token.
+    pub(crate) fn reach_inner(&self, map: Arc<Map>) -> u64 {
+        let token = map.token();
+        let mut inner = self.inner_maps.lock().unwrap_or_else(|e| e.into_inner());
+        if !inner.iter().any(|m| Arc::ptr_eq(m, &map)) {
+            inner.push(map);
+        }
+        token
     }
 }
 
@@ -87,6 +106,7 @@ pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: Progr
         maps: maps.to_vec(),
         trace: runtime.trace_pipe().clone(),
         prog_type,
+        inner_maps: std::sync::Mutex::new(Vec::new()),
     });
     let mut helpers = Helpers::new();
     for (id, body) in table() {

@@ -63,9 +63,9 @@ fn ringbuf_reserve(
     };
     let addr = p.as_ptr() as u64;
     if a[1] > 0 {
-        ctx.add_region(map_region(map, p, a[1] as usize, true));
+        ctx.add_region(map_region(&map, p, a[1] as usize, true));
     }
-    run_state::reserved(map, addr);
+    run_state::reserved(&map, addr);
     Ok(addr)
 }
 
