@@ -1,0 +1,259 @@
+//! Control-flow checks done before value tracking: subprogram boundaries, jumps staying inside
+//! their subprogram, every instruction reachable, no back-edges for unprivileged loaders.
+
+use crate::explore::Fail;
+use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, Operand, PacketMode, Reg};
+
+/// The program's control-flow facts.
+pub struct Cfg {
+    /// First slot of each subprogram, sorted; `starts[0] == 0`.
+    pub starts: Vec<usize>,
+    /// Slots where states are recorded for pruning.
+    pub prune: Vec<bool>,
+    /// Static callees of each subprogram.
+    pub callees: Vec<Vec<usize>>,
+    /// Registers live on entry to each slot (bit `r`): some path from there reads `r` in this
+    /// function before writing it.
+    pub live: Vec<u16>,
+}
+
+impl Cfg {
+    /// The subprogram containing `pc`.
+    pub fn subprog_of(&self, pc: usize) -> usize {
+        match self.starts.binary_search(&pc) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    fn end(&self, sp: usize, len: usize) -> usize {
+        self.starts.get(sp + 1).copied().unwrap_or(len)
+    }
+}
+
+fn successors(insns: &[Insn], pc: usize) -> Vec<usize> {
+    match insns[pc] {
+        Insn::Exit => vec![],
+        Insn::Ja { .. } => vec![insns[pc].jump_target(pc).unwrap_or(0) as usize],
+        Insn::Jump { .. } | Insn::MayGoto { .. } => {
+            vec![pc + 1, insns[pc].jump_target(pc).unwrap_or(0) as usize]
+        }
+        Insn::Lddw { .. } => vec![pc + 2],
+        _ => vec![pc + 1],
+    }
+}
+
+/// Analyse a structurally valid program.
+pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
+    let len = insns.len();
+    let mut starts = vec![0];
+    for (pc, insn) in insns.iter().enumerate() {
+        if let Insn::Call(CallTarget::Local(_)) = insn {
+            starts.push(insn.jump_target(pc).unwrap_or(0) as usize);
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let mut cfg = Cfg {
+        prune: vec![false; len],
+        callees: vec![Vec::new(); starts.len()],
+        starts,
+        live: Vec::new(),
+    };
+    for sp in 0..cfg.starts.len() {
+        let (start, end) = (cfg.starts[sp], cfg.end(sp, len));
+        let last = if end >= 2 && insns[end - 1] == Insn::LddwHigh {
+            end - 2
+        } else {
+            end - 1
+        };
+        if !matches!(insns[last], Insn::Exit | Insn::Ja { .. }) {
+            return Err((
+                last,
+                Fail::new(
+                    format!("last insn of subprogram {sp} is not exit or jmp"),
+                    "execution would fall through into the next function; end it with exit",
+                ),
+            ));
+        }
+        for (pc, insn) in insns.iter().enumerate().take(end).skip(start) {
+            match *insn {
+                Insn::Call(CallTarget::Local(_)) => {
+                    let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
+                    let callee = cfg.subprog_of(t);
+                    cfg.callees[sp].push(callee);
+                }
+                Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } => {
+                    let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
+                    if t < start || t >= end {
+                        return Err((
+                            pc,
+                            Fail::new(
+                                format!("jump out of range from insn {pc} to {t}"),
+                                "a jump may not leave its function; use call for functions",
+                            ),
+                        ));
+                    }
+                    cfg.prune[t] = true;
+                    if matches!(insns[pc], Insn::Jump { .. } | Insn::MayGoto { .. }) {
+                        cfg.prune[pc + 1] = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // Reachability and back-edges by depth-first search from each reached subprogram.
+    let mut color = vec![0u8; len]; // 0 white, 1 on stack, 2 done
+    let mut reached_sp = vec![false; cfg.starts.len()];
+    reached_sp[0] = true;
+    let mut sp_queue = vec![0usize];
+    while let Some(sp) = sp_queue.pop() {
+        let mut stack: Vec<(usize, usize)> = vec![(cfg.starts[sp], 0)];
+        color[cfg.starts[sp]] = 1;
+        while let Some(top) = stack.last_mut() {
+            let (pc, next) = *top;
+            let succ = successors(insns, pc);
+            if next < succ.len() {
+                top.1 += 1;
+                let t = succ[next];
+                match color[t] {
+                    0 => {
+                        color[t] = 1;
+                        stack.push((t, 0));
+                    }
+                    1 if !privileged => {
+                        return Err((
+                            pc,
+                            Fail::new(
+                                format!("back-edge from insn {pc} to {t}"),
+                                "loops need a privileged loader (CAP_BPF)",
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+            } else {
+                color[pc] = 2;
+                stack.pop();
+                if let Insn::Call(CallTarget::Local(_)) = insns[pc] {
+                    let callee = cfg.subprog_of(insns[pc].jump_target(pc).unwrap_or(0) as usize);
+                    if !reached_sp[callee] {
+                        reached_sp[callee] = true;
+                        sp_queue.push(callee);
+                    }
+                }
+            }
+        }
+    }
+    for pc in 0..len {
+        if color[pc] == 0 && insns[pc] != Insn::LddwHigh {
+            return Err((
+                pc,
+                Fail::new(
+                    format!("unreachable insn {pc}"),
+                    "no path leads here; remove the dead code",
+                ),
+            ));
+        }
+    }
+    cfg.live = liveness(insns);
+    Ok(cfg)
+}
+
+const ARGS: u16 = 0b11_1110; // r1..=r5
+const CLOBBERED: u16 = 0b11_1111; // r0..=r5
+
+fn bit(r: Reg) -> u16 {
+    1 << r.number()
+}
+
+/// (registers read, registers written) by one instruction, within its function.
+fn use_def(insn: &Insn) -> (u16, u16) {
+    let op = |o: &Operand| match o {
+        Operand::Reg(r) => bit(*r),
+        Operand::Imm(_) => 0,
+    };
+    match insn {
+        Insn::Alu {
+            op: aop, dst, src, ..
+        } => {
+            let reads_dst = !matches!(
+                aop,
+                AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+            );
+            (op(src) | if reads_dst { bit(*dst) } else { 0 }, bit(*dst))
+        }
+        Insn::Neg { dst, .. } | Insn::Endian { dst, .. } => (bit(*dst), bit(*dst)),
+        Insn::Lddw { dst, .. } => (0, bit(*dst)),
+        Insn::Load { dst, src, .. } => (bit(*src), bit(*dst)),
+        Insn::Store { dst, src, .. } => (bit(*dst) | op(src), 0),
+        Insn::Atomic {
+            op: aop, dst, src, ..
+        } => {
+            let mut u = bit(*dst) | bit(*src);
+            let mut d = 0;
+            if *aop == AtomicOp::CmpXchg {
+                u |= 1;
+                d |= 1;
+            } else if aop.fetches() {
+                d |= bit(*src);
+            }
+            (u, d)
+        }
+        Insn::LoadPacket { mode, .. } => {
+            let ind = match mode {
+                PacketMode::Ind(r) => bit(*r),
+                PacketMode::Abs => 0,
+            };
+            (bit(Reg::R6) | ind, CLOBBERED)
+        }
+        Insn::Jump { dst, src, .. } => (bit(*dst) | op(src), 0),
+        Insn::Call(_) => (ARGS, CLOBBERED),
+        Insn::Callx { reg } => (ARGS | bit(*reg), CLOBBERED),
+        Insn::Exit => (1, 0),
+        Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::LddwHigh => (0, 0),
+    }
+}
+
+/// Backward data-flow: registers live on entry to each slot.
+fn liveness(insns: &[Insn]) -> Vec<u16> {
+    let len = insns.len();
+    let mut live = vec![0u16; len];
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); len];
+    for pc in 0..len {
+        if insns[pc] == Insn::LddwHigh {
+            continue;
+        }
+        for s in successors(insns, pc) {
+            if s < len {
+                preds[s].push(pc);
+            }
+        }
+    }
+    let ud: Vec<(u16, u16)> = insns.iter().map(use_def).collect();
+    let mut work: Vec<usize> = (0..len).collect();
+    let mut queued = vec![true; len];
+    while let Some(pc) = work.pop() {
+        queued[pc] = false;
+        if insns[pc] == Insn::LddwHigh {
+            continue;
+        }
+        let out = successors(insns, pc)
+            .into_iter()
+            .filter(|&s| s < len)
+            .fold(0u16, |acc, s| acc | live[s]);
+        let (u, d) = ud[pc];
+        let inn = u | (out & !d);
+        if inn != live[pc] {
+            live[pc] = inn;
+            for &p in &preds[pc] {
+                if !queued[p] {
+                    queued[p] = true;
+                    work.push(p);
+                }
+            }
+        }
+    }
+    live
+}

@@ -1,0 +1,625 @@
+//! Checking one instruction: registers, arithmetic, jumps, calls, exit, 64-bit immediates.
+//! Memory instructions are in `memory.rs`, helper calls in `helpers.rs`.
+
+use crate::alu::{alu32, alu64, endian, neg};
+use crate::branch::{refine, same_reg_outcome};
+use crate::explore::{Env, Fail, Flow, VResult};
+use crate::scalar::Scalar;
+use crate::state::{Frame, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
+use waggle_isa::{AluOp, CallTarget, Insn, JmpOp, LddwKind, Operand, Reg, Width};
+use waggle_uapi::{MapType, ProgramType};
+
+/// Most frames on the call stack (the kernel's `MAX_CALL_FRAMES`).
+pub const MAX_CALL_FRAMES: usize = 8;
+
+impl Env<'_> {
+    /// Read register `r`, which must be initialised.
+    pub fn read(&self, st: &State, r: Reg) -> VResult<Value> {
+        let v = *st.reg(r.index());
+        if v == Value::NotInit {
+            let hint = if r == Reg::R0 {
+                "r0 is read before anything was written to it (helpers and calls set it; set it before exit)".to_owned()
+            } else if (1..=5).contains(&r.number()) && st.cur().regs[0] != Value::NotInit {
+                format!(
+                    "r{0} is not initialised here; note that calls clobber r1-r5, so r{0} must be set again after a call",
+                    r.number()
+                )
+            } else {
+                format!("r{} is read before anything was written to it", r.number())
+            };
+            return Err(Fail::new(format!("R{} !read_ok", r.number()), hint));
+        }
+        Ok(v)
+    }
+
+    /// Check the instruction at `pc` in state `st`, updating it.
+    pub fn step(&mut self, st: &mut State, pc: usize) -> VResult<Flow> {
+        let insn = self.insns[pc];
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => self.alu(st, width, op, dst, src)?,
+            Insn::Neg { width, dst } => match self.read(st, dst)? {
+                Value::Scalar(s) => st.set_reg(dst.index(), Value::Scalar(neg(width, &s))),
+                _ => {
+                    return Err(Fail::new(
+                        format!("R{} pointer arithmetic with neg prohibited", dst.number()),
+                        "a pointer cannot be negated",
+                    ));
+                }
+            },
+            Insn::Endian { order, bits, dst } => match self.read(st, dst)? {
+                Value::Scalar(s) => {
+                    st.set_reg(dst.index(), Value::Scalar(endian(order, bits, &s)));
+                }
+                _ => {
+                    return Err(Fail::new(
+                        format!("R{} pointer arithmetic prohibited", dst.number()),
+                        "byte swapping a pointer is not allowed",
+                    ));
+                }
+            },
+            Insn::Lddw { dst, kind, imm } => {
+                let v = self.lddw(kind, imm)?;
+                st.set_reg(dst.index(), v);
+                return Ok(Flow::Next(pc + 2));
+            }
+            Insn::LddwHigh => return Err(Fail::bare("invalid second half of lddw reached")),
+            Insn::Load {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => self.load(st, size.bytes(), signed, dst, src, off)?,
+            Insn::Store {
+                size,
+                dst,
+                off,
+                src,
+            } => self.store(st, size.bytes(), dst, off, src)?,
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => self.atomic(st, size.bytes(), op, dst, src, off)?,
+            Insn::LoadPacket { size, mode, .. } => self.ld_abs(st, size.bytes(), mode)?,
+            Insn::Ja { .. } => {
+                return Ok(Flow::Next(insn.jump_target(pc).unwrap_or(0) as usize));
+            }
+            Insn::Jump {
+                width,
+                op,
+                dst,
+                src,
+                ..
+            } => {
+                let target = insn.jump_target(pc).unwrap_or(0) as usize;
+                return self.cond(st, width, op, dst, src, target);
+            }
+            Insn::Call(CallTarget::Helper(id)) => self.helper_call(st, pc, id)?,
+            Insn::Call(CallTarget::Local(_)) => {
+                let target = insn.jump_target(pc).unwrap_or(0) as usize;
+                return self.local_call(st, pc, target);
+            }
+            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => {
+                return Err(Fail::new(
+                    format!("kernel function call (btf_id {btf_id}) not supported"),
+                    "kfuncs are not modelled by this verifier yet",
+                ));
+            }
+            Insn::Callx { .. } => {
+                return Err(Fail::new(
+                    "indirect call (callx) not supported",
+                    "call functions directly",
+                ));
+            }
+            Insn::MayGoto { .. } => {
+                return Err(Fail::new(
+                    "may_goto not supported",
+                    "bound the loop with a counter instead",
+                ));
+            }
+            Insn::Exit => return self.exit(st),
+        }
+        Ok(Flow::Next(pc + 1))
+    }
+
+    fn lddw(&mut self, kind: LddwKind, imm: u64) -> VResult<Value> {
+        match kind {
+            LddwKind::Imm => Ok(Value::Scalar(Scalar::konst(imm))),
+            LddwKind::MapIdx | LddwKind::MapIdxValue => {
+                let idx = imm as u32;
+                let Some(m) = self.maps.get(idx as usize) else {
+                    return Err(Fail::new(
+                        format!("map index {idx} out of range ({} maps)", self.maps.len()),
+                        "the program references a map that was not given",
+                    ));
+                };
+                if kind == LddwKind::MapIdx {
+                    return Ok(Value::Ptr(Ptr::new(PtrKind::ConstMap { map: idx })));
+                }
+                let off = u64::from((imm >> 32) as u32);
+                if m.map_type != MapType::Array || m.max_entries != 1 {
+                    return Err(Fail::new(
+                        format!(
+                            "direct value access on map {idx} ({}) not supported",
+                            m.map_type
+                        ),
+                        "direct value loads need a single-element array map (global data)",
+                    ));
+                }
+                if off >= u64::from(m.value_size) {
+                    return Err(Fail::new(
+                        format!(
+                            "invalid access to map value pointer, value_size={} off={off}",
+                            m.value_size
+                        ),
+                        "the offset is past the end of the value",
+                    ));
+                }
+                let mut p = Ptr::new(PtrKind::MapValue { map: idx });
+                p.off = off as i64;
+                Ok(Value::Ptr(p))
+            }
+            other => Err(Fail::new(
+                format!("lddw of kind {other:?} not supported"),
+                "verify before relocation: reference maps with map_idx / map_idx_value",
+            )),
+        }
+    }
+
+    fn alu(
+        &mut self,
+        st: &mut State,
+        width: Width,
+        op: AluOp,
+        dst: Reg,
+        src: Operand,
+    ) -> VResult<()> {
+        let d = dst.index();
+        let sv = match src {
+            Operand::Reg(r) => self.read(st, r)?,
+            Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
+        };
+        if let (Operand::Imm(i), AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) = (src, op) {
+            let bits = if width == Width::W64 { 64 } else { 32 };
+            if i < 0 || i >= bits {
+                return Err(Fail::new(
+                    format!("invalid shift {i}"),
+                    format!("shift amounts must be in [0, {bits})"),
+                ));
+            }
+        }
+        if op == AluOp::Mov {
+            let v = match (width, sv) {
+                (Width::W64, v) => v,
+                (Width::W32, Value::Scalar(s)) => Value::Scalar(s.zext32()),
+                (Width::W32, _) if self.opts.privileged => Value::Scalar(Scalar::unknown_bytes(4)),
+                (Width::W32, _) => {
+                    return Err(Fail::new(
+                        format!("R{} partial copy of pointer", dst.number()),
+                        "copy pointers with 64-bit mov",
+                    ));
+                }
+            };
+            st.set_reg(d, v);
+            return Ok(());
+        }
+        let name = format!("{op:?}").to_lowercase();
+        if matches!(op, AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
+            let Value::Scalar(s) = sv else {
+                return Err(Fail::new(
+                    format!(
+                        "R{} sign-extending move of a pointer prohibited",
+                        dst.number()
+                    ),
+                    "only numbers can be sign-extended",
+                ));
+            };
+            let r = match width {
+                Width::W64 => alu64(op, &Scalar::UNKNOWN, &s),
+                Width::W32 => alu32(op, &Scalar::UNKNOWN, &s),
+            };
+            st.set_reg(d, Value::Scalar(r));
+            return Ok(());
+        }
+        let dv = self.read(st, dst)?;
+        let result = match (dv, sv) {
+            (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(match width {
+                Width::W64 => alu64(op, &a, &b),
+                Width::W32 => alu32(op, &a, &b),
+            }),
+            (Value::Ptr(p), other) | (other, Value::Ptr(p)) => {
+                if width == Width::W32 {
+                    return Err(Fail::new(
+                        format!("R{} 32-bit pointer arithmetic prohibited", dst.number()),
+                        "use 64-bit arithmetic on pointers",
+                    ));
+                }
+                let dst_is_ptr = matches!(dv, Value::Ptr(_));
+                match (other, op) {
+                    (Value::Scalar(b), AluOp::Add) => Value::Ptr(self.ptr_add(p, &b, false, dst)?),
+                    (Value::Scalar(b), AluOp::Sub) if dst_is_ptr => {
+                        Value::Ptr(self.ptr_add(p, &b, true, dst)?)
+                    }
+                    (Value::Ptr(q), AluOp::Sub)
+                        if p.kind.is_packet_family() && q.kind.is_packet_family() =>
+                    {
+                        Value::Scalar(Scalar::UNKNOWN)
+                    }
+                    (Value::Ptr(_), _) => {
+                        return Err(Fail::new(
+                            format!("R{} pointer {name} pointer prohibited", dst.number()),
+                            "only packet pointers may be subtracted from each other",
+                        ));
+                    }
+                    (Value::Scalar(_), AluOp::Sub) => {
+                        return Err(Fail::new(
+                            format!("R{} tried to subtract pointer from scalar", dst.number()),
+                            "subtract the number from the pointer instead",
+                        ));
+                    }
+                    _ => {
+                        return Err(Fail::new(
+                            format!(
+                                "R{} pointer arithmetic with {name} operator prohibited",
+                                dst.number()
+                            ),
+                            "pointers may only be moved by adding or subtracting a bounded number",
+                        ));
+                    }
+                }
+            }
+            _ => unreachable!("registers were read"),
+        };
+        st.set_reg(d, result);
+        Ok(())
+    }
+
+    fn ptr_add(&mut self, mut p: Ptr, b: &Scalar, sub: bool, dst: Reg) -> VResult<Ptr> {
+        let kname = p.kind.name();
+        if p.maybe_null {
+            return Err(Fail::new(
+                format!(
+                    "R{} pointer arithmetic on {kname}_or_null prohibited",
+                    dst.number()
+                ),
+                "compare the pointer with NULL first",
+            ));
+        }
+        if matches!(p.kind, PtrKind::ConstMap { .. } | PtrKind::PacketEnd) {
+            return Err(Fail::new(
+                format!("R{} pointer arithmetic on {kname} prohibited", dst.number()),
+                "this pointer can only be compared or passed to helpers",
+            ));
+        }
+        if let Some(c) = b.const_value() {
+            let c = c as i64;
+            let off = if sub {
+                p.off.checked_sub(c)
+            } else {
+                p.off.checked_add(c)
+            };
+            match off {
+                Some(o) if o.abs() < MAX_VAR_OFF => p.off = o,
+                _ => {
+                    return Err(Fail::new(
+                        format!("value {c} makes {kname} pointer be out of bounds"),
+                        "the offset is far outside any object",
+                    ));
+                }
+            }
+            return Ok(p);
+        }
+        if b.smin < -MAX_VAR_OFF || b.smax > MAX_VAR_OFF {
+            let which = if b.smin < -MAX_VAR_OFF { "min" } else { "max" };
+            return Err(Fail::new(
+                format!(
+                    "R{} math between {kname} pointer and register with unbounded {which} value is not allowed",
+                    dst.number()
+                ),
+                "bound the offset first, e.g. with `if (idx < N)` or `idx &= MASK`",
+            ));
+        }
+        let var = if sub {
+            alu64(AluOp::Sub, &p.var, b)
+        } else {
+            alu64(AluOp::Add, &p.var, b)
+        };
+        if var.smin < -MAX_VAR_OFF || var.smax > MAX_VAR_OFF {
+            return Err(Fail::new(
+                format!("R{} {kname} pointer offset is out of bounds", dst.number()),
+                "the variable offset grows without bound",
+            ));
+        }
+        p.var = var;
+        if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) {
+            p.id = self.fresh_id();
+            p.range = 0;
+        }
+        Ok(p)
+    }
+
+    fn cond(
+        &mut self,
+        st: &mut State,
+        width: Width,
+        op: JmpOp,
+        dst: Reg,
+        src: Operand,
+        target: usize,
+    ) -> VResult<Flow> {
+        let dv = self.read(st, dst)?;
+        let sv = match src {
+            Operand::Reg(r) => self.read(st, r)?,
+            Operand::Imm(i) => Value::Scalar(match width {
+                Width::W64 => Scalar::konst(i as i64 as u64),
+                Width::W32 => Scalar::konst(u64::from(i as u32)),
+            }),
+        };
+        let both = |st: &State| Flow::Cond {
+            taken: Some(st.clone()),
+            fall: Some(st.clone()),
+            target,
+        };
+        match (dv, sv) {
+            (Value::Scalar(a), Value::Scalar(b)) => {
+                if src == Operand::Reg(dst) {
+                    return Ok(match same_reg_outcome(op) {
+                        Some(true) => Flow::Cond {
+                            taken: Some(st.clone()),
+                            fall: None,
+                            target,
+                        },
+                        Some(false) => Flow::Cond {
+                            taken: None,
+                            fall: Some(st.clone()),
+                            target,
+                        },
+                        None => both(st),
+                    });
+                }
+                let apply = |truth: bool| {
+                    refine(op, width, &a, &b, truth).map(|(a2, b2)| {
+                        let mut s = st.clone();
+                        s.set_reg(dst.index(), Value::Scalar(a2));
+                        if let Operand::Reg(r) = src {
+                            s.set_reg(r.index(), Value::Scalar(b2));
+                        }
+                        s
+                    })
+                };
+                Ok(Flow::Cond {
+                    taken: apply(true),
+                    fall: apply(false),
+                    target,
+                })
+            }
+            (Value::Ptr(p), Value::Scalar(b)) | (Value::Scalar(b), Value::Ptr(p)) => {
+                let is_zero = b.const_value() == Some(0);
+                if is_zero && width == Width::W64 && matches!(op, JmpOp::Jeq | JmpOp::Jne) {
+                    let (null, nonnull) = if p.maybe_null {
+                        let mut n = st.clone();
+                        mark_null(&mut n, p.id, true);
+                        let mut nn = st.clone();
+                        mark_null(&mut nn, p.id, false);
+                        (Some(n), Some(nn))
+                    } else {
+                        (None, Some(st.clone()))
+                    };
+                    let (taken, fall) = if op == JmpOp::Jeq {
+                        (null, nonnull)
+                    } else {
+                        (nonnull, null)
+                    };
+                    return Ok(Flow::Cond {
+                        taken,
+                        fall,
+                        target,
+                    });
+                }
+                if !self.opts.privileged {
+                    return Err(pointer_cmp(dst));
+                }
+                Ok(both(st))
+            }
+            (Value::Ptr(a), Value::Ptr(b)) => {
+                if width == Width::W64
+                    && let Some(flow) = pkt_compare(st, op, &a, &b, target)
+                {
+                    return Ok(flow);
+                }
+                if !self.opts.privileged {
+                    return Err(pointer_cmp(dst));
+                }
+                Ok(both(st))
+            }
+            _ => unreachable!("registers were read"),
+        }
+    }
+
+    fn local_call(&mut self, st: &mut State, pc: usize, target: usize) -> VResult<Flow> {
+        let sp = self.cfg.subprog_of(target);
+        if st.frames.len() >= MAX_CALL_FRAMES {
+            return Err(Fail::new(
+                format!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
+                "at most 8 nested calls; inline some functions",
+            ));
+        }
+        if st.frames.iter().any(|f| f.subprog == sp) {
+            return Err(Fail::new(
+                format!("recursive call to the function at insn {target}"),
+                "BPF functions may not call themselves, directly or indirectly",
+            ));
+        }
+        let mut frame = Frame::new(st.frames.len() as u8, pc, sp);
+        for r in 1..=5 {
+            frame.regs[r] = st.cur().regs[r];
+        }
+        st.frames.push(frame);
+        Ok(Flow::Next(target))
+    }
+
+    fn exit(&mut self, st: &mut State) -> VResult<Flow> {
+        let r0 = self.read(st, Reg::R0)?;
+        let depth = st.frames.len() - 1;
+        if depth > 0 {
+            if let Value::Ptr(Ptr {
+                kind: PtrKind::Stack { frame },
+                ..
+            }) = r0
+                && usize::from(frame) == depth
+            {
+                return Err(Fail::new(
+                    "cannot return stack pointer to the caller",
+                    "the callee's stack is gone after it returns",
+                ));
+            }
+            let callee = st.frames.pop().expect("depth > 0");
+            let caller = st.cur_mut();
+            caller.regs[0] = r0;
+            for r in 1..=5 {
+                caller.regs[r] = Value::NotInit;
+            }
+            return Ok(Flow::Next(callee.callsite + 1));
+        }
+        if let Some(&(id, at)) = st.refs.first() {
+            return Err(Fail::new(
+                format!("Unreleased reference id={id} alloc_insn={at}"),
+                "every ring buffer record reserved must be submitted or discarded (bpf_ringbuf_submit / bpf_ringbuf_discard) on every path",
+            ));
+        }
+        match r0 {
+            Value::Ptr(_) if !self.opts.privileged => Err(Fail::new(
+                "R0 leaks addr as return value",
+                "return a number, not a pointer",
+            )),
+            Value::Scalar(s) => {
+                if let Some((lo, hi)) = return_range(self.prog_type)
+                    && (s.smin < lo || s.smax > hi)
+                {
+                    return Err(Fail::new(
+                        format!(
+                            "At program exit the register R0 has value {s} should have been in [{lo}, {hi}]"
+                        ),
+                        format!(
+                            "{} programs must return a value in [{lo}, {hi}]",
+                            self.prog_type
+                        ),
+                    ));
+                }
+                Ok(Flow::Exit)
+            }
+            Value::Ptr(_) if return_range(self.prog_type).is_some() => Err(Fail::new(
+                "At program exit the register R0 is a pointer",
+                format!("{} programs must return a small number", self.prog_type),
+            )),
+            _ => Ok(Flow::Exit),
+        }
+    }
+}
+
+fn pointer_cmp(dst: Reg) -> Fail {
+    Fail::new(
+        format!("R{} pointer comparison prohibited", dst.number()),
+        "unprivileged programs may compare pointers only with NULL or packet pointers with data_end",
+    )
+}
+
+/// Return values the kernel's `check_return_code` allows, for the types it checks.
+pub fn return_range(t: ProgramType) -> Option<(i64, i64)> {
+    use ProgramType as P;
+    match t {
+        // Egress cgroup_skb may also return 2 and 3 (congestion notification).
+        P::CgroupSkb => Some((0, 3)),
+        P::CgroupSock
+        | P::CgroupSockAddr
+        | P::CgroupDevice
+        | P::CgroupSysctl
+        | P::CgroupSockopt => Some((0, 1)),
+        P::SkLookup => Some((0, 1)),
+        _ => None,
+    }
+}
+
+/// On one side of a NULL check: every register sharing `id` becomes 0 or a valid pointer.
+pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
+    let mut released = Vec::new();
+    st.for_each_value(|v| {
+        if let Value::Ptr(p) = v
+            && p.maybe_null
+            && p.id == id
+        {
+            if is_null {
+                if p.ref_id != 0 {
+                    released.push(p.ref_id);
+                }
+                *v = Value::Scalar(Scalar::konst(0));
+            } else {
+                p.maybe_null = false;
+            }
+        }
+    });
+    st.refs.retain(|(r, _)| !released.contains(r));
+}
+
+/// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
+/// learns that `pkt.off` bytes are inside the packet.
+fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
+    use PtrKind as K;
+    let is_end = |x: &Ptr, of: &Ptr| match (of.kind, x.kind) {
+        (K::Packet, K::PacketEnd) => true,
+        (K::PacketMeta, K::Packet) => x.off == 0 && x.var.const_value() == Some(0),
+        _ => false,
+    };
+    // (pointer, whether `pkt <= end` holds when the jump is taken)
+    let (pkt, taken_le) = if is_end(b, a) {
+        // a is pkt, b is end.
+        match op {
+            JmpOp::Jgt | JmpOp::Jge => (a, false),
+            JmpOp::Jlt | JmpOp::Jle => (a, true),
+            _ => return None,
+        }
+    } else if is_end(a, b) {
+        // a is end, b is pkt.
+        match op {
+            JmpOp::Jgt | JmpOp::Jge => (b, true),
+            JmpOp::Jlt | JmpOp::Jle => (b, false),
+            _ => return None,
+        }
+    } else {
+        return None;
+    };
+    let mut good = st.clone();
+    if pkt.off > 0 && pkt.var.umax.saturating_add(pkt.off as u64) <= 0xffff {
+        let (kind, id, off) = (pkt.kind, pkt.id, pkt.off);
+        good.for_each_value(|v| {
+            if let Value::Ptr(p) = v
+                && p.kind == kind
+                && p.id == id
+            {
+                p.range = p.range.max(off);
+            }
+        });
+    }
+    let other = st.clone();
+    let (taken, fall) = if taken_le {
+        (good, other)
+    } else {
+        (other, good)
+    };
+    Some(Flow::Cond {
+        taken: Some(taken),
+        fall: Some(fall),
+        target,
+    })
+}

@@ -1,0 +1,401 @@
+//! The worklist: depth-first exploration of every path, with state pruning, loop detection,
+//! the complexity limit, logging and the final stack-depth check.
+
+use crate::cfg::{self, Cfg};
+use crate::state::{Frame, Ptr, PtrKind, State, Value, covers};
+use crate::{MAX_PATH, MapDesc, Options, Program, Rejection, Stats};
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Instant;
+use waggle_isa::{Insn, Syntax, format_insn, validate};
+use waggle_uapi::ProgramType;
+
+/// A refusal before it is placed at an instruction: what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fail {
+    /// What is wrong (kernel-style, e.g. `R0 !read_ok`).
+    pub msg: String,
+    /// What to do about it, in plain words.
+    pub hint: Option<String>,
+}
+
+impl Fail {
+    /// A refusal with a hint.
+    pub fn new(msg: impl Into<String>, hint: impl Into<String>) -> Fail {
+        Fail {
+            msg: msg.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// A refusal without a hint.
+    pub fn bare(msg: impl Into<String>) -> Fail {
+        Fail {
+            msg: msg.into(),
+            hint: None,
+        }
+    }
+}
+
+/// Result of checking one instruction.
+pub type VResult<T> = Result<T, Fail>;
+
+/// What happens after an instruction.
+pub enum Flow {
+    /// Continue at this slot.
+    Next(usize),
+    /// A conditional jump: the states on the taken and fall-through sides (`None`: impossible).
+    Cond {
+        /// State if the condition holds.
+        taken: Option<State>,
+        /// State if it does not.
+        fall: Option<State>,
+        /// The jump target.
+        target: usize,
+    },
+    /// The program (frame 0) returned.
+    Exit,
+}
+
+/// Everything the checks of single instructions need.
+pub struct Env<'a> {
+    /// The program.
+    pub insns: &'a [Insn],
+    /// Its type.
+    pub prog_type: ProgramType,
+    /// Its maps.
+    pub maps: &'a [MapDesc],
+    /// Options.
+    pub opts: &'a Options,
+    /// Control-flow facts.
+    pub cfg: Cfg,
+    /// Last id handed out.
+    pub next_id: u32,
+    /// Deepest stack byte used per subprogram.
+    pub stack_depth: Vec<u32>,
+}
+
+impl Env<'_> {
+    /// A fresh id for pointers and references.
+    pub fn fresh_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+struct PathNode {
+    pc: usize,
+    prev: Option<Rc<PathNode>>,
+}
+
+impl Drop for PathNode {
+    /// Drop long chains iteratively (a recursive drop would overflow the stack).
+    fn drop(&mut self) {
+        let mut next = self.prev.take();
+        while let Some(rc) = next {
+            match Rc::try_unwrap(rc) {
+                Ok(mut node) => next = node.prev.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+struct Pending {
+    st: State,
+    pc: usize,
+    anc: Option<usize>,
+    path: Option<Rc<PathNode>>,
+}
+
+struct Stored {
+    st: State,
+    branches: u32,
+    parent: Option<usize>,
+}
+
+const MAX_LOG: usize = 16 << 20;
+/// Most states recorded per instruction.
+const MAX_STATES_PER_INSN: usize = 64;
+
+fn line_of(prog: &Program<'_>, pc: usize) -> Option<String> {
+    let i = prog.line_info.partition_point(|(slot, _)| *slot <= pc);
+    i.checked_sub(1).map(|i| prog.line_info[i].1.clone())
+}
+
+fn path_vec(path: &Option<Rc<PathNode>>) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut p = path.as_ref();
+    while let Some(n) = p {
+        if out.len() >= MAX_PATH {
+            break;
+        }
+        out.push(n.pc);
+        p = n.prev.as_ref();
+    }
+    out.reverse();
+    out
+}
+
+fn reject(
+    prog: &Program<'_>,
+    opts: &Options,
+    pc: usize,
+    fail: Fail,
+    st: Option<&State>,
+    path: Vec<usize>,
+    mut log: String,
+) -> Box<Rejection> {
+    let line = line_of(prog, pc);
+    let mut message = format!("{} at insn {pc}", fail.msg);
+    if let Some(l) = &line {
+        let _ = write!(message, " (line {})", l.trim());
+    }
+    if let Some(h) = &fail.hint {
+        let _ = write!(message, ": {h}");
+    }
+    let state = st.map(State::describe).unwrap_or_default();
+    if opts.log_level >= 1 {
+        let _ = writeln!(log, "{message}");
+        let _ = writeln!(log, "state: {state}");
+        let tail: Vec<String> = path
+            .iter()
+            .skip(path.len().saturating_sub(64))
+            .map(|p| p.to_string())
+            .collect();
+        let _ = writeln!(log, "path: {}", tail.join(" -> "));
+    }
+    Box::new(Rejection {
+        pc,
+        line,
+        message,
+        state,
+        path,
+        log,
+    })
+}
+
+/// Verify a program.
+pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> {
+    let start = Instant::now();
+    let insns = prog.insns;
+    if let Err(e) = validate(insns) {
+        let pc = match e {
+            waggle_isa::ValidationError::Decode(s) => s.pc,
+            waggle_isa::ValidationError::WriteToR10 { pc }
+            | waggle_isa::ValidationError::JumpOutOfRange { pc, .. }
+            | waggle_isa::ValidationError::JumpIntoLddw { pc, .. }
+            | waggle_isa::ValidationError::MalformedLddw { pc }
+            | waggle_isa::ValidationError::FallThrough { pc } => pc,
+            _ => 0,
+        };
+        let fail = Fail::bare(e.to_string());
+        return Err(reject(prog, opts, pc, fail, None, vec![], String::new()));
+    }
+    let cfg = cfg::analyse(insns, opts.privileged)
+        .map_err(|(pc, f)| reject(prog, opts, pc, f, None, vec![], String::new()))?;
+    let nsub = cfg.starts.len();
+    let mut env = Env {
+        insns,
+        prog_type: prog.prog_type,
+        maps: prog.maps,
+        opts,
+        cfg,
+        next_id: 0,
+        stack_depth: vec![0; nsub],
+    };
+    let mut init = State {
+        frames: vec![Frame::new(0, 0, 0)],
+        refs: Vec::new(),
+    };
+    init.set_reg(1, Value::Ptr(Ptr::new(PtrKind::Ctx)));
+
+    let mut log = String::new();
+    let mut work = vec![Pending {
+        st: init,
+        pc: 0,
+        anc: None,
+        path: None,
+    }];
+    let mut stored: Vec<Stored> = Vec::new();
+    let mut stored_at: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
+    let mut processed: u64 = 0;
+    let mut peak: u64 = 1;
+
+    fn finish(stored: &mut [Stored], mut a: Option<usize>) {
+        while let Some(i) = a {
+            stored[i].branches -= 1;
+            if stored[i].branches != 0 {
+                break;
+            }
+            a = stored[i].parent;
+        }
+    }
+
+    while let Some(mut cur) = work.pop() {
+        loop {
+            let pc = cur.pc;
+            if env.cfg.prune[pc] {
+                let mut pruned = false;
+                for &i in &stored_at[pc] {
+                    let s = &stored[i];
+                    if s.branches > 0 {
+                        if covers(&s.st, &cur.st, true, env.cfg.live[pc]) {
+                            let path = path_vec(&cur.path);
+                            let f = Fail::new(
+                                "infinite loop detected",
+                                "the loop comes back to this instruction in the same state, so it never ends; make sure a counter or bound changes on every iteration",
+                            );
+                            return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
+                        }
+                    } else if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                        pruned = true;
+                        break;
+                    }
+                }
+                if pruned {
+                    if opts.log_level >= 2 && log.len() < MAX_LOG {
+                        let _ = writeln!(log, "{pc}: safe (pruned)");
+                    }
+                    finish(&mut stored, cur.anc);
+                    break;
+                }
+                // Keep at most MAX_STATES_PER_INSN states per instruction: when full, forget
+                // the oldest fully explored one (fewer prunes, never less sound); if every one
+                // is still being explored (a long-running loop), record nothing new.
+                let list = &mut stored_at[pc];
+                let mut room = list.len() < MAX_STATES_PER_INSN;
+                if !room && let Some(pos) = list.iter().position(|&i| stored[i].branches == 0) {
+                    let old = list.remove(pos);
+                    stored[old].st = State {
+                        frames: Vec::new(),
+                        refs: Vec::new(),
+                    };
+                    room = true;
+                }
+                if room {
+                    let idx = stored.len();
+                    stored.push(Stored {
+                        st: cur.st.clone(),
+                        branches: 1,
+                        parent: cur.anc,
+                    });
+                    list.push(idx);
+                    cur.anc = Some(idx);
+                }
+                peak = peak.max((stored.len() + work.len()) as u64);
+            }
+            processed += 1;
+            if processed > opts.complexity_limit {
+                let path = path_vec(&cur.path);
+                let f = Fail::new(
+                    format!(
+                        "BPF program is too large: processed {processed} insns (limit {})",
+                        opts.complexity_limit
+                    ),
+                    "a loop may never end, or has too many iterations or paths; bound it with a small constant",
+                );
+                return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
+            }
+            cur.path = Some(Rc::new(PathNode {
+                pc,
+                prev: cur.path.take(),
+            }));
+            if opts.log_level >= 2 && log.len() < MAX_LOG {
+                let _ = writeln!(
+                    log,
+                    "{pc}: {} ; {}",
+                    format_insn(&insns[pc], pc, Syntax::default()),
+                    cur.st.describe()
+                );
+            }
+            match env.step(&mut cur.st, pc) {
+                Err(f) => {
+                    let path = path_vec(&cur.path);
+                    return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
+                }
+                Ok(Flow::Next(n)) => cur.pc = n,
+                Ok(Flow::Exit) => {
+                    finish(&mut stored, cur.anc);
+                    break;
+                }
+                Ok(Flow::Cond {
+                    taken,
+                    fall,
+                    target,
+                }) => match (taken, fall) {
+                    (Some(t), Some(f)) => {
+                        if let Some(a) = cur.anc {
+                            stored[a].branches += 1;
+                        }
+                        work.push(Pending {
+                            st: t,
+                            pc: target,
+                            anc: cur.anc,
+                            path: cur.path.clone(),
+                        });
+                        peak = peak.max((stored.len() + work.len()) as u64);
+                        cur.st = f;
+                        cur.pc = pc + 1;
+                    }
+                    (Some(t), None) => {
+                        cur.st = t;
+                        cur.pc = target;
+                    }
+                    (None, Some(f)) => {
+                        cur.st = f;
+                        cur.pc = pc + 1;
+                    }
+                    (None, None) => {
+                        finish(&mut stored, cur.anc);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+
+    // Combined stack of every call chain.
+    let depths: Vec<u32> = env
+        .stack_depth
+        .iter()
+        .map(|d| (*d).max(1).div_ceil(32) * 32)
+        .collect();
+    let mut worst = 0u32;
+    let mut on_path = vec![false; nsub];
+    fn walk(sp: usize, acc: u32, cfg: &Cfg, d: &[u32], on: &mut [bool], worst: &mut u32) {
+        if on[sp] {
+            return;
+        }
+        on[sp] = true;
+        let acc = acc + d[sp];
+        *worst = (*worst).max(acc);
+        for &c in &cfg.callees[sp] {
+            walk(c, acc, cfg, d, on, worst);
+        }
+        on[sp] = false;
+    }
+    walk(0, 0, &env.cfg, &depths, &mut on_path, &mut worst);
+    if worst > 512 {
+        let f = Fail::new(
+            format!("combined stack size of calls is {worst}. Too large"),
+            "the stack frames of a call chain share 512 bytes; use smaller locals or a per-CPU array map",
+        );
+        return Err(reject(prog, opts, 0, f, None, vec![], log));
+    }
+    if opts.log_level >= 1 {
+        let _ = writeln!(
+            log,
+            "processed {processed} insns, {} states kept, peak {peak}",
+            stored.len()
+        );
+    }
+    let _ = log;
+    Ok(Stats {
+        insns_processed: processed,
+        states_kept: stored.len() as u64,
+        peak_states: peak,
+        max_stack_depth: depths,
+        duration: start.elapsed(),
+    })
+}

@@ -1,0 +1,401 @@
+//! Helper calls: availability, argument kinds, map compatibility, references, return values.
+
+use crate::explore::{Env, Fail, VResult};
+use crate::memory::Region;
+use crate::scalar::Scalar;
+use crate::state::{MAX_VAR_OFF, Ptr, PtrKind, State, Value};
+use waggle_isa::Reg;
+use waggle_uapi::{ArgKind, HelperProto, MapType, RetKind, helper, helper_allowed};
+
+/// What earlier arguments told about later ones.
+#[derive(Default)]
+struct Meta {
+    map: Option<u32>,
+    /// The memory argument waiting for its size: (register, pointer or None for NULL, writes).
+    mem: Option<(usize, Option<Ptr>, bool)>,
+    /// Constant size argument (ringbuf_reserve).
+    alloc: Option<u64>,
+    release: Option<u32>,
+}
+
+fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
+    Fail::new(
+        format!("R{r} type={v} expected={what}"),
+        format!("argument {r} of {} must be {what}", proto.c_name()),
+    )
+}
+
+/// Which helpers work on which maps (`check_map_func_compatibility`, the common cases).
+fn map_compatible(id: u32, t: MapType) -> bool {
+    use MapType as M;
+    let keyed = !matches!(
+        t,
+        M::Ringbuf
+            | M::UserRingbuf
+            | M::PerfEventArray
+            | M::ProgArray
+            | M::StackTrace
+            | M::CgroupArray
+    ) && !t.is_keyless();
+    match id {
+        1 => {
+            keyed
+                && !t.is_map_in_map()
+                && !matches!(
+                    t,
+                    M::Sockmap | M::Sockhash | M::Xskmap | M::Devmap | M::DevmapHash | M::Cpumap
+                )
+        }
+        2 | 3 => keyed,
+        12 => t == M::ProgArray,
+        25 | 55 => t == M::PerfEventArray,
+        87..=89 => matches!(t, M::Queue | M::Stack | M::BloomFilter),
+        130..=134 => t == M::Ringbuf,
+        _ => true,
+    }
+}
+
+impl Env<'_> {
+    fn map_of(&self, meta: &Meta, r: usize, proto: &HelperProto) -> VResult<crate::MapDesc> {
+        meta.map.map(|m| self.maps[m as usize]).ok_or_else(|| {
+            Fail::new(
+                format!("R{r} map argument missing before this argument"),
+                format!("{} needs a map as an earlier argument", proto.c_name()),
+            )
+        })
+    }
+
+    /// Check a pointer argument to `size` bytes of memory (read or written by the helper).
+    #[allow(clippy::too_many_arguments)]
+    fn mem_arg(
+        &mut self,
+        st: &mut State,
+        r: usize,
+        p: &Ptr,
+        size_min: u64,
+        size_max: u64,
+        write: bool,
+        proto: &HelperProto,
+    ) -> VResult<()> {
+        if size_max == 0 {
+            return Ok(());
+        }
+        match p.kind {
+            PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. } => {}
+            PtrKind::Packet | PtrKind::PacketMeta if proto.pkt_access => {}
+            _ => {
+                return Err(Fail::new(
+                    format!(
+                        "R{r} type={} expected=fp, pkt, map_value, mem",
+                        p.kind.name()
+                    ),
+                    format!("argument {r} of {} must point to memory", proto.c_name()),
+                ));
+            }
+        }
+        let region = self.region(st, r, p, 0, size_max, write)?;
+        if let Region::Stack {
+            frame,
+            lo,
+            hi,
+            exact,
+        } = region
+        {
+            // Check/mark the bytes of the largest size; only the smallest is surely written.
+            let region = Region::Stack {
+                frame,
+                lo,
+                hi,
+                exact,
+            };
+            self.helper_stack(st, r, &region, size_min, write)?;
+        }
+        Ok(())
+    }
+
+    fn check_arg(
+        &mut self,
+        st: &mut State,
+        i: usize,
+        kind: ArgKind,
+        meta: &mut Meta,
+        proto: &HelperProto,
+    ) -> VResult<()> {
+        let r = i + 1;
+        if kind == ArgKind::DontCare {
+            return Ok(());
+        }
+        let v = self.read(st, Reg::new(r as u8).expect("r1..r5"))?;
+        let is_null = matches!(v, Value::Scalar(s) if s.const_value() == Some(0));
+        let ptr = |what: &str| -> VResult<Ptr> {
+            match v {
+                Value::Ptr(p) if p.maybe_null => Err(Fail::new(
+                    format!("R{r} type={v} expected={what}"),
+                    format!(
+                        "R{r} may be NULL: compare it with NULL before passing it to {}",
+                        proto.c_name()
+                    ),
+                )),
+                Value::Ptr(p) => Ok(p),
+                _ => Err(arg_fail(r, what, &v, proto)),
+            }
+        };
+        match kind {
+            ArgKind::DontCare => {}
+            ArgKind::Anything => {}
+            ArgKind::ConstMapPtr => match v {
+                Value::Ptr(Ptr {
+                    kind: PtrKind::ConstMap { map },
+                    ..
+                }) => {
+                    let t = self.maps[map as usize].map_type;
+                    if !map_compatible(proto.id, t) {
+                        return Err(Fail::new(
+                            format!(
+                                "cannot pass map_type {} into func {}#{}",
+                                t.as_u32(),
+                                proto.c_name(),
+                                proto.id
+                            ),
+                            format!("{} does not work on {t} maps", proto.c_name()),
+                        ));
+                    }
+                    meta.map = Some(map);
+                }
+                _ => return Err(arg_fail(r, "map_ptr", &v, proto)),
+            },
+            ArgKind::PtrToMapKey | ArgKind::PtrToMapValue | ArgKind::PtrToUninitMapValue => {
+                let m = self.map_of(meta, r, proto)?;
+                let p = ptr("fp, map_value, pkt")?;
+                let (size, write) = match kind {
+                    ArgKind::PtrToMapKey => (m.key_size, false),
+                    ArgKind::PtrToMapValue => (m.value_size, false),
+                    _ => (m.value_size, true),
+                };
+                self.mem_arg(st, r, &p, u64::from(size), u64::from(size), write, proto)?;
+            }
+            ArgKind::PtrToMem
+            | ArgKind::PtrToMemOrNull
+            | ArgKind::PtrToWritableMem
+            | ArgKind::PtrToWritableMemOrNull
+            | ArgKind::PtrToUninitMem => {
+                let write = kind.is_written();
+                if is_null && kind.accepts_null() {
+                    meta.mem = Some((r, None, write));
+                } else {
+                    let p = ptr("fp, pkt, map_value, mem")?;
+                    meta.mem = Some((r, Some(p), write));
+                }
+            }
+            ArgKind::PtrToFixedSizeMem(n) => {
+                let p = ptr("fp, pkt, map_value, mem")?;
+                self.mem_arg(st, r, &p, u64::from(n), u64::from(n), false, proto)?;
+            }
+            ArgKind::PtrToLong | ArgKind::PtrToInt => {
+                let n = if kind == ArgKind::PtrToLong { 8 } else { 4 };
+                let p = ptr("fp, map_value")?;
+                self.mem_arg(st, r, &p, n, n, true, proto)?;
+            }
+            ArgKind::ConstSize | ArgKind::ConstSizeOrZero => {
+                let Value::Scalar(s) = v else {
+                    return Err(arg_fail(r, "scalar", &v, proto));
+                };
+                let Some((mr, mp, write)) = meta.mem.take() else {
+                    return Err(Fail::bare(format!(
+                        "R{r} size argument without a memory argument"
+                    )));
+                };
+                if s.smin < 0 {
+                    return Err(Fail::new(
+                        format!(
+                            "R{r} min value is negative, either use unsigned or 'var &= const'"
+                        ),
+                        "the size may be negative",
+                    ));
+                }
+                if kind == ArgKind::ConstSize && s.umin == 0 {
+                    return Err(Fail::new(
+                        format!("R{r} invalid zero-sized read"),
+                        "the size may be 0 here; check that it is at least 1",
+                    ));
+                }
+                if s.umax >= MAX_VAR_OFF as u64 {
+                    return Err(Fail::new(
+                        format!(
+                            "R{r} unbounded memory access, use 'var &= const' or 'if (var < const)'"
+                        ),
+                        "the size has no useful upper bound",
+                    ));
+                }
+                match mp {
+                    Some(p) => self.mem_arg(st, mr, &p, s.umin, s.umax, write, proto)?,
+                    None if s.umax != 0 => {
+                        return Err(Fail::new(
+                            format!("R{mr} NULL pointer with non-zero size R{r}"),
+                            "pass a buffer, or a size of 0",
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            ArgKind::ConstAllocSizeOrZero => match v {
+                Value::Scalar(s) if s.const_value().is_some() => meta.alloc = s.const_value(),
+                _ => {
+                    return Err(Fail::new(
+                        format!("R{r} is not a known constant"),
+                        format!("the size passed to {} must be a constant", proto.c_name()),
+                    ));
+                }
+            },
+            ArgKind::PtrToCtx | ArgKind::PtrToCtxOrNull => {
+                if is_null && kind == ArgKind::PtrToCtxOrNull {
+                    return Ok(());
+                }
+                match v {
+                    Value::Ptr(p) if p.kind == PtrKind::Ctx && !p.maybe_null => {
+                        if p.off != 0 || p.var.const_value() != Some(0) {
+                            return Err(Fail::new(
+                                format!(
+                                    "dereference of modified ctx ptr R{r} off={} disallowed",
+                                    p.off
+                                ),
+                                "pass the original context pointer",
+                            ));
+                        }
+                    }
+                    _ => return Err(arg_fail(r, "ctx", &v, proto)),
+                }
+            }
+            ArgKind::PtrToStack | ArgKind::PtrToStackOrNull => {
+                if is_null && kind == ArgKind::PtrToStackOrNull {
+                    return Ok(());
+                }
+                if !matches!(ptr("fp")?.kind, PtrKind::Stack { .. }) {
+                    return Err(arg_fail(r, "fp", &v, proto));
+                }
+            }
+            ArgKind::PtrToRingbufMem => {
+                let p = ptr("ringbuf_mem")?;
+                if !matches!(p.kind, PtrKind::Mem { .. }) || p.ref_id == 0 {
+                    return Err(arg_fail(r, "ringbuf_mem", &v, proto));
+                }
+                if p.off != 0 || p.var.const_value() != Some(0) {
+                    return Err(Fail::new(
+                        format!("R{r} must have zero offset when passed to release func"),
+                        "pass the pointer bpf_ringbuf_reserve returned, unmodified",
+                    ));
+                }
+                meta.release = Some(p.ref_id);
+            }
+            other => {
+                return Err(Fail::new(
+                    format!(
+                        "{} argument {r} of kind {other:?} not supported",
+                        proto.c_name()
+                    ),
+                    "this kind of helper argument is not modelled by this verifier yet",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `call id`.
+    pub fn helper_call(&mut self, st: &mut State, pc: usize, id: i32) -> VResult<()> {
+        let Some(proto) = u32::try_from(id).ok().and_then(helper) else {
+            return Err(Fail::new(
+                format!("invalid func unknown#{id}"),
+                "no helper has this number",
+            ));
+        };
+        if !helper_allowed(self.prog_type, proto.id) {
+            return Err(Fail::new(
+                format!(
+                    "program of this type cannot use helper {}#{}",
+                    proto.c_name(),
+                    proto.id
+                ),
+                format!(
+                    "{} is not available to {} programs",
+                    proto.c_name(),
+                    self.prog_type
+                ),
+            ));
+        }
+        if proto.id == 12 && !st.refs.is_empty() {
+            return Err(Fail::new(
+                "tail_call would lead to reference leak",
+                "submit or discard ring buffer records before bpf_tail_call",
+            ));
+        }
+        let mut meta = Meta::default();
+        for (i, kind) in proto.args.iter().enumerate() {
+            self.check_arg(st, i, *kind, &mut meta, proto)?;
+        }
+        if let Some((r, _, _)) = meta.mem {
+            return Err(Fail::bare(format!(
+                "R{r} memory argument without a size (helper table)"
+            )));
+        }
+        let ret = match proto.ret {
+            RetKind::Integer => Value::Scalar(Scalar::UNKNOWN),
+            RetKind::Void => Value::NotInit,
+            RetKind::PtrToMapValue | RetKind::PtrToMapValueOrNull => {
+                let m = meta
+                    .map
+                    .ok_or_else(|| Fail::bare("map value returned without a map argument"))?;
+                let mut p = Ptr::new(PtrKind::MapValue { map: m });
+                if proto.ret.may_be_null() {
+                    p.maybe_null = true;
+                    p.id = self.fresh_id();
+                }
+                Value::Ptr(p)
+            }
+            RetKind::PtrToRingbufMemOrNull => {
+                let size = meta.alloc.unwrap_or(0);
+                if size > u64::from(u32::MAX) {
+                    return Err(Fail::bare("ringbuf record size too large"));
+                }
+                let mut p = Ptr::new(PtrKind::Mem { size: size as u32 });
+                p.maybe_null = true;
+                p.id = self.fresh_id();
+                p.ref_id = self.fresh_id();
+                st.refs.push((p.ref_id, pc));
+                Value::Ptr(p)
+            }
+            other => {
+                return Err(Fail::new(
+                    format!(
+                        "{} returns {other:?}, which is not supported",
+                        proto.c_name()
+                    ),
+                    "this kind of helper result is not modelled by this verifier yet",
+                ));
+            }
+        };
+        if let Some(rid) = meta.release {
+            st.refs.retain(|(r, _)| *r != rid);
+            st.for_each_value(|v| {
+                if let Value::Ptr(p) = v
+                    && p.ref_id == rid
+                {
+                    *v = Value::NotInit;
+                }
+            });
+        }
+        if proto.changes_pkt_data {
+            st.for_each_value(|v| {
+                if let Value::Ptr(p) = v
+                    && p.kind.is_packet_family()
+                {
+                    *v = Value::NotInit;
+                }
+            });
+        }
+        for r in 1..=5 {
+            st.set_reg(r, Value::NotInit);
+        }
+        st.set_reg(0, ret);
+        Ok(())
+    }
+}

@@ -1,0 +1,560 @@
+//! Memory access checks: loads, stores, atomics and legacy packet loads, on the stack, the
+//! context, map values, packets and ring-buffer records.
+
+use crate::explore::{Env, Fail, VResult};
+use crate::scalar::Scalar;
+use crate::state::Ptr;
+use crate::state::{ByteKind, PtrKind, STACK_SIZE, State, Value};
+use crate::tnum::Tnum;
+use waggle_isa::{AtomicOp, Operand, PacketMode, Reg};
+use waggle_uapi::{CtxFieldKind, ProgramType, context};
+
+/// Map flag `BPF_F_RDONLY_PROG`: the program may not write values.
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// Where an access lands once its bounds are proved.
+pub enum Region {
+    /// Bytes `[lo, hi)` below frame `frame`'s pointer; `exact` when the offset is known.
+    Stack {
+        /// Frame number.
+        frame: usize,
+        /// Lowest byte offset (negative).
+        lo: i64,
+        /// One past the highest byte offset.
+        hi: i64,
+        /// The offset when it is a single value.
+        exact: Option<i64>,
+    },
+    /// Somewhere already checked (map value, packet, ring-buffer record).
+    Other,
+}
+
+fn access_desc(write: bool, size: u64, r: usize, off: i64) -> String {
+    let dir = if write { "writing" } else { "reading" };
+    let sign = if off < 0 { '-' } else { '+' };
+    format!("{dir} *(u{} *)(r{r} {sign} {})", size * 8, off.abs())
+}
+
+/// Whether the program type may write packet data directly.
+fn may_write_packet(t: ProgramType) -> bool {
+    use ProgramType as P;
+    matches!(
+        t,
+        P::SchedCls | P::SchedAct | P::Xdp | P::LwtXmit | P::SkSkb | P::SkMsg | P::LwtSeg6local
+    )
+}
+
+impl Env<'_> {
+    /// The pointer in register `r`, or why it cannot be dereferenced.
+    pub fn deref_ptr(&self, st: &State, r: Reg, off: i16, size: u64, write: bool) -> VResult<Ptr> {
+        match self.read(st, r)? {
+            Value::Ptr(p) if p.maybe_null => Err(Fail::new(
+                format!("R{} may be NULL", r.number()),
+                format!(
+                    "compare it with NULL before {}",
+                    access_desc(write, size, r.index(), i64::from(off))
+                ),
+            )),
+            Value::Ptr(p) => Ok(p),
+            _ => Err(Fail::new(
+                format!("R{} invalid mem access 'scalar'", r.number()),
+                format!("r{} holds a number, not a pointer", r.number()),
+            )),
+        }
+    }
+
+    /// Check that `[off, off + size)` from pointer `p` (in register `r`) is inside its object
+    /// for every value of its variable offset. Sizes from `size_min` to `size` may be accessed.
+    pub fn region(
+        &mut self,
+        st: &State,
+        r: usize,
+        p: &Ptr,
+        off: i64,
+        size: u64,
+        write: bool,
+    ) -> VResult<Region> {
+        let total = p.off + off;
+        let name = p.kind.name();
+        let neg_var = || {
+            Fail::new(
+                format!(
+                    "R{r} min value is negative, either use unsigned index or do a if (index >=0) check."
+                ),
+                "the variable offset may be negative",
+            )
+        };
+        let size_i = size as i64;
+        match p.kind {
+            PtrKind::Stack { frame } => {
+                let lo = total.saturating_add(p.var.smin);
+                let hi = total.saturating_add(p.var.smax).saturating_add(size_i);
+                if lo < -STACK_SIZE || hi > 0 {
+                    let dir = if write { "write" } else { "read" };
+                    return Err(Fail::new(
+                        format!("invalid {dir} to stack R{r} off={total} size={size}"),
+                        "stack offsets must stay within [-512, 0) of the frame pointer",
+                    ));
+                }
+                if size > 1 && !p.var.var.add(Tnum::konst(total as u64)).is_aligned(size) {
+                    return Err(Fail::new(
+                        format!("misaligned stack access off {total} size {size}"),
+                        "stack accesses must be aligned to their size",
+                    ));
+                }
+                let frame = usize::from(frame);
+                let sp = st.frames[frame].subprog;
+                self.stack_depth[sp] = self.stack_depth[sp].max((-lo) as u32);
+                let exact = p.var.const_value().map(|v| total + v as i64);
+                Ok(Region::Stack {
+                    frame,
+                    lo,
+                    hi,
+                    exact,
+                })
+            }
+            PtrKind::MapValue { map } => {
+                let m = self.maps[map as usize];
+                if write && m.flags & BPF_F_RDONLY_PROG != 0 {
+                    return Err(Fail::new(
+                        "write into map forbidden",
+                        "the map was created read-only for programs (BPF_F_RDONLY_PROG)",
+                    ));
+                }
+                if p.var.smin < 0 {
+                    return Err(neg_var());
+                }
+                let lo = total + p.var.smin;
+                let hi = total + p.var.umax as i64 + size_i;
+                if lo < 0 || hi > i64::from(m.value_size) {
+                    let var = if p.var.const_value().is_some() {
+                        String::new()
+                    } else {
+                        format!(" (variable offset up to {})", p.var.umax)
+                    };
+                    return Err(Fail::new(
+                        format!(
+                            "invalid access to map value, value_size={} off={total} size={size}{var}",
+                            m.value_size
+                        ),
+                        format!(
+                            "the access must stay inside the {}-byte value",
+                            m.value_size
+                        ),
+                    ));
+                }
+                Ok(Region::Other)
+            }
+            PtrKind::Mem { size: msize } => {
+                if p.var.smin < 0 {
+                    return Err(neg_var());
+                }
+                let lo = total + p.var.smin;
+                let hi = total + p.var.umax as i64 + size_i;
+                if lo < 0 || hi > i64::from(msize) {
+                    return Err(Fail::new(
+                        format!(
+                            "invalid access to memory, mem_size={msize} off={total} size={size}"
+                        ),
+                        format!("the access must stay inside the {msize}-byte record"),
+                    ));
+                }
+                Ok(Region::Other)
+            }
+            PtrKind::Packet | PtrKind::PacketMeta => {
+                if !self.prog_type.has_direct_packet_access() {
+                    return Err(Fail::new(
+                        format!("cannot access packet data in {} programs", self.prog_type),
+                        "use a helper such as bpf_skb_load_bytes",
+                    ));
+                }
+                if write && !may_write_packet(self.prog_type) {
+                    return Err(Fail::new(
+                        "cannot write into packet",
+                        format!("{} programs may only read packet data", self.prog_type),
+                    ));
+                }
+                if p.var.smin < 0 {
+                    return Err(neg_var());
+                }
+                if total < 0 || total + size_i > p.range || p.var.umax > 0xffff {
+                    let need = total + size_i;
+                    return Err(Fail::new(
+                        format!(
+                            "invalid access to packet, off={total} size={size}, R{r}(id={},off={},r={})",
+                            p.id, p.off, p.range
+                        ),
+                        format!(
+                            "compare the pointer with data_end first, e.g. `if ((void *)p + {need} > data_end) return ...;`"
+                        ),
+                    ));
+                }
+                Ok(Region::Other)
+            }
+            PtrKind::Ctx | PtrKind::PacketEnd | PtrKind::ConstMap { .. } => Err(Fail::new(
+                format!("R{r} invalid mem access '{name}'"),
+                format!("a {name} pointer cannot be dereferenced here"),
+            )),
+        }
+    }
+
+    fn ctx_access(
+        &self,
+        p: &Ptr,
+        r: usize,
+        off: i64,
+        size: u64,
+        write: bool,
+    ) -> VResult<CtxFieldKind> {
+        if p.off != 0 || p.var.const_value() != Some(0) {
+            return Err(Fail::new(
+                format!(
+                    "dereference of modified ctx ptr R{r} off={} disallowed",
+                    p.off
+                ),
+                "access context fields through the original context pointer with a constant offset",
+            ));
+        }
+        let Some(layout) = context(self.prog_type) else {
+            return Err(Fail::new(
+                format!("{} programs have no modelled context", self.prog_type),
+                "the context of this program type cannot be read yet",
+            ));
+        };
+        layout.check_access(off, size as u32, write).map_err(|e| {
+            Fail::new(
+                format!("invalid bpf_context access off={off} size={size}"),
+                format!("{e} ({})", layout.name),
+            )
+        })
+    }
+
+    /// Read `[lo, hi)` of a stack frame; bytes must be initialised.
+    fn stack_read(&self, st: &State, r: usize, frame: usize, lo: i64, hi: i64) -> VResult<()> {
+        let fr = &st.frames[frame];
+        for off in lo..hi {
+            let (slot, byte) = fr.slot(off);
+            if slot.is_none_or(|s| s.bytes[byte] == ByteKind::Invalid) {
+                return Err(Fail::new(
+                    format!(
+                        "invalid read from stack R{r} off {lo} size {} (uninitialised)",
+                        hi - lo
+                    ),
+                    format!(
+                        "stack byte at fp{off} is read before it was written; initialise the buffer first"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Record a write of `[lo, hi)`; `definite` when exactly those bytes are written.
+    pub fn stack_write(
+        st: &mut State,
+        frame: usize,
+        lo: i64,
+        hi: i64,
+        value: Option<Value>,
+        definite: bool,
+    ) {
+        let fr = &mut st.frames[frame];
+        if let (Some(v), true, 8) = (value, definite, hi - lo) {
+            let (slot, _) = fr.slot_mut(lo);
+            slot.bytes = [ByteKind::Spill; 8];
+            slot.spill = v;
+            return;
+        }
+        for off in lo..hi {
+            let (slot, byte) = fr.slot_mut(off);
+            slot.demote_spill();
+            if definite {
+                slot.bytes[byte] = ByteKind::Misc;
+            }
+        }
+    }
+
+    /// Mark bytes a helper reads (must be initialised) or writes.
+    pub fn helper_stack(
+        &mut self,
+        st: &mut State,
+        r: usize,
+        region: &Region,
+        size_min: u64,
+        write: bool,
+    ) -> VResult<()> {
+        if let Region::Stack {
+            frame,
+            lo,
+            hi,
+            exact,
+        } = *region
+        {
+            if write {
+                match exact {
+                    Some(o) => {
+                        Self::stack_write(st, frame, o, o + size_min as i64, None, true);
+                        Self::stack_write(st, frame, lo, hi, None, false);
+                    }
+                    None => Self::stack_write(st, frame, lo, hi, None, false),
+                }
+            } else {
+                self.stack_read(st, r, frame, lo, hi)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `dst = *(size *)(src + off)`.
+    pub fn load(
+        &mut self,
+        st: &mut State,
+        size: usize,
+        signed: bool,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> VResult<()> {
+        let p = self.deref_ptr(st, src, off, size as u64, false)?;
+        let r = src.index();
+        let off = i64::from(off);
+        let unknown = if signed {
+            Scalar::unknown_signed_bytes(size)
+        } else {
+            Scalar::unknown_bytes(size)
+        };
+        let v = if p.kind == PtrKind::Ctx {
+            match self.ctx_access(&p, r, off, size as u64, false)? {
+                CtxFieldKind::Scalar => Value::Scalar(unknown),
+                CtxFieldKind::PacketData => Value::Ptr(Ptr::new(PtrKind::Packet)),
+                CtxFieldKind::PacketEnd => Value::Ptr(Ptr::new(PtrKind::PacketEnd)),
+                CtxFieldKind::PacketMeta => Value::Ptr(Ptr::new(PtrKind::PacketMeta)),
+                // Socket and flow-key pointers are not modelled: as numbers they can be passed
+                // around but never dereferenced.
+                _ => Value::Scalar(Scalar::UNKNOWN),
+            }
+        } else {
+            match self.region(st, r, &p, off, size as u64, false)? {
+                Region::Stack {
+                    frame,
+                    lo,
+                    hi,
+                    exact,
+                } => {
+                    self.stack_read(st, r, frame, lo, hi)?;
+                    let fr = &st.frames[frame];
+                    match exact.map(|o| fr.slot(o)) {
+                        Some((Some(slot), 0)) if size == 8 && slot.spill != Value::NotInit => {
+                            slot.spill
+                        }
+                        Some((Some(slot), 0)) if size == 4 && !signed => match slot.spill {
+                            // A 32-bit fill of a spilled number: its low half, zero-extended.
+                            Value::Scalar(s) => Value::Scalar(s.zext32()),
+                            _ => Value::Scalar(unknown),
+                        },
+                        _ => Value::Scalar(unknown),
+                    }
+                }
+                Region::Other => Value::Scalar(unknown),
+            }
+        };
+        st.set_reg(dst.index(), v);
+        Ok(())
+    }
+
+    fn check_stored_value(
+        &self,
+        st: &State,
+        target: &Ptr,
+        v: &Value,
+        size: usize,
+        src: Option<Reg>,
+    ) -> VResult<()> {
+        let Value::Ptr(vp) = v else { return Ok(()) };
+        let rs = src.map_or(0, |r| r.number());
+        match target.kind {
+            PtrKind::Ctx => Err(Fail::new(
+                format!("R{rs} leaks addr into ctx"),
+                "pointers cannot be stored in the context",
+            )),
+            PtrKind::Stack { frame } => {
+                if size != 8 {
+                    return Err(Fail::new(
+                        "invalid size of register spill",
+                        "pointers are spilled to the stack with 8-byte stores",
+                    ));
+                }
+                if let PtrKind::Stack { frame: pf } = vp.kind
+                    && pf > frame
+                {
+                    return Err(Fail::new(
+                        "cannot store a pointer to a callee's stack in a caller's stack",
+                        "the callee's stack is gone after it returns",
+                    ));
+                }
+                let _ = st;
+                Ok(())
+            }
+            _ if !self.opts.privileged => Err(Fail::new(
+                format!("R{rs} leaks addr into {}", target.kind.name()),
+                "unprivileged programs may not store pointers in memory other than the stack",
+            )),
+            _ => {
+                if size != 8 {
+                    return Err(Fail::new(
+                        format!("R{rs} partial store of a pointer"),
+                        "store pointers with 8-byte stores",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `*(size *)(dst + off) = src`.
+    pub fn store(
+        &mut self,
+        st: &mut State,
+        size: usize,
+        dst: Reg,
+        off: i16,
+        src: Operand,
+    ) -> VResult<()> {
+        let (v, sreg) = match src {
+            Operand::Reg(r) => (self.read(st, r)?, Some(r)),
+            Operand::Imm(i) => (Value::Scalar(Scalar::konst(i as i64 as u64)), None),
+        };
+        let p = self.deref_ptr(st, dst, off, size as u64, true)?;
+        let r = dst.index();
+        let off = i64::from(off);
+        self.check_stored_value(st, &p, &v, size, sreg)?;
+        if p.kind == PtrKind::Ctx {
+            self.ctx_access(&p, r, off, size as u64, true)?;
+            return Ok(());
+        }
+        if let Region::Stack {
+            frame,
+            lo,
+            hi,
+            exact,
+        } = self.region(st, r, &p, off, size as u64, true)?
+        {
+            match exact {
+                Some(o) => Self::stack_write(st, frame, o, o + size as i64, Some(v), true),
+                None => Self::stack_write(st, frame, lo, hi, None, false),
+            }
+        }
+        Ok(())
+    }
+
+    /// Atomic read-modify-write.
+    pub fn atomic(
+        &mut self,
+        st: &mut State,
+        size: usize,
+        op: AtomicOp,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+    ) -> VResult<()> {
+        let sv = self.read(st, src)?;
+        if matches!(sv, Value::Ptr(_)) {
+            return Err(Fail::new(
+                format!("R{} leaks addr into mem", src.number()),
+                "atomic operands must be numbers",
+            ));
+        }
+        if op == AtomicOp::CmpXchg && !matches!(self.read(st, Reg::R0)?, Value::Scalar(_)) {
+            return Err(Fail::new(
+                "R0 leaks addr into mem",
+                "cmpxchg compares with r0, which must be a number",
+            ));
+        }
+        let p = self.deref_ptr(st, dst, off, size as u64, true)?;
+        if !matches!(
+            p.kind,
+            PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. }
+        ) {
+            return Err(Fail::new(
+                format!(
+                    "BPF_ATOMIC stores into R{} {} is not allowed",
+                    dst.number(),
+                    p.kind.name()
+                ),
+                "atomic operations work on the stack, map values and ring buffer records",
+            ));
+        }
+        let r = dst.index();
+        if let Region::Stack {
+            frame,
+            lo,
+            hi,
+            exact,
+        } = self.region(st, r, &p, i64::from(off), size as u64, true)?
+        {
+            self.stack_read(st, r, frame, lo, hi)?;
+            match exact {
+                Some(o) if size == 8 => {
+                    Self::stack_write(
+                        st,
+                        frame,
+                        o,
+                        o + 8,
+                        Some(Value::Scalar(Scalar::UNKNOWN)),
+                        true,
+                    );
+                }
+                Some(o) => Self::stack_write(st, frame, o, o + size as i64, None, true),
+                None => Self::stack_write(st, frame, lo, hi, None, false),
+            }
+        }
+        if op.fetches() {
+            let out = if op == AtomicOp::CmpXchg {
+                Reg::R0
+            } else {
+                src
+            };
+            st.set_reg(out.index(), Value::Scalar(Scalar::unknown_bytes(size)));
+        }
+        Ok(())
+    }
+
+    /// Legacy `ldabs`/`ldind` packet loads (socket filters and tc).
+    pub fn ld_abs(&mut self, st: &mut State, size: usize, mode: PacketMode) -> VResult<()> {
+        use ProgramType as P;
+        if !matches!(self.prog_type, P::SocketFilter | P::SchedCls | P::SchedAct) {
+            return Err(Fail::new(
+                "BPF_LD_[ABS|IND] instructions not allowed for this program type",
+                "use direct packet access or bpf_skb_load_bytes",
+            ));
+        }
+        if !st.refs.is_empty() {
+            return Err(Fail::new(
+                "BPF_LD_[ABS|IND] cannot be mixed with socket references",
+                "release references before legacy packet loads",
+            ));
+        }
+        match st.reg(6) {
+            Value::Ptr(p) if p.kind == PtrKind::Ctx && p.off == 0 => {}
+            _ => {
+                return Err(Fail::new(
+                    "at the time of BPF_LD_ABS|IND R6 != pointer to skb",
+                    "legacy packet loads need the context pointer in r6",
+                ));
+            }
+        }
+        if let PacketMode::Ind(r) = mode
+            && !matches!(self.read(st, r)?, Value::Scalar(_))
+        {
+            return Err(Fail::new(
+                format!("R{} pointer used as packet offset", r.number()),
+                "the offset of ldind must be a number",
+            ));
+        }
+        for r in 1..=5 {
+            st.set_reg(r, Value::NotInit);
+        }
+        st.set_reg(0, Value::Scalar(Scalar::unknown_bytes(size)));
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! Scalar values: a tnum plus signed/unsigned 64-bit and 32-bit bounds, kept consistent as the
+//! kernel's `reg_bounds_sync` does.
+
+use crate::tnum::Tnum;
+use std::fmt;
+
+/// What is known about a number: known bits and four pairs of bounds. Every value the register
+/// may hold satisfies all of them at once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scalar {
+    /// Known bits.
+    pub var: Tnum,
+    /// Unsigned 64-bit minimum.
+    pub umin: u64,
+    /// Unsigned 64-bit maximum.
+    pub umax: u64,
+    /// Signed 64-bit minimum.
+    pub smin: i64,
+    /// Signed 64-bit maximum.
+    pub smax: i64,
+    /// Unsigned minimum of the low 32 bits.
+    pub u32min: u32,
+    /// Unsigned maximum of the low 32 bits.
+    pub u32max: u32,
+    /// Signed minimum of the low 32 bits.
+    pub s32min: i32,
+    /// Signed maximum of the low 32 bits.
+    pub s32max: i32,
+}
+
+impl fmt::Debug for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = self.const_value() {
+            return write!(f, "{}", c as i64);
+        }
+        let mut parts = Vec::new();
+        if self.smin != i64::MIN {
+            parts.push(format!("smin={}", self.smin));
+        }
+        if self.smax != i64::MAX {
+            parts.push(format!("smax={}", self.smax));
+        }
+        if self.umin != 0 {
+            parts.push(format!("umin={}", self.umin));
+        }
+        if self.umax != u64::MAX {
+            parts.push(format!("umax={}", self.umax));
+        }
+        if self.var.mask != u64::MAX {
+            parts.push(format!("var_off={:?}", self.var));
+        }
+        write!(f, "scalar({})", parts.join(","))
+    }
+}
+
+impl Scalar {
+    /// Any 64-bit value.
+    pub const UNKNOWN: Scalar = Scalar {
+        var: Tnum::UNKNOWN,
+        umin: 0,
+        umax: u64::MAX,
+        smin: i64::MIN,
+        smax: i64::MAX,
+        u32min: 0,
+        u32max: u32::MAX,
+        s32min: i32::MIN,
+        s32max: i32::MAX,
+    };
+
+    /// Exactly `v`.
+    pub const fn konst(v: u64) -> Scalar {
+        Scalar {
+            var: Tnum::konst(v),
+            umin: v,
+            umax: v,
+            smin: v as i64,
+            smax: v as i64,
+            u32min: v as u32,
+            u32max: v as u32,
+            s32min: v as i32,
+            s32max: v as i32,
+        }
+    }
+
+    /// Any value in `[0, max]` (unsigned).
+    pub fn urange(min: u64, max: u64) -> Scalar {
+        let mut s = Scalar::UNKNOWN;
+        s.umin = min;
+        s.umax = max;
+        s.var = Tnum::range(min, max);
+        s.synced().unwrap_or(Scalar::UNKNOWN)
+    }
+
+    /// Any value in `[min, max]` (signed).
+    pub fn srange(min: i64, max: i64) -> Scalar {
+        let mut s = Scalar::UNKNOWN;
+        s.smin = min;
+        s.smax = max;
+        s.synced().unwrap_or(Scalar::UNKNOWN)
+    }
+
+    /// An unknown value of `bytes` bytes, zero-extended (`bytes` in 1, 2, 4, 8).
+    pub fn unknown_bytes(bytes: usize) -> Scalar {
+        if bytes >= 8 {
+            Scalar::UNKNOWN
+        } else {
+            Scalar::urange(0, (1u64 << (bytes * 8)) - 1)
+        }
+    }
+
+    /// An unknown value of `bytes` bytes, sign-extended.
+    pub fn unknown_signed_bytes(bytes: usize) -> Scalar {
+        if bytes >= 8 {
+            Scalar::UNKNOWN
+        } else {
+            let half = 1i64 << (bytes * 8 - 1);
+            Scalar::srange(-half, half - 1)
+        }
+    }
+
+    /// The value, if only one is possible.
+    pub fn const_value(&self) -> Option<u64> {
+        self.var.is_const().then_some(self.var.value)
+    }
+
+    /// Whether the low 32 bits have one possible value.
+    pub fn const_value32(&self) -> Option<u32> {
+        self.var
+            .subreg()
+            .is_const()
+            .then_some(self.var.value as u32)
+    }
+
+    /// The low 32 bits as a zero-extended 64-bit scalar.
+    pub fn lo32(&self) -> Scalar {
+        let mut s = Scalar::UNKNOWN;
+        s.var = self.var.subreg();
+        s.umin = u64::from(self.u32min);
+        s.umax = u64::from(self.u32max);
+        s.u32min = self.u32min;
+        s.u32max = self.u32max;
+        s.s32min = self.s32min;
+        s.s32max = self.s32max;
+        s.synced().unwrap_or_else(|| Scalar::unknown_bytes(4))
+    }
+
+    /// The low 32 bits sign-extended to 64.
+    pub fn sext32(&self) -> Scalar {
+        let mut s = Scalar::srange(i64::from(self.s32min), i64::from(self.s32max));
+        s.u32min = self.u32min;
+        s.u32max = self.u32max;
+        s.s32min = self.s32min;
+        s.s32max = self.s32max;
+        s.synced()
+            .unwrap_or_else(|| Scalar::unknown_signed_bytes(4))
+    }
+
+    /// Truncate to 32 bits and zero-extend, as every ALU32 result is.
+    pub fn zext32(&self) -> Scalar {
+        let mut s = Scalar::UNKNOWN;
+        s.var = self.var.subreg();
+        s.umin = 0;
+        s.umax = u64::from(u32::MAX);
+        if self.umin >> 32 == self.umax >> 32 {
+            s.umin = self.umin & 0xffff_ffff;
+            s.umax = self.umax & 0xffff_ffff;
+        }
+        if self.smin >> 32 == self.smax >> 32 {
+            s.umin = s.umin.max(self.smin as u64 & 0xffff_ffff);
+            s.umax = s.umax.min(self.smax as u64 & 0xffff_ffff);
+        }
+        if s.umin > s.umax {
+            s.umin = 0;
+            s.umax = u64::from(u32::MAX);
+        }
+        s.u32min = self.u32min;
+        s.u32max = self.u32max;
+        s.s32min = self.s32min;
+        s.s32max = self.s32max;
+        s.synced().unwrap_or_else(|| Scalar::unknown_bytes(4))
+    }
+
+    /// Bring every bound in line with the others; `None` if no value satisfies all of them.
+    pub fn synced(mut self) -> Option<Scalar> {
+        for _ in 0..2 {
+            self.update_bounds();
+            self.deduce32();
+            self.deduce64();
+            self.deduce_mixed();
+            self.bound_offset()?;
+            self.update_bounds();
+            if !self.valid() {
+                return None;
+            }
+        }
+        Some(self)
+    }
+
+    fn valid(&self) -> bool {
+        self.umin <= self.umax
+            && self.smin <= self.smax
+            && self.u32min <= self.u32max
+            && self.s32min <= self.s32max
+            && self.var.contains_value(self.var.value)
+    }
+
+    fn update_bounds(&mut self) {
+        let v32 = self.var.subreg();
+        let (val, mask) = (v32.value as u32, v32.mask as u32);
+        self.s32min = self.s32min.max((val | (mask & 0x8000_0000)) as i32);
+        self.s32max = self.s32max.min((val | (mask & 0x7fff_ffff)) as i32);
+        self.u32min = self.u32min.max(val);
+        self.u32max = self.u32max.min(val | mask);
+        let (val, mask) = (self.var.value, self.var.mask);
+        self.smin = self.smin.max((val | (mask & (1 << 63))) as i64);
+        self.smax = self.smax.min((val | (mask & !(1 << 63))) as i64);
+        self.umin = self.umin.max(val);
+        self.umax = self.umax.min(val | mask);
+    }
+
+    fn deduce32(&mut self) {
+        if self.umin >> 32 == self.umax >> 32 {
+            self.u32min = self.u32min.max(self.umin as u32);
+            self.u32max = self.u32max.min(self.umax as u32);
+            if (self.umin as i32) <= (self.umax as i32) {
+                self.s32min = self.s32min.max(self.umin as i32);
+                self.s32max = self.s32max.min(self.umax as i32);
+            }
+        }
+        if self.smin >> 32 == self.smax >> 32 {
+            if (self.smin as u32) <= (self.smax as u32) {
+                self.u32min = self.u32min.max(self.smin as u32);
+                self.u32max = self.u32max.min(self.smax as u32);
+            }
+            if (self.smin as i32) <= (self.smax as i32) {
+                self.s32min = self.s32min.max(self.smin as i32);
+                self.s32max = self.s32max.min(self.smax as i32);
+            }
+        }
+        if (self.u32min as i32) <= (self.u32max as i32) {
+            self.s32min = self.s32min.max(self.u32min as i32);
+            self.s32max = self.s32max.min(self.u32max as i32);
+        }
+        if (self.s32min as u32) <= (self.s32max as u32) {
+            self.u32min = self.u32min.max(self.s32min as u32);
+            self.u32max = self.u32max.min(self.s32max as u32);
+        }
+    }
+
+    fn deduce64(&mut self) {
+        if (self.umin as i64) <= (self.umax as i64) {
+            self.smin = self.smin.max(self.umin as i64);
+            self.smax = self.smax.min(self.umax as i64);
+        }
+        if (self.smin as u64) <= (self.smax as u64) {
+            self.umin = self.umin.max(self.smin as u64);
+            self.umax = self.umax.min(self.smax as u64);
+        }
+    }
+
+    fn deduce_mixed(&mut self) {
+        let hi = !0xffff_ffffu64;
+        let new_umin = (self.umin & hi) | u64::from(self.u32min);
+        let new_umax = (self.umax & hi) | u64::from(self.u32max);
+        self.umin = self.umin.max(new_umin);
+        self.umax = self.umax.min(new_umax);
+        let new_smin = ((self.smin as u64 & hi) | u64::from(self.u32min)) as i64;
+        let new_smax = ((self.smax as u64 & hi) | u64::from(self.u32max)) as i64;
+        self.smin = self.smin.max(new_smin);
+        self.smax = self.smax.min(new_smax);
+    }
+
+    fn bound_offset(&mut self) -> Option<()> {
+        if self.umin > self.umax || self.u32min > self.u32max {
+            return None;
+        }
+        let v64 = self.var.intersect(Tnum::range(self.umin, self.umax))?;
+        let v32 = v64
+            .subreg()
+            .intersect(Tnum::range(u64::from(self.u32min), u64::from(self.u32max)))?;
+        self.var = v64.clear_subreg().or(v32);
+        Some(())
+    }
+
+    /// Whether every value of `other` is a value of `self`.
+    pub fn contains(&self, o: &Scalar) -> bool {
+        self.umin <= o.umin
+            && self.umax >= o.umax
+            && self.smin <= o.smin
+            && self.smax >= o.smax
+            && self.u32min <= o.u32min
+            && self.u32max >= o.u32max
+            && self.s32min <= o.s32min
+            && self.s32max >= o.s32max
+            && self.var.contains(o.var)
+    }
+
+    /// Values in both, or `None` if there are none.
+    pub fn intersect(&self, o: &Scalar) -> Option<Scalar> {
+        let s = Scalar {
+            var: self.var.intersect(o.var)?,
+            umin: self.umin.max(o.umin),
+            umax: self.umax.min(o.umax),
+            smin: self.smin.max(o.smin),
+            smax: self.smax.min(o.smax),
+            u32min: self.u32min.max(o.u32min),
+            u32max: self.u32max.min(o.u32max),
+            s32min: self.s32min.max(o.s32min),
+            s32max: self.s32max.min(o.s32max),
+        };
+        if !s.valid() {
+            return None;
+        }
+        s.synced()
+    }
+
+    /// Whether `v` satisfies every bound.
+    pub fn contains_value(&self, v: u64) -> bool {
+        self.var.contains_value(v)
+            && (self.umin..=self.umax).contains(&v)
+            && (self.smin..=self.smax).contains(&(v as i64))
+            && (self.u32min..=self.u32max).contains(&(v as u32))
+            && (self.s32min..=self.s32max).contains(&(v as i32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn konst_and_ranges() {
+        let c = Scalar::konst(5);
+        assert_eq!(c.synced(), Some(c));
+        let r = Scalar::urange(0, 10);
+        assert!(r.contains(&c));
+        assert!(!c.contains(&r));
+        assert_eq!(r.smax, 10);
+        assert_eq!(r.u32max, 10);
+        let s = Scalar::srange(-4, 4);
+        assert!(s.contains_value((-3i64) as u64));
+        assert!(!s.contains_value(5));
+        let b = Scalar::unknown_bytes(1);
+        assert_eq!((b.umin, b.umax), (0, 255));
+        assert!(Scalar::konst(1).intersect(&Scalar::konst(2)).is_none());
+        let z = Scalar::konst(u64::MAX).zext32();
+        assert_eq!(z.const_value(), Some(0xffff_ffff));
+    }
+}

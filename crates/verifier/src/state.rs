@@ -1,0 +1,423 @@
+//! The abstract machine state: registers, stack frames, acquired references; and the
+//! "is more general than" relation used for pruning.
+
+use crate::scalar::Scalar;
+use std::fmt::{self, Write as _};
+
+/// Bytes in one stack frame.
+pub const STACK_SIZE: i64 = 512;
+/// Largest variable or fixed offset a pointer may carry (the kernel's `BPF_MAX_VAR_OFF`).
+pub const MAX_VAR_OFF: i64 = 1 << 29;
+
+/// What a pointer points into.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PtrKind {
+    /// The program's context (r1 at entry).
+    Ctx,
+    /// A stack frame, by its depth in the call chain (0 = main).
+    Stack {
+        /// Frame number.
+        frame: u8,
+    },
+    /// A value of map `map` (index into the map table).
+    MapValue {
+        /// Map index.
+        map: u32,
+    },
+    /// The map itself (`lddw map_idx`), only for passing to helpers.
+    ConstMap {
+        /// Map index.
+        map: u32,
+    },
+    /// Packet data.
+    Packet,
+    /// One past the last packet byte.
+    PacketEnd,
+    /// Packet metadata start.
+    PacketMeta,
+    /// Ring-buffer record memory of `size` bytes.
+    Mem {
+        /// Size of the record.
+        size: u32,
+    },
+}
+
+impl PtrKind {
+    /// The kernel's name of the register type.
+    pub fn name(self) -> &'static str {
+        match self {
+            PtrKind::Ctx => "ctx",
+            PtrKind::Stack { .. } => "fp",
+            PtrKind::MapValue { .. } => "map_value",
+            PtrKind::ConstMap { .. } => "map_ptr",
+            PtrKind::Packet => "pkt",
+            PtrKind::PacketEnd => "pkt_end",
+            PtrKind::PacketMeta => "pkt_meta",
+            PtrKind::Mem { .. } => "ringbuf_mem",
+        }
+    }
+
+    /// Whether this is one of the three packet pointer kinds.
+    pub fn is_packet_family(self) -> bool {
+        matches!(
+            self,
+            PtrKind::Packet | PtrKind::PacketEnd | PtrKind::PacketMeta
+        )
+    }
+}
+
+/// A pointer: kind, fixed offset, variable offset, and identities.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ptr {
+    /// What it points into.
+    pub kind: PtrKind,
+    /// Fixed byte offset.
+    pub off: i64,
+    /// Variable byte offset (added to `off`).
+    pub var: Scalar,
+    /// Identity shared by copies: null checks and packet ranges apply to every register with it.
+    pub id: u32,
+    /// Reference this pointer holds (ringbuf records), 0 if none.
+    pub ref_id: u32,
+    /// Whether it may be NULL (not yet checked).
+    pub maybe_null: bool,
+    /// For packet pointers: bytes after `pkt + var` known to be inside the packet.
+    pub range: i64,
+}
+
+impl Ptr {
+    /// A pointer of `kind` with no offset.
+    pub fn new(kind: PtrKind) -> Ptr {
+        Ptr {
+            kind,
+            off: 0,
+            var: Scalar::konst(0),
+            id: 0,
+            ref_id: 0,
+            maybe_null: false,
+            range: 0,
+        }
+    }
+}
+
+/// The abstract value of a register or a spilled stack slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Value {
+    /// Never written: reading it is an error.
+    NotInit,
+    /// A number.
+    Scalar(Scalar),
+    /// A pointer.
+    Ptr(Ptr),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::NotInit => f.write_str("?"),
+            Value::Scalar(s) => write!(f, "{s}"),
+            Value::Ptr(p) => {
+                let name = p.kind.name();
+                let null = if p.maybe_null { "_or_null" } else { "" };
+                write!(f, "{name}{null}(")?;
+                let mut parts = Vec::new();
+                if let PtrKind::MapValue { map } | PtrKind::ConstMap { map } = p.kind {
+                    parts.push(format!("map={map}"));
+                }
+                if let PtrKind::Mem { size } = p.kind {
+                    parts.push(format!("size={size}"));
+                }
+                if p.id != 0 {
+                    parts.push(format!("id={}", p.id));
+                }
+                if p.ref_id != 0 {
+                    parts.push(format!("ref_obj_id={}", p.ref_id));
+                }
+                parts.push(format!("off={}", p.off));
+                if p.var.const_value() != Some(0) {
+                    parts.push(format!("var={}", p.var));
+                }
+                if p.kind == PtrKind::Packet {
+                    parts.push(format!("r={}", p.range));
+                }
+                write!(f, "{})", parts.join(","))
+            }
+        }
+    }
+}
+
+/// State of one stack byte.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ByteKind {
+    /// Never written.
+    Invalid,
+    /// Holds some data (an unknown number).
+    Misc,
+    /// Part of a spilled register (the slot's `spill`).
+    Spill,
+}
+
+/// One 8-byte stack slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Slot {
+    /// Per byte, lowest address first.
+    pub bytes: [ByteKind; 8],
+    /// The register spilled here when all bytes are [`ByteKind::Spill`].
+    pub spill: Value,
+}
+
+impl Slot {
+    /// An unwritten slot.
+    pub const INVALID: Slot = Slot {
+        bytes: [ByteKind::Invalid; 8],
+        spill: Value::NotInit,
+    };
+
+    /// Forget the spilled register, keeping its bytes as initialised data.
+    pub fn demote_spill(&mut self) {
+        if self.spill != Value::NotInit {
+            for b in &mut self.bytes {
+                if *b == ByteKind::Spill {
+                    *b = ByteKind::Misc;
+                }
+            }
+            self.spill = Value::NotInit;
+        }
+    }
+}
+
+/// One function's frame.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Frame {
+    /// r0..=r10.
+    pub regs: [Value; 11],
+    /// Slot `i` covers bytes `[-8(i+1), -8i)` below the frame pointer; missing slots are invalid.
+    pub stack: Vec<Slot>,
+    /// The `call` instruction that created the frame (unused for frame 0).
+    pub callsite: usize,
+    /// Index of the subprogram running in this frame.
+    pub subprog: usize,
+}
+
+impl Frame {
+    /// A frame with every register uninitialised but r10.
+    pub fn new(frame_no: u8, callsite: usize, subprog: usize) -> Frame {
+        let mut regs = [Value::NotInit; 11];
+        regs[10] = Value::Ptr(Ptr::new(PtrKind::Stack { frame: frame_no }));
+        Frame {
+            regs,
+            stack: Vec::new(),
+            callsite,
+            subprog,
+        }
+    }
+
+    /// The slot holding byte offset `off` (negative, from the frame pointer).
+    pub fn slot_mut(&mut self, off: i64) -> (&mut Slot, usize) {
+        let idx = ((-off - 1) / 8) as usize;
+        if self.stack.len() <= idx {
+            self.stack.resize(idx + 1, Slot::INVALID);
+        }
+        let byte = (off + 8 * (idx as i64 + 1)) as usize;
+        (&mut self.stack[idx], byte)
+    }
+
+    /// The slot holding byte offset `off`, if it was ever written.
+    pub fn slot(&self, off: i64) -> (Option<&Slot>, usize) {
+        let idx = ((-off - 1) / 8) as usize;
+        let byte = (off + 8 * (idx as i64 + 1)) as usize;
+        (self.stack.get(idx), byte)
+    }
+}
+
+/// The whole abstract state at one instruction.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct State {
+    /// Call frames, innermost last.
+    pub frames: Vec<Frame>,
+    /// Acquired references not yet released: (id, instruction that acquired it).
+    pub refs: Vec<(u32, usize)>,
+}
+
+impl State {
+    /// The innermost frame.
+    pub fn cur(&self) -> &Frame {
+        self.frames.last().expect("at least one frame")
+    }
+
+    /// The innermost frame, mutably.
+    pub fn cur_mut(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("at least one frame")
+    }
+
+    /// Register `r` of the innermost frame.
+    pub fn reg(&self, r: usize) -> &Value {
+        &self.cur().regs[r]
+    }
+
+    /// Set register `r` of the innermost frame.
+    pub fn set_reg(&mut self, r: usize, v: Value) {
+        self.cur_mut().regs[r] = v;
+    }
+
+    /// Apply `f` to every register and spilled value in every frame.
+    pub fn for_each_value(&mut self, mut f: impl FnMut(&mut Value)) {
+        for fr in &mut self.frames {
+            for r in &mut fr.regs {
+                f(r);
+            }
+            for s in &mut fr.stack {
+                if s.spill != Value::NotInit {
+                    f(&mut s.spill);
+                    if s.spill == Value::NotInit {
+                        // A spilled value that became invalid leaves unusable bytes behind.
+                        s.bytes = [ByteKind::Invalid; 8];
+                    }
+                }
+            }
+        }
+    }
+
+    /// A readable summary: the innermost frame's initialised registers and stack slots.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (fi, fr) in self.frames.iter().enumerate() {
+            if self.frames.len() > 1 {
+                let _ = write!(out, "frame{fi}: ");
+            }
+            for (i, r) in fr.regs.iter().enumerate() {
+                if *r != Value::NotInit {
+                    let _ = write!(out, "R{i}={r} ");
+                }
+            }
+            for (i, s) in fr.stack.iter().enumerate() {
+                let off = -8 * (i as i64 + 1);
+                if s.spill != Value::NotInit {
+                    let _ = write!(out, "fp{off}={} ", s.spill);
+                } else if s.bytes.iter().any(|b| *b != ByteKind::Invalid) {
+                    let m: String = s
+                        .bytes
+                        .iter()
+                        .map(|b| if *b == ByteKind::Invalid { '?' } else { 'm' })
+                        .collect();
+                    let _ = write!(out, "fp{off}={m} ");
+                }
+            }
+            if !self.refs.is_empty() && fi + 1 == self.frames.len() {
+                let ids: Vec<String> = self.refs.iter().map(|r| r.0.to_string()).collect();
+                let _ = write!(out, "refs={}", ids.join(","));
+            }
+        }
+        out.trim_end().to_owned()
+    }
+}
+
+/// Consistent renaming of ids between an old and a new state.
+#[derive(Default)]
+struct IdMap(Vec<(u32, u32)>);
+
+impl IdMap {
+    fn check(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 || cur == 0 {
+            return old == cur;
+        }
+        for &(o, c) in &self.0 {
+            if o == old || c == cur {
+                return o == old && c == cur;
+            }
+        }
+        self.0.push((old, cur));
+        true
+    }
+}
+
+fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool {
+    match (old, cur) {
+        (Value::NotInit, Value::NotInit) => true,
+        (Value::NotInit, _) => !exact,
+        (Value::Scalar(a), Value::Scalar(b)) => {
+            if exact {
+                a == b
+            } else {
+                a.contains(b)
+            }
+        }
+        (Value::Ptr(a), Value::Ptr(b)) => {
+            if a.kind != b.kind || a.off != b.off || a.maybe_null != b.maybe_null {
+                return false;
+            }
+            let var_ok = if exact {
+                a.var == b.var
+            } else {
+                a.var.contains(&b.var)
+            };
+            let range_ok = if exact {
+                a.range == b.range
+            } else {
+                a.range <= b.range
+            };
+            // Packet pointers with a variable part rely on their id for the range.
+            var_ok && range_ok && ids.check(a.id, b.id) && ids.check(a.ref_id, b.ref_id)
+        }
+        _ => false,
+    }
+}
+
+/// Whether every concrete state `cur` describes is described by `old` (with `exact`, whether the
+/// two are the same up to renaming of ids).
+///
+/// Registers of the innermost frame outside `live` are ignored: no path from here reads them
+/// before writing them, so their values cannot matter.
+pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
+    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
+        return false;
+    }
+    let mut ids = IdMap::default();
+    let innermost = old.frames.len().saturating_sub(1);
+    for (fi, (fo, fc)) in old.frames.iter().zip(&cur.frames).enumerate() {
+        if fo.callsite != fc.callsite || fo.subprog != fc.subprog {
+            return false;
+        }
+        for (r, (a, b)) in fo.regs.iter().zip(&fc.regs).enumerate() {
+            if fi == innermost && r < 10 && live & (1 << r) == 0 {
+                continue;
+            }
+            if !value_covers(a, b, &mut ids, exact) {
+                return false;
+            }
+        }
+        let n = fo.stack.len().max(fc.stack.len());
+        for i in 0..n {
+            let so = fo.stack.get(i).unwrap_or(&Slot::INVALID);
+            let sc = fc.stack.get(i).unwrap_or(&Slot::INVALID);
+            if exact {
+                if so.bytes != sc.bytes || !value_covers(&so.spill, &sc.spill, &mut ids, true) {
+                    return false;
+                }
+                continue;
+            }
+            if so.spill != Value::NotInit {
+                if sc.spill == Value::NotInit
+                    || !value_covers(&so.spill, &sc.spill, &mut ids, false)
+                {
+                    return false;
+                }
+                continue;
+            }
+            for (bo, bc) in so.bytes.iter().zip(&sc.bytes) {
+                match (bo, bc) {
+                    (ByteKind::Invalid, _) => {}
+                    (ByteKind::Misc, ByteKind::Misc) => {}
+                    (ByteKind::Misc, ByteKind::Spill) if matches!(sc.spill, Value::Scalar(_)) => {}
+                    _ => return false,
+                }
+            }
+        }
+    }
+    for (a, b) in old.refs.iter().zip(&cur.refs) {
+        if !ids.check(a.0, b.0) {
+            return false;
+        }
+    }
+    true
+}
