@@ -68,7 +68,7 @@ impl Runtime {
         let fail = |e: waggle_vm::VmError| Error::new(errno::EFAULT, e.to_string());
         let start;
         let mut retval = 0;
-        let (data_out, ctx_out);
+        let (mut data_out, ctx_out);
         match p.prog_type {
             ProgramType::Unspec => {
                 let mut data = t.data_in.to_vec();
@@ -183,6 +183,11 @@ impl Runtime {
                         .map_err(fail)?;
                 }
                 data_out = frame.bytes_mut()[..t.data_in.len()].to_vec();
+                if !l2 && t.data_in.len() >= ETH_HLEN {
+                    // Like bpf_prog_test_run_skb: the header pushed back for non-L2 types
+                    // comes back zeroed.
+                    data_out[..ETH_HLEN].fill(0);
+                }
                 ctx_out = ctx.to_vec();
             }
             _ => {
