@@ -35,10 +35,12 @@ fn lookup_on(
     ) {
         // Map-in-map: the value is the inner map itself (its token, as the kernel returns
         // the inner `struct bpf_map *`), usable as a map argument from then on.
-        return Ok(match map.inner.lookup_ref(&k).and_then(|r| r.downcast::<Map>()) {
-            Some(inner) => env.reach_inner(inner),
-            None => 0,
-        });
+        return Ok(
+            match map.inner.lookup_ref(&k).and_then(|r| r.downcast::<Map>()) {
+                Some(inner) => env.reach_inner(inner),
+                None => 0,
+            },
+        );
     }
     let Some(ptr) = map.inner.lookup_ptr(&k, cpu) else {
         return Ok(0);
