@@ -13,10 +13,13 @@
 use proptest::prelude::*;
 use std::cell::Cell;
 use waggle_isa::{
-    AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpOp, LddwKind, Operand, PacketMode, RawInsn,
-    Reg, Size, Width,
+    AluOp, AtomicOp, ByteOrder, CallTarget, Insn, LddwKind, Operand, PacketMode, RawInsn, Reg,
+    Size, Width,
 };
 use waggle_vm::{HelperError, Helpers, Interpreter, Jit, Region, RunConfig, VmError};
+
+mod common;
+use common::{ALU_OPS, JMP_OPS};
 
 const GUARD: u8 = 0xa5;
 const PAD: usize = 16;
@@ -158,40 +161,6 @@ fn operand(p: &mut Pick, w: u64) -> Operand {
         Operand::Imm(imm32(p, w))
     }
 }
-
-const ALU_OPS: [AluOp; 17] = [
-    AluOp::Add,
-    AluOp::Sub,
-    AluOp::Mul,
-    AluOp::Div,
-    AluOp::SDiv,
-    AluOp::Or,
-    AluOp::And,
-    AluOp::Lsh,
-    AluOp::Rsh,
-    AluOp::Mod,
-    AluOp::SMod,
-    AluOp::Xor,
-    AluOp::Mov,
-    AluOp::MovSx8,
-    AluOp::MovSx16,
-    AluOp::MovSx32,
-    AluOp::Arsh,
-];
-
-const JMP_OPS: [JmpOp; 11] = [
-    JmpOp::Jeq,
-    JmpOp::Jgt,
-    JmpOp::Jge,
-    JmpOp::Jset,
-    JmpOp::Jne,
-    JmpOp::Jsgt,
-    JmpOp::Jsge,
-    JmpOp::Jlt,
-    JmpOp::Jle,
-    JmpOp::Jslt,
-    JmpOp::Jsle,
-];
 
 const ATOMIC_OPS: [AtomicOp; 10] = [
     AtomicOp::Add { fetch: false },

@@ -58,26 +58,6 @@ fn both_mem(p: &[Insn], mem: &[u8]) -> (Result<u64, VmError>, Vec<u8>) {
     both_with(p, Helpers::new(), mem, None)
 }
 
-const ALU_OPS: [AluOp; 17] = [
-    AluOp::Add,
-    AluOp::Sub,
-    AluOp::Mul,
-    AluOp::Div,
-    AluOp::SDiv,
-    AluOp::Or,
-    AluOp::And,
-    AluOp::Lsh,
-    AluOp::Rsh,
-    AluOp::Mod,
-    AluOp::SMod,
-    AluOp::Xor,
-    AluOp::Mov,
-    AluOp::MovSx8,
-    AluOp::MovSx16,
-    AluOp::MovSx32,
-    AluOp::Arsh,
-];
-
 /// Values for r0..=r9: edge cases for division, shifts (counts above the width, zero) and
 /// sign extension.
 const VALUES: [u64; 10] = [

@@ -14,40 +14,6 @@ use common::*;
 use proptest::prelude::*;
 use waggle_isa::{AluOp, ByteOrder, Insn, JmpOp, Operand, Width};
 
-const ALU_OPS: [AluOp; 17] = [
-    AluOp::Add,
-    AluOp::Sub,
-    AluOp::Mul,
-    AluOp::Div,
-    AluOp::SDiv,
-    AluOp::Or,
-    AluOp::And,
-    AluOp::Lsh,
-    AluOp::Rsh,
-    AluOp::Mod,
-    AluOp::SMod,
-    AluOp::Xor,
-    AluOp::Mov,
-    AluOp::MovSx8,
-    AluOp::MovSx16,
-    AluOp::MovSx32,
-    AluOp::Arsh,
-];
-
-const JMP_OPS: [JmpOp; 11] = [
-    JmpOp::Jeq,
-    JmpOp::Jgt,
-    JmpOp::Jge,
-    JmpOp::Jset,
-    JmpOp::Jne,
-    JmpOp::Jsgt,
-    JmpOp::Jsge,
-    JmpOp::Jlt,
-    JmpOp::Jle,
-    JmpOp::Jslt,
-    JmpOp::Jsle,
-];
-
 /// The reference: 64-bit operation on `a` and the operand value `b`.
 fn model64(op: AluOp, a: u64, b: u64) -> u64 {
     let (sa, sb) = (a as i64, b as i64);

@@ -201,3 +201,39 @@ pub fn run_mem(prog: &[Insn], mem: &mut [u8]) -> Result<u64, VmError> {
 pub fn prepare_err(prog: &[Insn]) -> PrepareError {
     Interpreter::new(prog, Helpers::new()).expect_err("preparation must fail")
 }
+
+/// Every binary ALU operation.
+pub const ALU_OPS: [AluOp; 17] = [
+    AluOp::Add,
+    AluOp::Sub,
+    AluOp::Mul,
+    AluOp::Div,
+    AluOp::SDiv,
+    AluOp::Or,
+    AluOp::And,
+    AluOp::Lsh,
+    AluOp::Rsh,
+    AluOp::Mod,
+    AluOp::SMod,
+    AluOp::Xor,
+    AluOp::Mov,
+    AluOp::MovSx8,
+    AluOp::MovSx16,
+    AluOp::MovSx32,
+    AluOp::Arsh,
+];
+
+/// Every conditional jump comparison.
+pub const JMP_OPS: [JmpOp; 11] = [
+    JmpOp::Jeq,
+    JmpOp::Jgt,
+    JmpOp::Jge,
+    JmpOp::Jset,
+    JmpOp::Jne,
+    JmpOp::Jsgt,
+    JmpOp::Jsge,
+    JmpOp::Jlt,
+    JmpOp::Jle,
+    JmpOp::Jslt,
+    JmpOp::Jsle,
+];
