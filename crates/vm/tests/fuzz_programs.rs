@@ -6,30 +6,11 @@ use proptest::prelude::*;
 use waggle_isa::{Insn, RawInsn, decode_and_validate};
 use waggle_vm::{HelperError, Helpers, Interpreter, Region, RunConfig};
 
+mod common;
+use common::known_opcodes;
+
 const GUARD: u8 = 0xa5;
 const PAD: usize = 64;
-
-/// Opcodes the decoder accepts (with suitable fields), so random slots validate often.
-fn known_opcodes() -> Vec<u8> {
-    (0..=255u8)
-        .filter(|&code| {
-            (0..16u8).any(|src| {
-                [0i16, 1, 8, 16, 32].iter().any(|&off| {
-                    [0i32, 1, 16, 0x01, 0xe1, 0xf1, 0x41].iter().any(|&imm| {
-                        let raw = RawInsn {
-                            code,
-                            dst: 1,
-                            src,
-                            off,
-                            imm,
-                        };
-                        Insn::decode(raw, Some(RawInsn::default())).is_ok()
-                    })
-                })
-            })
-        })
-        .collect()
-}
 
 /// One random slot, biased toward valid instructions with small jump offsets and offsets
 /// near the edges of the memory region and the stack.

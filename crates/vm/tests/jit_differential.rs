@@ -19,7 +19,7 @@ use waggle_isa::{
 use waggle_vm::{HelperError, Helpers, Interpreter, Jit, Region, RunConfig, VmError};
 
 mod common;
-use common::{ALU_OPS, JMP_OPS};
+use common::{ALU_OPS, JMP_OPS, known_opcodes};
 
 const GUARD: u8 = 0xa5;
 const PAD: usize = 16;
@@ -450,28 +450,6 @@ fn check(insns: &[Insn], s: &Setup<'_>) -> Option<Outcome> {
 
 fn programs() -> impl Strategy<Value = Vec<Insn>> {
     prop::collection::vec(any::<[u64; 4]>(), 1..40).prop_map(build)
-}
-
-/// Opcodes the decoder accepts with some field values, so random raw slots decode often.
-fn known_opcodes() -> Vec<u8> {
-    (0..=255u8)
-        .filter(|&code| {
-            (0..11u8).any(|src| {
-                [0i16, 1, 8, 16, 32].iter().any(|&off| {
-                    [0i32, 1, 16, 0x01, 0xe1, 0xf1, 0x41].iter().any(|&imm| {
-                        let raw = RawInsn {
-                            code,
-                            dst: 1,
-                            src,
-                            off,
-                            imm,
-                        };
-                        Insn::decode(raw, Some(RawInsn::default())).is_ok()
-                    })
-                })
-            })
-        })
-        .collect()
 }
 
 /// Whether `insn` uses r10's value other than as a load/store/atomic base: such programs could

@@ -1,7 +1,9 @@
 //! Builders for test programs, made of `Insn` values directly.
 #![allow(dead_code)]
 
-use waggle_isa::{AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpOp, Operand, Reg, Size, Width};
+use waggle_isa::{
+    AluOp, AtomicOp, ByteOrder, CallTarget, Insn, JmpOp, Operand, RawInsn, Reg, Size, Width,
+};
 use waggle_vm::{Helpers, Interpreter, PrepareError, RunConfig, VmError};
 
 /// Register `n`.
@@ -237,3 +239,26 @@ pub const JMP_OPS: [JmpOp; 11] = [
     JmpOp::Jslt,
     JmpOp::Jsle,
 ];
+
+/// Opcodes the decoder accepts with some field values, so random raw slots decode often
+/// (fuzz-style tests bias their random slots toward these).
+pub fn known_opcodes() -> Vec<u8> {
+    (0..=255u8)
+        .filter(|&code| {
+            (0..16u8).any(|src| {
+                [0i16, 1, 8, 16, 32].iter().any(|&off| {
+                    [0i32, 1, 16, 0x01, 0xe1, 0xf1, 0x41].iter().any(|&imm| {
+                        let raw = RawInsn {
+                            code,
+                            dst: 1,
+                            src,
+                            off,
+                            imm,
+                        };
+                        Insn::decode(raw, Some(RawInsn::default())).is_ok()
+                    })
+                })
+            })
+        })
+        .collect()
+}
