@@ -2,7 +2,7 @@
 //! their subprogram, every instruction reachable, no back-edges for unprivileged loaders.
 
 use crate::explore::Fail;
-use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, Operand, PacketMode, Reg};
+use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, LddwKind, Operand, PacketMode, Reg};
 
 /// The program's control-flow facts.
 pub struct Cfg {
@@ -15,6 +15,18 @@ pub struct Cfg {
     /// Registers live on entry to each slot (bit `r`): some path from there reads `r` in this
     /// function before writing it.
     pub live: Vec<u16>,
+    /// Helper calls that call a callback (`bpf_loop`, `bpf_for_each_map_elem`).
+    pub callback_site: Vec<bool>,
+}
+
+/// Helpers that call a BPF function given as an argument (synchronously, before returning).
+pub fn calls_callback(id: i32) -> bool {
+    matches!(id, 164 | 181)
+}
+
+/// The target of `lddw func` at `pc` (BPF_PSEUDO_FUNC: `imm` is relative to the next slot).
+pub fn func_target(pc: usize, imm: u64) -> i64 {
+    pc as i64 + 1 + i64::from(imm as u32 as i32)
 }
 
 impl Cfg {
@@ -51,6 +63,24 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         if let Insn::Call(CallTarget::Local(_)) = insn {
             starts.push(insn.jump_target(pc).unwrap_or(0) as usize);
         }
+        if let Insn::Lddw {
+            kind: LddwKind::Func,
+            imm,
+            ..
+        } = *insn
+        {
+            let t = func_target(pc, imm);
+            if t < 0 || t as usize >= len || insns[t as usize] == Insn::LddwHigh {
+                return Err((
+                    pc,
+                    Fail::new(
+                        format!("function address out of range at insn {pc} (target {t})"),
+                        "lddw func must point at the first instruction of a function",
+                    ),
+                ));
+            }
+            starts.push(t as usize);
+        }
     }
     starts.sort_unstable();
     starts.dedup();
@@ -59,6 +89,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         callees: vec![Vec::new(); starts.len()],
         starts,
         live: Vec::new(),
+        callback_site: vec![false; len],
     };
     for sp in 0..cfg.starts.len() {
         let (start, end) = (cfg.starts[sp], cfg.end(sp, len));
@@ -82,6 +113,19 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                     let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
                     let callee = cfg.subprog_of(t);
                     cfg.callees[sp].push(callee);
+                }
+                // A callback runs on top of the frame that passes it to the helper.
+                Insn::Lddw {
+                    kind: LddwKind::Func,
+                    imm,
+                    ..
+                } => {
+                    let callee = cfg.subprog_of(func_target(pc, imm) as usize);
+                    cfg.callees[sp].push(callee);
+                }
+                Insn::Call(CallTarget::Helper(id)) if calls_callback(id) => {
+                    cfg.callback_site[pc] = true;
+                    cfg.prune[pc] = true;
                 }
                 Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } => {
                     let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
@@ -136,8 +180,17 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             } else {
                 color[pc] = 2;
                 stack.pop();
-                if let Insn::Call(CallTarget::Local(_)) = insns[pc] {
-                    let callee = cfg.subprog_of(insns[pc].jump_target(pc).unwrap_or(0) as usize);
+                let target = match insns[pc] {
+                    Insn::Call(CallTarget::Local(_)) => insns[pc].jump_target(pc),
+                    Insn::Lddw {
+                        kind: LddwKind::Func,
+                        imm,
+                        ..
+                    } => Some(func_target(pc, imm)),
+                    _ => None,
+                };
+                if let Some(t) = target {
+                    let callee = cfg.subprog_of(t as usize);
                     if !reached_sp[callee] {
                         reached_sp[callee] = true;
                         sp_queue.push(callee);

@@ -63,7 +63,7 @@ impl Env<'_> {
                 }
             },
             Insn::Lddw { dst, kind, imm } => {
-                let v = self.lddw(kind, imm)?;
+                let v = self.lddw(kind, imm, pc)?;
                 st.set_reg(dst.index(), v);
                 return Ok(Flow::Next(pc + 2));
             }
@@ -102,17 +102,21 @@ impl Env<'_> {
                 let target = insn.jump_target(pc).unwrap_or(0) as usize;
                 return self.cond(st, width, op, dst, src, target);
             }
-            Insn::Call(CallTarget::Helper(id)) => self.helper_call(st, pc, id)?,
+            Insn::Call(CallTarget::Helper(id)) => {
+                if let Some(cb) = self.helper_call(st, pc, id)? {
+                    let target = self.cfg.starts[cb.cur().subprog];
+                    return Ok(Flow::Cond {
+                        taken: Some(cb),
+                        fall: Some(st.clone()),
+                        target,
+                    });
+                }
+            }
             Insn::Call(CallTarget::Local(_)) => {
                 let target = insn.jump_target(pc).unwrap_or(0) as usize;
                 return self.local_call(st, pc, target);
             }
-            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => {
-                return Err(Fail::new(
-                    format!("kernel function call (btf_id {btf_id}) not supported"),
-                    "kfuncs are not modelled by this verifier yet",
-                ));
-            }
+            Insn::Call(CallTarget::Kfunc { btf_id, .. }) => self.kfunc_call(st, pc, btf_id)?,
             Insn::Callx { .. } => {
                 return Err(Fail::new(
                     "indirect call (callx) not supported",
@@ -130,14 +134,68 @@ impl Env<'_> {
         Ok(Flow::Next(pc + 1))
     }
 
-    fn lddw(&mut self, kind: LddwKind, imm: u64) -> VResult<Value> {
+    /// A call of a kernel function, known by name (the few modelled ones).
+    fn kfunc_call(&mut self, st: &mut State, pc: usize, btf_id: i32) -> VResult<()> {
+        let name = self
+            .kfuncs
+            .iter()
+            .find(|(slot, _)| *slot == pc)
+            .map(|(_, n)| n.as_str());
+        if st.lock.is_some() {
+            return Err(Fail::new(
+                "function calls are not allowed while holding a lock",
+                "call bpf_spin_unlock first",
+            ));
+        }
+        match name {
+            Some("bpf_rcu_read_lock") => {
+                if st.rcu {
+                    return Err(Fail::new(
+                        "nested rcu read lock (kernel function bpf_rcu_read_lock)",
+                        "call bpf_rcu_read_unlock before locking again",
+                    ));
+                }
+                st.rcu = true;
+            }
+            Some("bpf_rcu_read_unlock") => {
+                if !st.rcu {
+                    return Err(Fail::new(
+                        "unmatched rcu read unlock (kernel function bpf_rcu_read_unlock)",
+                        "call bpf_rcu_read_lock first",
+                    ));
+                }
+                st.rcu = false;
+            }
+            Some(n) => {
+                return Err(Fail::new(
+                    format!("kernel function {n} not supported"),
+                    "only bpf_rcu_read_lock and bpf_rcu_read_unlock are modelled by this verifier",
+                ));
+            }
+            None => {
+                return Err(Fail::new(
+                    format!("kernel function call (btf_id {btf_id}) not supported"),
+                    "kfuncs are known by name only; this call has none",
+                ));
+            }
+        }
+        for r in 0..=5 {
+            st.set_reg(r, Value::NotInit);
+        }
+        Ok(())
+    }
+
+    fn lddw(&mut self, kind: LddwKind, imm: u64, pc: usize) -> VResult<Value> {
         match kind {
             LddwKind::Imm => Ok(Value::Scalar(Scalar::konst(imm))),
+            LddwKind::Func => Ok(Value::Ptr(Ptr::new(PtrKind::Func {
+                pc: crate::cfg::func_target(pc, imm) as u32,
+            }))),
             LddwKind::MapIdx | LddwKind::MapIdxValue => {
                 let idx = imm as u32;
-                let Some(m) = self.maps.get(idx as usize) else {
+                let Some(m) = self.maps[..self.prog_maps].get(idx as usize) else {
                     return Err(Fail::new(
-                        format!("map index {idx} out of range ({} maps)", self.maps.len()),
+                        format!("map index {idx} out of range ({} maps)", self.prog_maps),
                         "the program references a map that was not given",
                     ));
                 };
@@ -237,6 +295,12 @@ impl Env<'_> {
             }),
             (Value::Ptr(p), other) | (other, Value::Ptr(p)) => {
                 if width == Width::W32 {
+                    // The kernel lets privileged programs subtract pointers in 32 bits (e.g.
+                    // `data_end - data` on u32 fields): the result is an unknown number.
+                    if op == AluOp::Sub && self.opts.privileged {
+                        st.set_reg(d, Value::Scalar(Scalar::unknown_bytes(4)));
+                        return Ok(());
+                    }
                     return Err(Fail::new(
                         format!("R{} 32-bit pointer arithmetic prohibited", dst.number()),
                         "use 64-bit arithmetic on pointers",
@@ -470,8 +534,45 @@ impl Env<'_> {
     }
 
     fn exit(&mut self, st: &mut State) -> VResult<Flow> {
+        if let Some(l) = st.lock {
+            return Err(Fail::new(
+                "bpf_spin_unlock is missing",
+                format!(
+                    "the lock taken at insn {} must be released on every path before returning",
+                    l.pc
+                ),
+            ));
+        }
+        if st.rcu {
+            return Err(Fail::new(
+                "bpf_rcu_read_unlock is missing",
+                "call bpf_rcu_read_unlock on every path before returning",
+            ));
+        }
         let r0 = self.read(st, Reg::R0)?;
         let depth = st.frames.len() - 1;
+        if depth > 0 && st.cur().callback {
+            match r0 {
+                Value::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}
+                Value::Scalar(s) => {
+                    return Err(Fail::new(
+                        format!(
+                            "At callback return the register R0 has value {s} should have been in [0, 1]"
+                        ),
+                        "callbacks of bpf_loop and bpf_for_each_map_elem return 0 (continue) or 1 (stop)",
+                    ));
+                }
+                _ => {
+                    return Err(Fail::new(
+                        "R0 not a scalar value at callback return",
+                        "callbacks return 0 or 1",
+                    ));
+                }
+            }
+            // Back to the helper call, which may call the callback again or return.
+            let callee = st.frames.pop().expect("depth > 0");
+            return Ok(Flow::Next(callee.callsite));
+        }
         if depth > 0 {
             if let Value::Ptr(Ptr {
                 kind: PtrKind::Stack { frame },

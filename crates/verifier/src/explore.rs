@@ -63,8 +63,13 @@ pub struct Env<'a> {
     pub insns: &'a [Insn],
     /// Its type.
     pub prog_type: ProgramType,
-    /// Its maps.
-    pub maps: &'a [MapDesc],
+    /// Its maps, then one description per map-in-map for the maps it holds (index
+    /// `prog_maps + i` for the `i`-th map of the program).
+    pub maps: Vec<MapDesc>,
+    /// How many maps the program itself references (`lddw map_idx` must stay below).
+    pub prog_maps: usize,
+    /// Names of kernel functions called, by slot.
+    pub kfuncs: &'a [(usize, String)],
     /// Options.
     pub opts: &'a Options,
     /// Control-flow facts.
@@ -149,7 +154,12 @@ fn reject(
     let line = line_of(prog, pc);
     let mut message = format!("{} at insn {pc}", fail.msg);
     if let Some(l) = &line {
-        let _ = write!(message, " (line {})", l.trim());
+        let l = l.trim();
+        if l.starts_with("line ") {
+            let _ = write!(message, " ({l})");
+        } else {
+            let _ = write!(message, " (line {l})");
+        }
     }
     if let Some(h) = &fail.hint {
         let _ = write!(message, ": {h}");
@@ -175,6 +185,19 @@ fn reject(
     })
 }
 
+/// The program's maps followed by the description of each one's inner maps (a map without
+/// inner maps gets a copy of itself, which nothing can reach).
+fn all_maps(maps: &[MapDesc]) -> Vec<MapDesc> {
+    let mut out = maps.to_vec();
+    for m in maps {
+        out.push(match m.inner {
+            Some(i) => MapDesc::new(i.map_type, i.key_size, i.value_size, i.max_entries, i.flags),
+            None => *m,
+        });
+    }
+    out
+}
+
 /// Verify a program.
 pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> {
     let start = Instant::now();
@@ -198,7 +221,9 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     let mut env = Env {
         insns,
         prog_type: prog.prog_type,
-        maps: prog.maps,
+        maps: all_maps(prog.maps),
+        prog_maps: prog.maps.len(),
+        kfuncs: prog.kfuncs,
         opts,
         cfg,
         next_id: 0,
@@ -207,6 +232,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],
         refs: Vec::new(),
+        lock: None,
+        rcu: false,
     };
     init.set_reg(1, Value::Ptr(Ptr::new(PtrKind::Ctx)));
 
@@ -239,7 +266,15 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 let mut pruned = false;
                 for &i in &stored_at[pc] {
                     let s = &stored[i];
-                    if s.branches > 0 {
+                    if s.branches > 0 && env.cfg.callback_site[pc] {
+                        // A helper calling a callback is revisited after each call of the
+                        // callback; a state the first visit covers adds nothing (the kernel's
+                        // `calls_callback` rule), and repeating is not an infinite loop.
+                        if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                            pruned = true;
+                            break;
+                        }
+                    } else if s.branches > 0 {
                         if covers(&s.st, &cur.st, true, env.cfg.live[pc]) {
                             let path = path_vec(&cur.path);
                             let f = Fail::new(
@@ -270,6 +305,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     stored[old].st = State {
                         frames: Vec::new(),
                         refs: Vec::new(),
+                        lock: None,
+                        rcu: false,
                     };
                     room = true;
                 }

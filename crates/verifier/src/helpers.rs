@@ -3,7 +3,7 @@
 use crate::explore::{Env, Fail, VResult};
 use crate::memory::Region;
 use crate::scalar::Scalar;
-use crate::state::{MAX_VAR_OFF, Ptr, PtrKind, State, Value};
+use crate::state::{Frame, Lock, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::Reg;
 use waggle_uapi::{ArgKind, HelperProto, MapType, RetKind, helper, helper_allowed};
 
@@ -16,6 +16,10 @@ struct Meta {
     /// Constant size argument (ringbuf_reserve).
     alloc: Option<u64>,
     release: Option<u32>,
+    /// The callback function argument (first slot).
+    func: Option<u32>,
+    /// The spin lock argument: (map, pointer id, offset).
+    lock: Option<(u32, u32, i64)>,
 }
 
 fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
@@ -28,6 +32,10 @@ fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
 /// Which helpers work on which maps (`check_map_func_compatibility`, the common cases).
 fn map_compatible(id: u32, t: MapType) -> bool {
     use MapType as M;
+    if t.is_map_in_map() {
+        // Programs may only look up inner maps.
+        return id == 1;
+    }
     let keyed = !matches!(
         t,
         M::Ringbuf
@@ -40,7 +48,6 @@ fn map_compatible(id: u32, t: MapType) -> bool {
     match id {
         1 => {
             keyed
-                && !t.is_map_in_map()
                 && !matches!(
                     t,
                     M::Sockmap | M::Sockhash | M::Xskmap | M::Devmap | M::DevmapHash | M::Cpumap
@@ -51,6 +58,10 @@ fn map_compatible(id: u32, t: MapType) -> bool {
         25 | 55 => t == M::PerfEventArray,
         87..=89 => matches!(t, M::Queue | M::Stack | M::BloomFilter),
         130..=134 => t == M::Ringbuf,
+        164 => matches!(
+            t,
+            M::Hash | M::LruHash | M::Array | M::PercpuArray | M::PercpuHash | M::LruPercpuHash
+        ),
         _ => true,
     }
 }
@@ -82,6 +93,7 @@ impl Env<'_> {
         }
         match p.kind {
             PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. } => {}
+            PtrKind::MapKey { .. } if !write => {}
             PtrKind::Packet | PtrKind::PacketMeta if proto.pkt_access => {}
             _ => {
                 return Err(Fail::new(
@@ -93,7 +105,7 @@ impl Env<'_> {
                 ));
             }
         }
-        let region = self.region(st, r, p, 0, size_max, write)?;
+        let region = self.region(st, r, p, 0, size_max, write, false)?;
         if let Region::Stack {
             frame,
             lo,
@@ -144,6 +156,19 @@ impl Env<'_> {
             ArgKind::DontCare => {}
             ArgKind::Anything => {}
             ArgKind::ConstMapPtr => match v {
+                Value::Ptr(Ptr {
+                    kind: PtrKind::ConstMap { .. },
+                    maybe_null: true,
+                    ..
+                }) => {
+                    return Err(Fail::new(
+                        format!("R{r} type=map_ptr_or_null expected=map_ptr"),
+                        format!(
+                            "R{r} may be NULL: compare the inner map with NULL before passing it to {}",
+                            proto.c_name()
+                        ),
+                    ));
+                }
                 Value::Ptr(Ptr {
                     kind: PtrKind::ConstMap { map },
                     ..
@@ -287,6 +312,39 @@ impl Env<'_> {
                 }
                 meta.release = Some(p.ref_id);
             }
+            ArgKind::PtrToFunc => match v {
+                Value::Ptr(Ptr {
+                    kind: PtrKind::Func { pc },
+                    ..
+                }) => meta.func = Some(pc),
+                _ => return Err(arg_fail(r, "func", &v, proto)),
+            },
+            ArgKind::PtrToSpinLock => {
+                let p = ptr("map_value")?;
+                let PtrKind::MapValue { map } = p.kind else {
+                    return Err(arg_fail(r, "map_value", &v, proto));
+                };
+                if p.var.const_value() != Some(0) {
+                    return Err(Fail::new(
+                        format!(
+                            "R{r} doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
+                        ),
+                        "pass the address of the lock field itself",
+                    ));
+                }
+                let m = self.maps[map as usize];
+                let ok = match m.spin_lock_off {
+                    Some(l) => p.off == i64::from(l),
+                    None => p.off >= 0 && p.off % 4 == 0 && p.off + 4 <= i64::from(m.value_size),
+                };
+                if !ok {
+                    return Err(Fail::new(
+                        format!("off {} doesn't point to 'struct bpf_spin_lock'", p.off),
+                        "pass the address of the struct bpf_spin_lock field of the map value",
+                    ));
+                }
+                meta.lock = Some((map, p.id, p.off));
+            }
             other => {
                 return Err(Fail::new(
                     format!(
@@ -300,8 +358,14 @@ impl Env<'_> {
         Ok(())
     }
 
-    /// `call id`.
-    pub fn helper_call(&mut self, st: &mut State, pc: usize, id: i32) -> VResult<()> {
+    /// `call id`. Returns the state entering the callback, for helpers that call one.
+    pub fn helper_call(&mut self, st: &mut State, pc: usize, id: i32) -> VResult<Option<State>> {
+        if st.lock.is_some() && id != 94 {
+            return Err(Fail::new(
+                "function calls are not allowed while holding a lock",
+                "call bpf_spin_unlock first; only loads, stores and arithmetic may run under a lock",
+            ));
+        }
         let Some(proto) = u32::try_from(id).ok().and_then(helper) else {
             return Err(Fail::new(
                 format!("invalid func unknown#{id}"),
@@ -337,6 +401,48 @@ impl Env<'_> {
                 "R{r} memory argument without a size (helper table)"
             )));
         }
+        if let Some((map, pid, off)) = meta.lock {
+            if proto.id == 93 {
+                if let Some(l) = st.lock {
+                    return Err(Fail::new(
+                        "Locking two bpf_spin_locks are not allowed",
+                        format!("the lock taken at insn {} is still held", l.pc),
+                    ));
+                }
+                st.lock = Some(Lock {
+                    map,
+                    id: pid,
+                    off,
+                    pc,
+                });
+            } else {
+                match st.lock {
+                    None => {
+                        return Err(Fail::new(
+                            "bpf_spin_unlock without taking a lock",
+                            "call bpf_spin_lock on the same lock first",
+                        ));
+                    }
+                    Some(l) if l.map != map || l.id != pid || l.off != off => {
+                        return Err(Fail::new(
+                            "bpf_spin_unlock of different lock",
+                            format!("unlock the lock taken at insn {}", l.pc),
+                        ));
+                    }
+                    Some(_) => st.lock = None,
+                }
+            }
+        }
+        let callback = match meta.func {
+            Some(f) if crate::cfg::calls_callback(id) => Some(self.callback_entry(st, pc, proto, f, &meta)?),
+            Some(_) => {
+                return Err(Fail::new(
+                    format!("{} callbacks not supported", proto.c_name()),
+                    "only bpf_loop and bpf_for_each_map_elem callbacks are modelled",
+                ));
+            }
+            None => None,
+        };
         let ret = match proto.ret {
             RetKind::Integer => Value::Scalar(Scalar::UNKNOWN),
             RetKind::Void => Value::NotInit,
@@ -344,7 +450,22 @@ impl Env<'_> {
                 let m = meta
                     .map
                     .ok_or_else(|| Fail::bare("map value returned without a map argument"))?;
-                let mut p = Ptr::new(PtrKind::MapValue { map: m });
+                let desc = self.maps[m as usize];
+                let kind = if desc.map_type.is_map_in_map() {
+                    // A lookup in a map of maps gives the inner map (or NULL).
+                    if desc.inner.is_none() || m as usize >= self.prog_maps {
+                        return Err(Fail::new(
+                            format!("map {m} holds maps but its inner map is not described"),
+                            "give the inner map's description (inner_map_fd) when creating the outer map",
+                        ));
+                    }
+                    PtrKind::ConstMap {
+                        map: m + self.prog_maps as u32,
+                    }
+                } else {
+                    PtrKind::MapValue { map: m }
+                };
+                let mut p = Ptr::new(kind);
                 if proto.ret.may_be_null() {
                     p.maybe_null = true;
                     p.id = self.fresh_id();
@@ -396,6 +517,53 @@ impl Env<'_> {
             st.set_reg(r, Value::NotInit);
         }
         st.set_reg(0, ret);
-        Ok(())
+        Ok(callback)
+    }
+
+    /// The state at the start of a callback called by helper `proto` at `pc`: a new frame on
+    /// top of the caller's, with the arguments the helper passes (`set_loop_callback_state`,
+    /// `set_map_elem_callback_state`).
+    fn callback_entry(
+        &mut self,
+        st: &State,
+        pc: usize,
+        proto: &HelperProto,
+        func: u32,
+        meta: &Meta,
+    ) -> VResult<State> {
+        let sp = self.cfg.subprog_of(func as usize);
+        if self.cfg.starts[sp] != func as usize {
+            return Err(Fail::bare(format!(
+                "callback at insn {func} is not the start of a function"
+            )));
+        }
+        if st.frames.len() >= crate::exec::MAX_CALL_FRAMES {
+            return Err(Fail::new(
+                format!("the call stack of {} frames is too deep", st.frames.len() + 1),
+                "at most 8 nested calls; inline some functions",
+            ));
+        }
+        if st.frames.iter().any(|f| f.subprog == sp) {
+            return Err(Fail::new(
+                format!("recursive call to the function at insn {func}"),
+                "BPF functions may not call themselves, directly or indirectly",
+            ));
+        }
+        let mut cb = st.clone();
+        let caller = cb.cur().regs;
+        let mut frame = Frame::new(cb.frames.len() as u8, pc, sp);
+        frame.callback = true;
+        if proto.id == 164 {
+            let map = meta.map.unwrap_or(0);
+            frame.regs[1] = Value::Ptr(Ptr::new(PtrKind::ConstMap { map }));
+            frame.regs[2] = Value::Ptr(Ptr::new(PtrKind::MapKey { map }));
+            frame.regs[3] = Value::Ptr(Ptr::new(PtrKind::MapValue { map }));
+            frame.regs[4] = caller[3];
+        } else {
+            frame.regs[1] = Value::Scalar(Scalar::UNKNOWN);
+            frame.regs[2] = caller[3];
+        }
+        cb.frames.push(frame);
+        Ok(cb)
     }
 }

@@ -58,9 +58,57 @@ use std::time::Duration;
 use waggle_isa::Insn;
 use waggle_uapi::{MapType, ProgramType};
 
+/// Map flag `BPF_F_RDONLY_PROG`: programs may read values but not write them (also used for
+/// frozen global data such as `.rodata`).
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// Map flag `BPF_F_WRONLY_PROG`: programs may write values but not read them.
+pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
+
 /// What the verifier knows about a map the program references (`lddw map_idx %rN, i`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapDesc {
+    /// Kind of map.
+    pub map_type: MapType,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// For map-in-map types: the description of the maps stored in it.
+    pub inner: Option<InnerMap>,
+    /// Offset of the `struct bpf_spin_lock` in the value, from BTF. `None`: unknown (no BTF);
+    /// then a lock may be taken at any 4-aligned offset of the value, as the BTF-less
+    /// loaders of this project cannot say where it is.
+    pub spin_lock_off: Option<u32>,
+}
+
+impl MapDesc {
+    /// A map description without inner map or lock information.
+    pub const fn new(
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> MapDesc {
+        MapDesc {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+            inner: None,
+            spin_lock_off: None,
+        }
+    }
+}
+
+/// The description of the maps a map-in-map holds (the kernel's `inner_map_meta`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerMap {
     /// Kind of map.
     pub map_type: MapType,
     /// Key size in bytes.
@@ -105,8 +153,11 @@ pub struct Program<'a> {
     /// Maps referenced by `lddw map_idx`/`map_idx_value` (by index).
     pub maps: &'a [MapDesc],
     /// Source lines by slot, sorted by slot: a line applies to its slot and those after it up to
-    /// the next entry.
+    /// the next entry. Written as `line 42: source text` (or any text to quote).
     pub line_info: &'a [(usize, String)],
+    /// Names of the kernel functions (kfuncs) the `call` at each slot refers to, for calls not
+    /// yet resolved to BTF ids.
+    pub kfuncs: &'a [(usize, String)],
 }
 
 /// Statistics of an accepted program.

@@ -9,8 +9,7 @@ use crate::tnum::Tnum;
 use waggle_isa::{AtomicOp, Operand, PacketMode, Reg};
 use waggle_uapi::{CtxFieldKind, ProgramType, context};
 
-/// Map flag `BPF_F_RDONLY_PROG`: the program may not write values.
-const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+use crate::BPF_F_RDONLY_PROG;
 
 /// Where an access lands once its bounds are proved.
 pub enum Region {
@@ -65,6 +64,10 @@ impl Env<'_> {
 
     /// Check that `[off, off + size)` from pointer `p` (in register `r`) is inside its object
     /// for every value of its variable offset. Sizes from `size_min` to `size` may be accessed.
+    ///
+    /// `align`: apply the kernel's strict stack alignment of loads and stores (helpers reading
+    /// or writing a buffer have no alignment rule).
+    #[allow(clippy::too_many_arguments)]
     pub fn region(
         &mut self,
         st: &State,
@@ -73,6 +76,7 @@ impl Env<'_> {
         off: i64,
         size: u64,
         write: bool,
+        align: bool,
     ) -> VResult<Region> {
         let total = p.off + off;
         let name = p.kind.name();
@@ -96,7 +100,8 @@ impl Env<'_> {
                         "stack offsets must stay within [-512, 0) of the frame pointer",
                     ));
                 }
-                if size > 1 && !p.var.var.add(Tnum::konst(total as u64)).is_aligned(size) {
+                if align && size > 1 && !p.var.var.add(Tnum::konst(total as u64)).is_aligned(size)
+                {
                     return Err(Fail::new(
                         format!("misaligned stack access off {total} size {size}"),
                         "stack accesses must be aligned to their size",
@@ -126,6 +131,15 @@ impl Env<'_> {
                 }
                 let lo = total + p.var.smin;
                 let hi = total + p.var.umax as i64 + size_i;
+                if let Some(l) = m.spin_lock_off
+                    && lo < i64::from(l) + 4
+                    && hi > i64::from(l)
+                {
+                    return Err(Fail::new(
+                        "bpf_spin_lock cannot be accessed directly by load/store",
+                        "use bpf_spin_lock() and bpf_spin_unlock() on the lock field",
+                    ));
+                }
                 if lo < 0 || hi > i64::from(m.value_size) {
                     let var = if p.var.const_value().is_some() {
                         String::new()
@@ -191,7 +205,31 @@ impl Env<'_> {
                 }
                 Ok(Region::Other)
             }
-            PtrKind::Ctx | PtrKind::PacketEnd | PtrKind::ConstMap { .. } => Err(Fail::new(
+            PtrKind::MapKey { map } => {
+                let ks = i64::from(self.maps[map as usize].key_size);
+                if write {
+                    return Err(Fail::new(
+                        format!("R{r} cannot write into map_key"),
+                        "the key a callback receives is read-only",
+                    ));
+                }
+                if p.var.smin < 0 {
+                    return Err(neg_var());
+                }
+                let lo = total + p.var.smin;
+                let hi = total + p.var.umax as i64 + size_i;
+                if lo < 0 || hi > ks {
+                    return Err(Fail::new(
+                        format!("invalid access to map key, key_size={ks} off={total} size={size}"),
+                        format!("the access must stay inside the {ks}-byte key"),
+                    ));
+                }
+                Ok(Region::Other)
+            }
+            PtrKind::Ctx
+            | PtrKind::PacketEnd
+            | PtrKind::ConstMap { .. }
+            | PtrKind::Func { .. } => Err(Fail::new(
                 format!("R{r} invalid mem access '{name}'"),
                 format!("a {name} pointer cannot be dereferenced here"),
             )),
@@ -334,7 +372,7 @@ impl Env<'_> {
                 _ => Value::Scalar(Scalar::UNKNOWN),
             }
         } else {
-            match self.region(st, r, &p, off, size as u64, false)? {
+            match self.region(st, r, &p, off, size as u64, false, true)? {
                 Region::Stack {
                     frame,
                     lo,
@@ -437,7 +475,7 @@ impl Env<'_> {
             lo,
             hi,
             exact,
-        } = self.region(st, r, &p, off, size as u64, true)?
+        } = self.region(st, r, &p, off, size as u64, true, true)?
         {
             match exact {
                 Some(o) => Self::stack_write(st, frame, o, o + size as i64, Some(v), true),
@@ -490,7 +528,7 @@ impl Env<'_> {
             lo,
             hi,
             exact,
-        } = self.region(st, r, &p, i64::from(off), size as u64, true)?
+        } = self.region(st, r, &p, i64::from(off), size as u64, true, true)?
         {
             self.stack_read(st, r, frame, lo, hi)?;
             match exact {

@@ -40,6 +40,16 @@ pub enum PtrKind {
         /// Size of the record.
         size: u32,
     },
+    /// A key of map `map`, read-only (`for_each_map_elem` callbacks).
+    MapKey {
+        /// Map index.
+        map: u32,
+    },
+    /// A BPF function (`lddw func`), only for passing to helpers as a callback.
+    Func {
+        /// First slot of the function.
+        pc: u32,
+    },
 }
 
 impl PtrKind {
@@ -54,6 +64,8 @@ impl PtrKind {
             PtrKind::PacketEnd => "pkt_end",
             PtrKind::PacketMeta => "pkt_meta",
             PtrKind::Mem { .. } => "ringbuf_mem",
+            PtrKind::MapKey { .. } => "map_key",
+            PtrKind::Func { .. } => "func",
         }
     }
 
@@ -121,7 +133,10 @@ impl fmt::Display for Value {
                 let null = if p.maybe_null { "_or_null" } else { "" };
                 write!(f, "{name}{null}(")?;
                 let mut parts = Vec::new();
-                if let PtrKind::MapValue { map } | PtrKind::ConstMap { map } = p.kind {
+                if let PtrKind::MapValue { map }
+                | PtrKind::ConstMap { map }
+                | PtrKind::MapKey { map } = p.kind
+                {
                     parts.push(format!("map={map}"));
                 }
                 if let PtrKind::Mem { size } = p.kind {
@@ -197,6 +212,9 @@ pub struct Frame {
     pub callsite: usize,
     /// Index of the subprogram running in this frame.
     pub subprog: usize,
+    /// Whether the frame runs a callback called by a helper (`bpf_loop`,
+    /// `bpf_for_each_map_elem`): its exit goes back to the helper call, which may call it again.
+    pub callback: bool,
 }
 
 impl Frame {
@@ -209,6 +227,7 @@ impl Frame {
             stack: Vec::new(),
             callsite,
             subprog,
+            callback: false,
         }
     }
 
@@ -237,6 +256,23 @@ pub struct State {
     pub frames: Vec<Frame>,
     /// Acquired references not yet released: (id, instruction that acquired it).
     pub refs: Vec<(u32, usize)>,
+    /// The spin lock held, if any.
+    pub lock: Option<Lock>,
+    /// Whether a `bpf_rcu_read_lock` section is open.
+    pub rcu: bool,
+}
+
+/// A held `bpf_spin_lock`: which map value, at which offset, and the instruction that took it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Lock {
+    /// Map index of the value.
+    pub map: u32,
+    /// Identity of the map value pointer (0 for global data, which has one value).
+    pub id: u32,
+    /// Offset of the lock in the value.
+    pub off: i64,
+    /// The `bpf_spin_lock` call.
+    pub pc: usize,
 }
 
 impl State {
@@ -302,6 +338,9 @@ impl State {
                         .collect();
                     let _ = write!(out, "fp{off}={m} ");
                 }
+            }
+            if let (Some(l), true) = (self.lock, fi + 1 == self.frames.len()) {
+                let _ = write!(out, "lock=map{}+{} ", l.map, l.off);
             }
             if !self.refs.is_empty() && fi + 1 == self.frames.len() {
                 let ids: Vec<String> = self.refs.iter().map(|r| r.0.to_string()).collect();
@@ -369,13 +408,17 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
 /// Registers of the innermost frame outside `live` are ignored: no path from here reads them
 /// before writing them, so their values cannot matter.
 pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
-    if old.frames.len() != cur.frames.len() || old.refs.len() != cur.refs.len() {
+    if old.frames.len() != cur.frames.len()
+        || old.refs.len() != cur.refs.len()
+        || old.rcu != cur.rcu
+        || old.lock.is_some() != cur.lock.is_some()
+    {
         return false;
     }
     let mut ids = IdMap::default();
     let innermost = old.frames.len().saturating_sub(1);
     for (fi, (fo, fc)) in old.frames.iter().zip(&cur.frames).enumerate() {
-        if fo.callsite != fc.callsite || fo.subprog != fc.subprog {
+        if fo.callsite != fc.callsite || fo.subprog != fc.subprog || fo.callback != fc.callback {
             return false;
         }
         for (r, (a, b)) in fo.regs.iter().zip(&fc.regs).enumerate() {
@@ -418,6 +461,11 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
         if !ids.check(a.0, b.0) {
             return false;
         }
+    }
+    if let (Some(a), Some(b)) = (old.lock, cur.lock)
+        && (a.map != b.map || a.off != b.off || !ids.check(a.id, b.id))
+    {
+        return false;
     }
     true
 }

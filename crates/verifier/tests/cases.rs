@@ -42,13 +42,7 @@ const fn e(m: &'static str) -> Expect {
 }
 
 fn maps() -> Vec<MapDesc> {
-    let m = |map_type, key_size, value_size, max_entries, flags| MapDesc {
-        map_type,
-        key_size,
-        value_size,
-        max_entries,
-        flags,
-    };
+    let m = MapDesc::new;
     vec![
         m(MapType::Hash, 4, 8, 16, 0),          // 0
         m(MapType::Array, 4, 16, 4, 0),         // 1
@@ -431,6 +425,7 @@ fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
         prog_type,
         maps,
         line_info: &[],
+        kfuncs: &[],
     };
     let opts = Options {
         privileged: !case.unpriv,
@@ -501,6 +496,7 @@ fn message_names_line_and_hint() {
         prog_type: ProgramType::Xdp,
         maps: &maps,
         line_info: &line_info,
+        kfuncs: &[],
     };
     let r = verify(&prog, &Options::default()).unwrap_err();
     assert_eq!(r.pc, 6);
@@ -533,6 +529,7 @@ fn stats_and_log_level_2() {
         prog_type: ProgramType::Unspec,
         maps: &[],
         line_info: &[],
+        kfuncs: &[],
     };
     let s = verify(&prog, &Options::default()).unwrap();
     assert!(s.insns_processed >= 14, "{s:?}");
@@ -559,6 +556,7 @@ fn complexity_limit_is_respected() {
         prog_type: ProgramType::Unspec,
         maps: &[],
         line_info: &[],
+        kfuncs: &[],
     };
     assert!(verify(&prog, &Options::default()).is_ok());
     let opts = Options {
@@ -584,6 +582,7 @@ fn pruning_makes_diamonds_linear() {
         prog_type: ProgramType::Xdp,
         maps: &[],
         line_info: &[],
+        kfuncs: &[],
     };
     let s = verify(&prog, &Options::default()).unwrap();
     assert!(s.insns_processed < 1_000, "{s:?}");

@@ -56,6 +56,7 @@ fn conformance_programs_never_panic() {
             prog_type: ProgramType::Unspec,
             maps: &[],
             line_info: &[],
+        kfuncs: &[],
         };
         match verify(&prog, &opts) {
             Ok(_) => accepted += 1,
@@ -68,20 +69,8 @@ fn conformance_programs_never_panic() {
 
 fn maps() -> Vec<MapDesc> {
     vec![
-        MapDesc {
-            map_type: MapType::Array,
-            key_size: 4,
-            value_size: 16,
-            max_entries: 4,
-            flags: 0,
-        },
-        MapDesc {
-            map_type: MapType::Ringbuf,
-            key_size: 0,
-            value_size: 0,
-            max_entries: 4096,
-            flags: 0,
-        },
+        MapDesc::new(MapType::Array, 4, 16, 4, 0),
+        MapDesc::new(MapType::Ringbuf, 0, 0, 4096, 0),
     ]
 }
 
@@ -184,7 +173,7 @@ proptest! {
     fn never_panics(insns in program(), ty in 0usize..4, unpriv in any::<bool>()) {
         let prog_type = [ProgramType::Unspec, ProgramType::Xdp, ProgramType::SchedCls, ProgramType::Kprobe][ty];
         let maps = maps();
-        let prog = Program { insns: &insns, prog_type, maps: &maps, line_info: &[] };
+        let prog = Program { insns: &insns, prog_type, maps: &maps, line_info: &[], kfuncs: &[] };
         let opts = Options { complexity_limit: 20_000, privileged: !unpriv, log_level: 2 };
         let _ = verify(&prog, &opts);
     }
