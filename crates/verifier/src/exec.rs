@@ -357,7 +357,10 @@ impl Env<'_> {
                 "compare the pointer with NULL first",
             ));
         }
-        if matches!(p.kind, PtrKind::ConstMap { .. } | PtrKind::PacketEnd) {
+        if matches!(
+            p.kind,
+            PtrKind::ConstMap { .. } | PtrKind::PacketEnd | PtrKind::Func { .. }
+        ) {
             return Err(Fail::new(
                 format!("R{} pointer arithmetic on {kname} prohibited", dst.number()),
                 "this pointer can only be compared or passed to helpers",

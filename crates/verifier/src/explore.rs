@@ -2,7 +2,7 @@
 //! the complexity limit, logging and the final stack-depth check.
 
 use crate::cfg::{self, Cfg};
-use crate::state::{Frame, Ptr, PtrKind, State, Value, covers};
+use crate::state::{Frame, Ptr, PtrKind, State, Value, covers, widen};
 use crate::{MAX_PATH, MapDesc, Options, Program, Rejection, Stats};
 use std::fmt::Write as _;
 use std::rc::Rc;
@@ -263,6 +263,14 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         loop {
             let pc = cur.pc;
             if env.cfg.prune[pc] {
+                if env.cfg.callback_site[pc]
+                    && let Some(&i) = stored_at[pc].iter().find(|&&i| {
+                        stored[i].branches > 0 && stored[i].st.frames.len() == cur.st.frames.len()
+                    })
+                    && !covers(&stored[i].st, &cur.st, false, env.cfg.live[pc])
+                {
+                    widen(&stored[i].st, &mut cur.st);
+                }
                 let mut pruned = false;
                 for &i in &stored_at[pc] {
                     let s = &stored[i];

@@ -434,7 +434,9 @@ impl Env<'_> {
             }
         }
         let callback = match meta.func {
-            Some(f) if crate::cfg::calls_callback(id) => Some(self.callback_entry(st, pc, proto, f, &meta)?),
+            Some(f) if crate::cfg::calls_callback(id) => {
+                Some(self.callback_entry(st, pc, proto, f, &meta)?)
+            }
             Some(_) => {
                 return Err(Fail::new(
                     format!("{} callbacks not supported", proto.c_name()),
@@ -539,7 +541,10 @@ impl Env<'_> {
         }
         if st.frames.len() >= crate::exec::MAX_CALL_FRAMES {
             return Err(Fail::new(
-                format!("the call stack of {} frames is too deep", st.frames.len() + 1),
+                format!(
+                    "the call stack of {} frames is too deep",
+                    st.frames.len() + 1
+                ),
                 "at most 8 nested calls; inline some functions",
             ));
         }

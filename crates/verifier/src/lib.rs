@@ -33,12 +33,26 @@
 //! safe. Recorded states still under exploration (loop heads on the current path) never prune;
 //! an exact repetition of one is an infinite loop.
 //!
-//! ## Scope of this first version
-//! Not modelled yet, and therefore refused with an explicit message (never silently accepted):
-//! callbacks (`bpf_loop`, `for_each_map_elem`), kfuncs, `callx`, `may_goto`, spin locks, timers,
-//! dynptrs, socket and BTF pointers as helper arguments or results, map-in-map lookups,
-//! `lddw` of map file descriptors, map values or BTF ids (verify before relocation, with
-//! `map_idx`/`map_idx_value`).
+//! ## Callbacks, locks, maps of maps
+//! - `bpf_loop` and `bpf_for_each_map_elem` callbacks (`lddw func`) are verified as functions
+//!   in a frame on top of the caller's, with the arguments the helper passes (index and
+//!   context; map, read-only key, value and context) and a return value in `[0, 1]`. Their
+//!   exit goes back to the helper call, which may call them again, as the kernel does; that
+//!   call site prunes against states still being explored (`calls_callback`), and numbers a
+//!   repeated call keeps changing are widened to unknown so the repetition converges.
+//! - `bpf_spin_lock`: one lock at a time, released on every path before any exit, no helper
+//!   or kfunc calls but `bpf_spin_unlock` while held, the lock inside a map value at a
+//!   constant offset: at [`MapDesc::spin_lock_off`] when BTF gave it (other loads and stores
+//!   of those 4 bytes are refused), else at any 4-aligned offset of the value.
+//! - Maps of maps: [`MapDesc::inner`] describes the inner maps; a lookup returns an inner
+//!   map pointer or NULL, usable as a map argument once checked.
+//! - `bpf_rcu_read_lock`/`bpf_rcu_read_unlock` kfuncs, by name ([`Program::kfuncs`]).
+//!
+//! ## Not modelled
+//! Refused with an explicit message (never silently accepted): other kfuncs, `callx`,
+//! `may_goto`, timers, dynptrs, other callback-taking helpers, socket and BTF pointers as
+//! helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
+//! (verify before relocation, with `map_idx`/`map_idx_value`).
 
 mod alu;
 mod branch;

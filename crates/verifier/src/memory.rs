@@ -100,8 +100,7 @@ impl Env<'_> {
                         "stack offsets must stay within [-512, 0) of the frame pointer",
                     ));
                 }
-                if align && size > 1 && !p.var.var.add(Tnum::konst(total as u64)).is_aligned(size)
-                {
+                if align && size > 1 && !p.var.var.add(Tnum::konst(total as u64)).is_aligned(size) {
                     return Err(Fail::new(
                         format!("misaligned stack access off {total} size {size}"),
                         "stack accesses must be aligned to their size",
@@ -226,13 +225,12 @@ impl Env<'_> {
                 }
                 Ok(Region::Other)
             }
-            PtrKind::Ctx
-            | PtrKind::PacketEnd
-            | PtrKind::ConstMap { .. }
-            | PtrKind::Func { .. } => Err(Fail::new(
-                format!("R{r} invalid mem access '{name}'"),
-                format!("a {name} pointer cannot be dereferenced here"),
-            )),
+            PtrKind::Ctx | PtrKind::PacketEnd | PtrKind::ConstMap { .. } | PtrKind::Func { .. } => {
+                Err(Fail::new(
+                    format!("R{r} invalid mem access '{name}'"),
+                    format!("a {name} pointer cannot be dereferenced here"),
+                ))
+            }
         }
     }
 

@@ -469,3 +469,25 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
     }
     true
 }
+
+/// Widen `cur` against `old` (same shape): every number `old` does not cover becomes unknown.
+/// Used when a helper calls a callback again and the state keeps changing (a counter in the
+/// caller's stack): the result describes more executions, so exploring it is sound, and the
+/// next round is covered.
+pub fn widen(old: &State, cur: &mut State) {
+    let w = |a: &Value, b: &mut Value| {
+        if let (Value::Scalar(x), Value::Scalar(y)) = (a, &*b)
+            && !x.contains(y)
+        {
+            *b = Value::Scalar(Scalar::UNKNOWN);
+        }
+    };
+    for (fo, fc) in old.frames.iter().zip(cur.frames.iter_mut()) {
+        for (a, b) in fo.regs.iter().zip(fc.regs.iter_mut()) {
+            w(a, b);
+        }
+        for (so, sc) in fo.stack.iter().zip(fc.stack.iter_mut()) {
+            w(&so.spill, &mut sc.spill);
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use waggle_isa::assemble;
 use waggle_uapi::{MapType, ProgramType};
-use waggle_verifier::{MapDesc, Options, Program, verify};
+use waggle_verifier::{InnerMap, MapDesc, Options, Program, verify};
 
 /// `None`: must be accepted; `Some(fragment)`: must be refused with a message containing it.
 type Expect = Option<&'static str>;
@@ -52,6 +52,22 @@ fn maps() -> Vec<MapDesc> {
         m(MapType::PerfEventArray, 4, 4, 4, 0), // 5
         m(MapType::Queue, 0, 8, 16, 0),         // 6
         m(MapType::Array, 4, 8, 4, 1 << 7),     // 7: read-only for programs
+        MapDesc {
+            spin_lock_off: Some(0),
+            ..m(MapType::Array, 4, 16, 4, 0)
+        }, // 8: value { struct bpf_spin_lock; u32; u64 }
+        MapDesc {
+            inner: Some(InnerMap {
+                map_type: MapType::Hash,
+                key_size: 4,
+                value_size: 8,
+                max_entries: 16,
+                flags: 0,
+            }),
+            ..m(MapType::ArrayOfMaps, 4, 4, 4, 0)
+        }, // 9: array of hash maps 4 -> 8
+        m(MapType::ArrayOfMaps, 4, 4, 4, 0),    // 10: no inner map description
+        m(MapType::Array, 4, 16, 1, 1 << 7),    // 11: .rodata (frozen, read-only)
     ]
 }
 
@@ -85,6 +101,19 @@ macro_rules! idx {
             $ops,
             "; add %r6, %r2; ldxb %r0, [%r6]; mov %r0, 0; exit"
         )
+    };
+}
+
+/// r6 = value of map 8 (lock at 0), not locked.
+macro_rules! lookup8_nolock {
+    () => {
+        "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 8; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0"
+    };
+}
+/// r6 = value of map 8, its lock taken.
+macro_rules! lookup8 {
+    () => {
+        concat!(lookup8_nolock!(), "; mov %r1, %r6; call 93")
     };
 }
 
@@ -403,6 +432,63 @@ const CASES: &[Case] = &[
     c("ldabs_needs_r6", "socket_filter", "ldabsb 12; exit", e("R6 != pointer to skb")),
     c("ldabs_wrong_type", "xdp", "mov %r6, %r1; ldabsb 12; exit", e("not allowed for this program type")),
     c("ldind_clobbers", "socket_filter", "mov %r6, %r1; mov %r2, 1; ldindb %r2, 12; mov %r0, %r2; exit", e("R2 !read_ok")),
+    // ---- callbacks: bpf_loop ----
+    c("loop_cb_ok", "xdp", "mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, 0; exit", OK),
+    c("loop_cb_returns_2", "xdp", "mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, 2; exit", e("At callback return the register R0")),
+    c("loop_cb_returns_index", "xdp", "mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, %r1; exit", e("At callback return the register R0")),
+    c("loop_cb_returns_pointer", "xdp", "mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, %r10; exit", e("R0 not a scalar value at callback return")),
+    c("loop_cb_ctx_on_caller_stack", "xdp", "stdw [%r10-8], 0; mov %r1, 4; lddw func %r2, 8; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 181; ldxdw %r0, [%r10-8]; mov %r0, 0; exit; ldxdw %r3, [%r2]; add %r3, %r1; stxdw [%r2], %r3; mov %r0, 0; exit", OK),
+    c("loop_cb_ctx_out_of_frame", "xdp", "stdw [%r10-8], 0; mov %r1, 4; lddw func %r2, 8; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 181; ldxdw %r0, [%r10-8]; mov %r0, 0; exit; ldxdw %r3, [%r2+8]; mov %r0, 0; exit", e("invalid read to stack")),
+    c("loop_cb_reads_uninit_ctx", "xdp", "mov %r1, 4; lddw func %r2, 7; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 181; mov %r0, 0; exit; ldxdw %r3, [%r2]; mov %r0, 0; exit", e("invalid read from stack")),
+    c("loop_cb_null_ctx_deref", "xdp", "mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; ldxdw %r0, [%r2]; mov %r0, 0; exit", e("invalid mem access 'scalar'")),
+    c("loop_callback_not_a_function", "xdp", "mov %r1, 4; mov %r2, 0; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit", e("expected=func")),
+    c("loop_cb_counter_in_caller", "xdp", "stdw [%r10-8], 0; mov %r1, 100; lddw func %r2, 8; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 181; ldxdw %r0, [%r10-8]; mov %r0, 0; exit; ldxdw %r3, [%r2]; add %r3, 1; stxdw [%r2], %r3; mov %r0, 0; exit", OK),
+    c("loop_cb_r6_caller_kept", "xdp", "mov %r6, 3; mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, %r6; exit; mov %r0, 0; exit", OK),
+    c("loop_cb_caller_r6_not_visible", "xdp", "mov %r6, 3; mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, %r6; exit", e("R6 !read_ok")),
+    c("func_ptr_arith", "xdp", "lddw func %r1, 4; add %r1, 8; mov %r0, 0; exit; mov %r0, 0; exit", e("pointer arithmetic on func prohibited")),
+    c("func_ptr_deref", "xdp", "lddw func %r1, 4; ldxdw %r0, [%r1]; mov %r0, 0; exit; mov %r0, 0; exit", e("invalid mem access 'func'")),
+    c("func_ptr_out_of_range", "xdp", "lddw func %r1, 30; mov %r0, 0; exit", e("function address out of range")),
+    // ---- callbacks: bpf_for_each_map_elem (map 1: array 4 -> 16) ----
+    c("foreach_ok", "xdp", "lddw map_idx %r1, 1; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 164; mov %r0, 0; exit; ldxw %r0, [%r2]; ldxdw %r0, [%r3+8]; stdw [%r3], 1; mov %r0, 0; exit", OK),
+    c("foreach_value_oob", "xdp", "lddw map_idx %r1, 1; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 164; mov %r0, 0; exit; ldxdw %r0, [%r3+16]; mov %r0, 0; exit", e("invalid access to map value")),
+    c("foreach_key_write", "xdp", "lddw map_idx %r1, 1; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 164; mov %r0, 0; exit; stw [%r2], 1; mov %r0, 0; exit", e("cannot write into map_key")),
+    c("foreach_key_oob", "xdp", "lddw map_idx %r1, 1; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 164; mov %r0, 0; exit; ldxdw %r0, [%r2]; mov %r0, 0; exit", e("invalid access to map key")),
+    c("foreach_ctx_is_r4", "xdp", "stdw [%r10-8], 0; lddw map_idx %r1, 1; lddw func %r2, 7; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 164; mov %r0, 0; exit; ldxdw %r0, [%r4]; mov %r0, 0; exit", OK),
+    c("foreach_ringbuf_refused", "xdp", "lddw map_idx %r1, 2; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 164; mov %r0, 0; exit; mov %r0, 0; exit", e("cannot pass map_type")),
+    // ---- spin locks (map 8: lock at offset 0 of a 16-byte value) ----
+    c("spin_lock_ok", "sched_cls", cat!(lookup8!(), "ldxdw %r2, [%r6+8]", "add %r2, 1", "stxdw [%r6+8], %r2", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit"), OK),
+    c("spin_unlock_missing", "sched_cls", cat!(lookup8!(), "mov %r0, 0", "exit"), e("bpf_spin_unlock is missing")),
+    c("spin_unlock_on_one_path", "sched_cls", cat!(lookup8!(), "ldxdw %r2, [%r6+8]", "jeq %r2, 0, +2", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit"), e("bpf_spin_unlock is missing")),
+    c("spin_lock_twice", "sched_cls", cat!(lookup8!(), "mov %r1, %r6", "call 93", "mov %r0, 0", "exit"), e("function calls are not allowed while holding a lock")),
+    c("spin_helper_under_lock", "sched_cls", cat!(lookup8!(), "call 5", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit"), e("function calls are not allowed while holding a lock")),
+    c("spin_lock_direct_access", "sched_cls", cat!(lookup8!(), "ldxw %r2, [%r6]", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit"), e("bpf_spin_lock cannot be accessed directly")),
+    c("spin_lock_wrong_offset", "sched_cls", cat!(lookup8_nolock!(), "mov %r1, %r6", "add %r1, 8", "call 93", "mov %r1, %r6", "add %r1, 8", "call 94", "mov %r0, 0", "exit"), e("doesn't point to 'struct bpf_spin_lock'")),
+    c("spin_unlock_without_lock", "sched_cls", cat!(lookup8_nolock!(), "mov %r1, %r6", "call 94", "mov %r0, 0", "exit"), e("without taking a lock")),
+    c("spin_lock_maybe_null", "sched_cls", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 8; call 1; mov %r1, %r0; call 93; mov %r0, 0; exit", e("may be NULL")),
+    c("spin_lock_on_stack", "sched_cls", "mov %r1, %r10; add %r1, -8; call 93; mov %r0, 0; exit", e("expected=map_value")),
+    c("spin_lock_variable_offset", "sched_cls", cat!(lookup8_nolock!(), "ldxw %r2, [%r6+4]", "and %r2, 4", "mov %r1, %r6", "add %r1, %r2", "call 93", "mov %r0, 0", "exit"), e("doesn't have constant offset")),
+    c("spin_lock_no_btf_aligned", "sched_cls", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "mov %r6, %r0", "mov %r1, %r6", "add %r1, 4", "call 93", "mov %r1, %r6", "add %r1, 4", "call 94", "mov %r0, 0", "exit"), OK),
+    c("spin_lock_no_btf_misaligned", "sched_cls", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "mov %r6, %r0", "mov %r1, %r6", "add %r1, 2", "call 93", "mov %r0, 0", "exit"), e("doesn't point to 'struct bpf_spin_lock'")),
+    c("spin_lock_held_into_subprog", "sched_cls", cat!(lookup8!(), "call local f", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit", "f: mov %r0, 0", "exit"), e("bpf_spin_unlock is missing")),
+    // ---- map in map (map 9: array of hash 4 -> 8) ----
+    c("map_in_map_lookup", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +6; mov %r1, %r0; mov %r2, %r10; add %r2, -4; call 1; jeq %r0, 0, +1; ldxdw %r0, [%r0]; mov %r0, 0; exit", OK),
+    c("map_in_map_inner_value_oob", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +6; mov %r1, %r0; mov %r2, %r10; add %r2, -4; call 1; jeq %r0, 0, +1; ldxdw %r0, [%r0+8]; mov %r0, 0; exit", e("invalid access to map value, value_size=8")),
+    c("map_in_map_inner_unchecked", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; mov %r1, %r0; mov %r2, %r10; add %r2, -4; call 1; mov %r0, 0; exit", e("may be NULL")),
+    c("map_in_map_update_outer", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; mov %r3, %r2; lddw map_idx %r1, 9; mov %r4, 0; call 2; mov %r0, 0; exit", e("cannot pass map_type")),
+    c("map_in_map_without_inner", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 10; call 1; mov %r0, 0; exit", e("inner map is not described")),
+    c("map_in_map_deref_inner_map", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +1; ldxdw %r0, [%r0]; mov %r0, 0; exit", e("invalid mem access 'map_ptr'")),
+    c("map_in_map_inner_update", "xdp", "stw [%r10-4], 0; stdw [%r10-16], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +7; mov %r1, %r0; mov %r2, %r10; add %r2, -4; mov %r3, %r10; add %r3, -16; mov %r4, 0; call 2; mov %r0, 0; exit", OK),
+    // ---- global data (map 3: .data, map 11: .rodata, read-only) ----
+    c("rodata_read", "xdp", "lddw map_idx_value %r1, 0x40000000b; ldxw %r0, [%r1]; mov %r0, 0; exit", OK),
+    c("rodata_write_refused", "xdp", "lddw map_idx_value %r1, 0x40000000b; stw [%r1], 1; mov %r0, 0; exit", e("write into map forbidden")),
+    c("data_write", "xdp", "lddw map_idx_value %r1, 0x400000003; stw [%r1], 1; mov %r0, 0; exit", OK),
+    c("data_read_past_value", "xdp", "lddw map_idx_value %r1, 0xc00000003; ldxdw %r0, [%r1]; mov %r0, 0; exit", e("invalid access to map value")),
+    c("data_offset_past_value", "xdp", "lddw map_idx_value %r1, 0x1000000003; mov %r0, 0; exit", e("invalid access to map value pointer")),
+    c("data_as_helper_key", "xdp", "lddw map_idx_value %r2, 0x3; lddw map_idx %r1, 0; call 1; mov %r0, 0; exit", OK),
+    // ---- 32-bit pointer subtraction ----
+    c("ptr_sub32_privileged", "unspec", "mov %r2, %r10; mov %r3, %r10; sub32 %r2, %r3; mov %r0, %r2; exit", OK),
+    u("ptr_sub32_unprivileged", "socket_filter", "mov %r2, %r10; mov %r3, %r10; sub32 %r2, %r3; mov %r0, 0; exit", e("32-bit pointer arithmetic prohibited")),
+    c("ptr_add32_privileged", "unspec", "mov %r2, %r10; add32 %r2, 8; mov %r0, 0; exit", e("32-bit pointer arithmetic prohibited")),
     // ---- unsupported features are refused, not accepted ----
     c("callx_refused", "unspec", "mov %r1, 0; callx %r1; exit", e("indirect call")),
     c("may_goto_refused", "unspec", "may_goto +0; mov %r0, 0; exit", e("may_goto")),
@@ -586,4 +672,41 @@ fn pruning_makes_diamonds_linear() {
     };
     let s = verify(&prog, &Options::default()).unwrap();
     assert!(s.insns_processed < 1_000, "{s:?}");
+}
+
+/// Kernel functions known by name (the `__ksym` externs the loader resolves).
+#[test]
+fn rcu_kfuncs() {
+    let run = |asm: &str, names: &[(usize, &str)]| {
+        let insns = assemble(asm).unwrap();
+        let kfuncs: Vec<(usize, String)> =
+            names.iter().map(|(s, n)| (*s, (*n).to_owned())).collect();
+        let prog = Program {
+            insns: &insns,
+            prog_type: ProgramType::Tracing,
+            maps: &[],
+            line_info: &[],
+            kfuncs: &kfuncs,
+        };
+        verify(&prog, &Options::default()).map_err(|r| r.message)
+    };
+    let lock = "bpf_rcu_read_lock";
+    let unlock = "bpf_rcu_read_unlock";
+    let pair = "call kfunc 0\ncall kfunc 0\nmov %r0, 0\nexit";
+    assert!(run(pair, &[(0, lock), (1, unlock)]).is_ok());
+    let e = run(pair, &[(0, lock), (1, lock)]).unwrap_err();
+    assert!(e.contains("nested rcu read lock"), "{e}");
+    let e = run(pair, &[(0, unlock), (1, lock)]).unwrap_err();
+    assert!(e.contains("unmatched rcu read unlock"), "{e}");
+    let e = run("call kfunc 0\nmov %r0, 0\nexit", &[(0, lock)]).unwrap_err();
+    assert!(e.contains("bpf_rcu_read_unlock is missing"), "{e}");
+    let e = run("call kfunc 0\nmov %r0, 0\nexit", &[(0, "bpf_obj_new_impl")]).unwrap_err();
+    assert!(e.contains("bpf_obj_new_impl not supported"), "{e}");
+    // r0-r5 are clobbered by the call.
+    let e = run(
+        "call kfunc 0\ncall kfunc 0\nexit",
+        &[(0, lock), (1, unlock)],
+    )
+    .unwrap_err();
+    assert!(e.contains("R0 !read_ok"), "{e}");
 }

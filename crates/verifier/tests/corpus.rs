@@ -47,8 +47,16 @@ const EXPECTED_REFUSALS: &[(&str, &str, &str)] = &[
     // Compiled against its own BTF, `ctx->len` is at offset 4, inside the 8 bytes of common
     // fields a tracepoint program may not read (`tp_prog_is_valid_access`); the object is
     // meant to be relocated against tests/progs/core_target.btf.
-    ("core.bpf.o", "core_prog", "invalid bpf_context access off=4 size=4"),
-    ("core.v4.bpf.o", "core_prog", "invalid bpf_context access off=4 size=4"),
+    (
+        "core.bpf.o",
+        "core_prog",
+        "invalid bpf_context access off=4 size=4",
+    ),
+    (
+        "core.v4.bpf.o",
+        "core_prog",
+        "invalid bpf_context access off=4 size=4",
+    ),
 ];
 
 /// What libbpf does with `__kconfig` externs: one read-only `.kconfig` array map holding them
@@ -60,10 +68,13 @@ fn resolve_kconfig(p: &waggle_object::Program, maps: &mut Vec<MapDesc>) -> Vec<I
         if r.kind != RelocationKind::ExternVar {
             continue;
         }
-        let i = names.iter().position(|n| *n == r.symbol).unwrap_or_else(|| {
-            names.push(&r.symbol);
-            names.len() - 1
-        });
+        let i = names
+            .iter()
+            .position(|n| *n == r.symbol)
+            .unwrap_or_else(|| {
+                names.push(&r.symbol);
+                names.len() - 1
+            });
         if let Insn::Lddw { dst, .. } = insns[r.slot] {
             insns[r.slot] = Insn::Lddw {
                 dst,

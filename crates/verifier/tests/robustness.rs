@@ -56,7 +56,7 @@ fn conformance_programs_never_panic() {
             prog_type: ProgramType::Unspec,
             maps: &[],
             line_info: &[],
-        kfuncs: &[],
+            kfuncs: &[],
         };
         match verify(&prog, &opts) {
             Ok(_) => accepted += 1,
