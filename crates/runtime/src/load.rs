@@ -2,8 +2,9 @@
 //!
 //! The pipeline is the kernel's: maps referenced by `lddw` are looked up (by handle for
 //! `BPF_PSEUDO_MAP_FD`/`MAP_VALUE`, by index into `fd_array` for `MAP_IDX`/`MAP_IDX_VALUE`)
-//! and replaced by the map's address or its value's address; the program is validated
-//! (structure now; the verifier plugs in here); then the engine is prepared.
+//! and replaced by the map's address or its value's address; the program is verified by
+//! `waggle_verifier` (unless the caller explicitly asks to skip it, for raw test code);
+//! then the engine is prepared.
 
 use crate::error::Error;
 use crate::helpers;
@@ -15,6 +16,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 use waggle_isa::{CallTarget, Insn, LddwKind};
 use waggle_uapi::{ProgramType, errno};
+use waggle_verifier::{InnerMap, MapDesc};
 use waggle_vm::Interpreter;
 
 /// `BPF_PROG_LOAD` arguments.
@@ -34,6 +36,9 @@ pub struct ProgLoad {
     pub log_level: u32,
     /// Source lines by slot, when the loader has BTF line info (used in messages).
     pub line_info: Vec<waggle_object::LineInfo>,
+    /// Skip the verifier. Only for running raw test code (`waggle exec`), never for programs
+    /// from objects: an unverified program can crash the interpreter's checks or loop forever.
+    pub skip_verifier: bool,
 }
 
 impl Default for ProgLoad {
@@ -46,6 +51,7 @@ impl Default for ProgLoad {
             fd_array: Vec::new(),
             log_level: 0,
             line_info: Vec::new(),
+            skip_verifier: false,
         }
     }
 }
@@ -91,6 +97,9 @@ fn refuse(errno: i32, message: String, attr: &ProgLoad, pc: Option<usize>) -> Lo
 impl Runtime {
     /// `BPF_PROG_LOAD`.
     pub fn prog_load(&self, attr: &ProgLoad) -> Result<Handle, LoadError> {
+        if !attr.skip_verifier {
+            self.verify(attr)?;
+        }
         let mut insns = attr.insns.clone();
         let mut maps: Vec<Arc<Map>> = Vec::new();
         let mut direct_values = Vec::new();
@@ -208,6 +217,140 @@ impl Runtime {
         );
         Ok(self.open(Object::Program(Arc::new(program))))
     }
+}
+
+impl Runtime {
+    /// Run the verifier on the program as given: map references become indices into a table
+    /// of the maps' descriptions (handles and `fd_array` entries alike).
+    fn verify(&self, attr: &ProgLoad) -> Result<(), LoadError> {
+        let mut insns = attr.insns.clone();
+        let mut maps: Vec<Arc<Map>> = Vec::new();
+        for (pc, slot) in insns.iter_mut().enumerate() {
+            let Insn::Lddw { dst, kind, imm } = *slot else {
+                continue;
+            };
+            let lo = imm as u32;
+            let handle = match kind {
+                LddwKind::MapFd | LddwKind::MapValue => Handle(lo),
+                LddwKind::MapIdx | LddwKind::MapIdxValue => match attr.fd_array.get(lo as usize) {
+                    Some(h) => *h,
+                    None => {
+                        return Err(refuse(
+                            errno::EINVAL,
+                            format!("map index {lo} is beyond fd_array"),
+                            attr,
+                            Some(pc),
+                        ));
+                    }
+                },
+                _ => continue,
+            };
+            let Ok(Object::Map(map)) = self.object(handle) else {
+                return Err(refuse(
+                    errno::EBADF,
+                    format!("fd {} is not pointing to valid bpf_map", handle.0),
+                    attr,
+                    Some(pc),
+                ));
+            };
+            let idx = match maps.iter().position(|m| Arc::ptr_eq(m, &map)) {
+                Some(i) => i,
+                None => {
+                    maps.push(map);
+                    maps.len() - 1
+                }
+            };
+            let kind = match kind {
+                LddwKind::MapFd | LddwKind::MapIdx => LddwKind::MapIdx,
+                _ => LddwKind::MapIdxValue,
+            };
+            *slot = Insn::Lddw {
+                dst,
+                kind,
+                imm: idx as u64 | (imm & 0xffff_ffff_0000_0000),
+            };
+        }
+        let descs: Vec<MapDesc> = maps.iter().map(map_desc).collect();
+        let line_info: Vec<(usize, String)> = attr
+            .line_info
+            .iter()
+            .map(|l| (l.slot, format!("line {}: `{}`", l.line, l.source.trim())))
+            .collect();
+        let prog = waggle_verifier::Program {
+            insns: &insns,
+            prog_type: attr.prog_type,
+            maps: &descs,
+            line_info: &line_info,
+            kfuncs: &[],
+        };
+        let opts = waggle_verifier::Options {
+            log_level: attr.log_level,
+            ..waggle_verifier::Options::default()
+        };
+        waggle_verifier::verify(&prog, &opts).map_err(|r| LoadError {
+            error: Error::new(r.errno(), r.message.clone()),
+            log: r.log.clone(),
+        })?;
+        Ok(())
+    }
+}
+
+/// What the verifier needs to know about a map.
+fn map_desc(map: &Arc<Map>) -> MapDesc {
+    let spec = map.inner.spec();
+    let mut d = MapDesc::new(
+        uapi_map_type(spec.map_type),
+        spec.key_size,
+        spec.value_size,
+        spec.max_entries,
+        spec.flags,
+    );
+    d.spin_lock_off = spec.spin_lock_off;
+    if d.map_type.is_map_in_map() {
+        d.inner = match &map.inner_map {
+            Some(s) => Some(InnerMap {
+                map_type: uapi_map_type(s.map_type),
+                key_size: s.key_size,
+                value_size: s.value_size,
+                max_entries: s.max_entries,
+                flags: s.flags,
+            }),
+            None => inner_desc(map),
+        };
+    }
+    d
+}
+
+/// The same map type in the kernel ABI's enum (both use the kernel's numbers).
+fn uapi_map_type(t: waggle_maps::MapType) -> waggle_uapi::MapType {
+    waggle_uapi::MapType::from_u32(t.as_u32()).unwrap_or(waggle_uapi::MapType::Unspec)
+}
+
+/// The description of the maps a map of maps holds, from the first one in it, when it was
+/// created without a template (all inner maps must match it anyway).
+fn inner_desc(map: &Arc<Map>) -> Option<InnerMap> {
+    let ks = map.inner.spec().key_size as usize;
+    let mut key: Option<Vec<u8>> = None;
+    for _ in 0..map.inner.spec().max_entries.min(1 << 16) {
+        let mut next = vec![0u8; ks];
+        map.inner.get_next_key(key.as_deref(), &mut next).ok()?;
+        if let Some(inner) = map
+            .inner
+            .lookup_ref(&next)
+            .and_then(|r| r.downcast::<Map>())
+        {
+            let s = inner.inner.spec();
+            return Some(InnerMap {
+                map_type: uapi_map_type(s.map_type),
+                key_size: s.key_size,
+                value_size: s.value_size,
+                max_entries: s.max_entries,
+                flags: s.flags,
+            });
+        }
+        key = Some(next);
+    }
+    None
 }
 
 /// The address of byte `off` of the single value of a map that allows direct value access

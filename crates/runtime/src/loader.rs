@@ -90,6 +90,13 @@ impl Runtime {
             let mut attr = MapCreate::new(s, spec.name.clone());
             attr.btf_key_type_id = spec.btf_key_type_id.unwrap_or(0);
             attr.btf_value_type_id = spec.btf_value_type_id.unwrap_or(0);
+            attr.inner_map = spec.inner.as_ref().and_then(|i| {
+                let t = waggle_maps::MapType::from_u32(i.map_type)?;
+                Some(
+                    waggle_maps::MapSpec::new(t, i.key_size, i.value_size, i.max_entries)
+                        .with_flags(i.flags),
+                )
+            });
             let h = self.map_create(&attr).map_err(|e| {
                 plain(Error::new(
                     e.errno,
@@ -105,6 +112,7 @@ impl Runtime {
                 self.map_freeze(h).map_err(plain)?;
             }
         }
+        self.fill_slots(object, loaded, false)?;
         let fd_array: Vec<Handle> = loaded.maps.iter().map(|(_, h)| *h).collect();
         for p in &object.programs {
             let prog_type = ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec);
@@ -116,6 +124,7 @@ impl Runtime {
                 fd_array: fd_array.clone(),
                 log_level,
                 line_info: p.line_info.clone(),
+                skip_verifier: false,
             };
             let h = self.prog_load(&attr).map_err(|mut e| {
                 e.error.message = format!("program {}: {}", p.name, e.error.message);
@@ -123,11 +132,24 @@ impl Runtime {
             })?;
             loaded.programs.push((p.name.clone(), h));
         }
+        self.fill_slots(object, loaded, true)?;
+        Ok(())
+    }
+
+    /// Store the initial entries of prog arrays (`programs`) or of maps of maps (not
+    /// `programs`: before the programs load, so the verifier sees what the outer maps hold).
+    fn fill_slots(
+        &self,
+        object: &Object,
+        loaded: &LoadedObject,
+        programs: bool,
+    ) -> Result<(), LoadError> {
         for (i, spec) in object.maps.iter().enumerate() {
             for (slot, target) in &spec.initial_slots {
                 let value = match target {
-                    SlotTarget::Program(j) => loaded.programs.get(*j).map(|(_, h)| *h),
-                    SlotTarget::Map(j) => loaded.maps.get(*j).map(|(_, h)| *h),
+                    SlotTarget::Program(j) if programs => loaded.programs.get(*j).map(|(_, h)| *h),
+                    SlotTarget::Map(j) if !programs => loaded.maps.get(*j).map(|(_, h)| *h),
+                    _ => continue,
                 };
                 let value = value.ok_or_else(|| {
                     plain(Error::new(

@@ -15,6 +15,8 @@ pub struct Map {
     pub btf_key_type_id: u32,
     /// See `btf_key_type_id`.
     pub btf_value_type_id: u32,
+    /// For maps of maps: the inner map template given at creation.
+    pub inner_map: Option<waggle_maps::MapSpec>,
 }
 
 impl Map {

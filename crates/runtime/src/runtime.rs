@@ -36,6 +36,9 @@ pub struct MapCreate {
     pub btf_key_type_id: u32,
     /// See `btf_key_type_id`.
     pub btf_value_type_id: u32,
+    /// For maps of maps: what the inner maps look like (the kernel's `inner_map_fd`
+    /// template), for the verifier.
+    pub inner_map: Option<waggle_maps::MapSpec>,
 }
 
 impl MapCreate {
@@ -46,6 +49,7 @@ impl MapCreate {
             name: name.into(),
             btf_key_type_id: 0,
             btf_value_type_id: 0,
+            inner_map: None,
         }
     }
 }
@@ -166,6 +170,7 @@ impl Runtime {
             inner,
             btf_key_type_id: attr.btf_key_type_id,
             btf_value_type_id: attr.btf_value_type_id,
+            inner_map: attr.inner_map.clone(),
         });
         Ok(self.open(Object::Map(map)))
     }

@@ -207,6 +207,64 @@ pub struct Rejection {
     pub log: String,
 }
 
+impl Rejection {
+    /// The errno Linux's `BPF_PROG_LOAD` returns for the same refusal: `E2BIG` (7) for
+    /// programs too large or calls too deep, `EINVAL` (22) for malformed programs and broken
+    /// rules about calls, locks, references and return values, `EACCES` (13) for unsafe
+    /// memory and register use.
+    pub fn errno(&self) -> i32 {
+        const E2BIG: &[&str] = &[
+            "BPF program is too large",
+            "frames is too deep",
+            "more than the limit",
+        ];
+        const EINVAL: &[&str] = &[
+            "unreachable insn",
+            "jump out of range",
+            "back-edge",
+            "last insn",
+            "invalid func",
+            "cannot use helper",
+            "infinite loop detected",
+            "invalid shift",
+            "recursive call",
+            "bpf_spin_unlock",
+            "holding a lock",
+            "Locking two",
+            "should have been in",
+            "Unreleased reference",
+            "out of range",
+            "rcu read",
+            "rcu_read_unlock",
+            "direct value access",
+            "not supported",
+            "not allowed for this program type",
+            "reference leak",
+            "cannot pass map_type",
+            "into lddw",
+            "lddw",
+            "fall through",
+            "invalid opcode",
+            "function address",
+            "callback",
+            "program is empty",
+            "opcode",
+            "jump target",
+            "reserved field",
+            "byte swap width",
+            "truncated",
+        ];
+        let m = self.message.as_str();
+        if E2BIG.iter().any(|f| m.contains(f)) {
+            7
+        } else if EINVAL.iter().any(|f| m.contains(f)) {
+            22
+        } else {
+            13
+        }
+    }
+}
+
 /// Most slots kept in [`Rejection::path`].
 pub const MAX_PATH: usize = 4096;
 
