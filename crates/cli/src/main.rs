@@ -82,6 +82,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify an object's programs (as PROG_LOAD would) without running them.
+    ///
+    /// Exit 0: accepted (prints instructions processed, states, peak, stack depth per
+    /// subprogram and time); 1: refused (prints why, with the source line); 2: unusable input.
+    Verify {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// Only this program [default: every program of the object].
+        #[arg(long, value_name = "NAME")]
+        program: Option<String>,
+        /// Program type (kernel name: socket_filter, xdp, sched_cls, kprobe, tracepoint, ...),
+        /// overriding the one the section name implies.
+        #[arg(long = "type", value_name = "T")]
+        prog_type: Option<String>,
+        /// 0: verdicts only; 1: with the refused program's state and path; 2: every
+        /// instruction with its state.
+        #[arg(long, value_name = "0|1|2", default_value_t = 0)]
+        log_level: u32,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
     /// The program gets r1 = the memory's address, r2 = its length. No verifier runs: memory
@@ -189,6 +211,19 @@ fn run(command: Command) -> Result<(), Failure> {
                 json,
             })
         }
+        Command::Verify {
+            file,
+            program,
+            prog_type,
+            log_level,
+            json,
+        } => commands::verify::verify(&commands::verify::VerifyArgs {
+            file: &file,
+            program: program.as_deref(),
+            prog_type: prog_type.as_deref(),
+            log_level,
+            json,
+        }),
         Command::Exec {
             file,
             mem_hex,

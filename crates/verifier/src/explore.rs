@@ -435,12 +435,12 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             stored.len()
         );
     }
-    let _ = log;
     Ok(Stats {
         insns_processed: processed,
         states_kept: stored.len() as u64,
         peak_states: peak,
         max_stack_depth: depths,
         duration: start.elapsed(),
+        log,
     })
 }

@@ -187,6 +187,8 @@ pub struct Stats {
     pub max_stack_depth: Vec<u32>,
     /// Time spent.
     pub duration: Duration,
+    /// The verifier log at the requested level (level 2: every instruction with its state).
+    pub log: String,
 }
 
 /// Why a program was refused.

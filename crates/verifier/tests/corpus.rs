@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use waggle_isa::{Insn, LddwKind};
-use waggle_object::{MapSpec, Object, RelocationKind};
+use waggle_object::{Btf, BtfKind, MapSpec, Object, RelocationKind};
 use waggle_uapi::{MapType, ProgramType};
 use waggle_verifier::{MapDesc, Options, Program, verify};
 
@@ -17,7 +17,7 @@ fn corpus() -> Vec<PathBuf> {
     out
 }
 
-fn desc(spec: &MapSpec) -> MapDesc {
+fn desc(obj: &Object, spec: &MapSpec) -> MapDesc {
     let t = |n| MapType::from_u32(n).unwrap_or(MapType::Unspec);
     let mut d = MapDesc::new(
         t(spec.map_type),
@@ -29,6 +29,9 @@ fn desc(spec: &MapSpec) -> MapDesc {
     // libbpf freezes .rodata after writing it: programs may only read it.
     if spec.frozen {
         d.flags |= waggle_verifier::BPF_F_RDONLY_PROG;
+    }
+    if let (Some(btf), Some(v)) = (&obj.btf, spec.btf_value_type_id) {
+        d.spin_lock_off = spin_lock_off(btf, v);
     }
     if let Some(inner) = &spec.inner {
         d.inner = Some(waggle_verifier::InnerMap {
@@ -57,7 +60,25 @@ const EXPECTED_REFUSALS: &[(&str, &str, &str)] = &[
         "core_prog",
         "invalid bpf_context access off=4 size=4",
     ),
+    // Refused on purpose: reads a map value without checking it against NULL.
+    (
+        "verifier_null.bpf.o",
+        "count_null",
+        "R0 may be NULL at insn 7 (line 20: `return *val > 100 ? XDP_DROP : XDP_PASS;`): compare it with NULL before reading *(u64 *)(r0 + 0)",
+    ),
 ];
+
+/// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
+fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
+    let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
+        return None;
+    };
+    members.iter().find_map(|m| {
+        let (id, kind) = btf.resolved(m.type_id).ok()?;
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
+            .then_some(m.bit_offset / 8)
+    })
+}
 
 /// What libbpf does with `__kconfig` externs: one read-only `.kconfig` array map holding them
 /// all (8 bytes each here), the `lddw`s pointing into its value.
@@ -101,13 +122,15 @@ fn resolve_kconfig(p: &waggle_object::Program, maps: &mut Vec<MapDesc>) -> Vec<I
 fn corpus_programs_verify() {
     let mut failures = Vec::new();
     let mut count = 0;
+    let mut locks = 0;
     for path in corpus() {
         let obj = match Object::open(&path) {
             Ok(o) => o,
             Err(e) => panic!("{}: {e}", path.display()),
         };
         for p in &obj.programs {
-            let mut maps: Vec<MapDesc> = obj.maps.iter().map(desc).collect();
+            let mut maps: Vec<MapDesc> = obj.maps.iter().map(|m| desc(&obj, m)).collect();
+            locks += maps.iter().filter(|m| m.spin_lock_off.is_some()).count();
             let insns = resolve_kconfig(p, &mut maps);
             let prog_type = ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec);
             let lines: Vec<(usize, String)> = p
@@ -163,4 +186,5 @@ fn corpus_programs_verify() {
     }
     assert!(count > 20, "only {count} corpus programs found");
     assert!(failures.is_empty(), "refused:\n{}", failures.join("\n"));
+    assert!(locks > 0, "no map with a spin lock found through BTF");
 }

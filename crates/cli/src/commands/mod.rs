@@ -4,6 +4,7 @@
 pub mod disasm;
 pub mod inspect;
 pub mod run;
+pub mod verify;
 
 use std::path::Path;
 use waggle_object::{Object, ParseOptions};

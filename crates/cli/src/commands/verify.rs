@@ -1,0 +1,277 @@
+//! `waggle verify OBJ.o`: run the verifier on an object's programs without loading them.
+//!
+//! Maps come from the object's map definitions (the inner map of maps of maps, the spin lock
+//! offset from BTF), `__kconfig` externs are placed in a read-only `.kconfig` map as libbpf
+//! does, and source lines come from BTF line info. Exit 0: every program accepted; 1: one
+//! refused; 2: unusable input (malformed ELF, unknown program or type).
+
+use super::{Failure, emit, failed, open_object, usage};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::Path;
+use waggle_isa::{Insn, LddwKind};
+use waggle_object::{Btf, BtfKind, MapSpec, Object, Program, RelocationKind};
+use waggle_uapi::{MapType, ProgramType};
+use waggle_verifier::{BPF_F_RDONLY_PROG, InnerMap, MapDesc, Options, Rejection, Stats};
+
+/// What `waggle verify` was asked.
+pub struct VerifyArgs<'a> {
+    /// The object.
+    pub file: &'a Path,
+    /// Only this program.
+    pub program: Option<&'a str>,
+    /// Program type overriding the section's (kernel name: `xdp`, `sched_cls`, ...).
+    pub prog_type: Option<&'a str>,
+    /// 0, 1 or 2.
+    pub log_level: u32,
+    /// One JSON document instead of text.
+    pub json: bool,
+}
+
+/// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
+fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
+    let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
+        return None;
+    };
+    members.iter().find_map(|m| {
+        let (id, kind) = btf.resolved(m.type_id).ok()?;
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
+            .then_some(m.bit_offset / 8)
+    })
+}
+
+fn map_type(n: u32) -> MapType {
+    MapType::from_u32(n).unwrap_or(MapType::Unspec)
+}
+
+/// What the verifier knows about one of the object's maps.
+fn desc(obj: &Object, spec: &MapSpec) -> MapDesc {
+    let mut d = MapDesc::new(
+        map_type(spec.map_type),
+        spec.key_size,
+        spec.value_size,
+        spec.max_entries,
+        spec.flags,
+    );
+    // libbpf creates .rodata with BPF_F_RDONLY_PROG and freezes it.
+    if spec.frozen {
+        d.flags |= BPF_F_RDONLY_PROG;
+    }
+    d.inner = spec.inner.as_ref().map(|i| InnerMap {
+        map_type: map_type(i.map_type),
+        key_size: i.key_size,
+        value_size: i.value_size,
+        max_entries: i.max_entries,
+        flags: i.flags,
+    });
+    if let (Some(btf), Some(v)) = (&obj.btf, spec.btf_value_type_id) {
+        d.spin_lock_off = spin_lock_off(btf, v);
+    }
+    d
+}
+
+/// The instructions with `__kconfig` externs pointing into an extra read-only map (8 bytes
+/// per extern), as libbpf's `.kconfig` map.
+fn resolve_kconfig(p: &Program, maps: &mut Vec<MapDesc>) -> Vec<Insn> {
+    let mut insns = p.insns.clone();
+    let mut names: Vec<&str> = Vec::new();
+    for r in p
+        .relocations
+        .iter()
+        .filter(|r| r.kind == RelocationKind::ExternVar)
+    {
+        let i = match names.iter().position(|n| *n == r.symbol) {
+            Some(i) => i,
+            None => {
+                names.push(&r.symbol);
+                names.len() - 1
+            }
+        };
+        if let Some(Insn::Lddw { dst, .. }) = insns.get(r.slot).copied() {
+            insns[r.slot] = Insn::Lddw {
+                dst,
+                kind: LddwKind::MapIdxValue,
+                imm: maps.len() as u64 | ((8 * i as u64) << 32),
+            };
+        }
+    }
+    if !names.is_empty() {
+        maps.push(MapDesc::new(
+            MapType::Array,
+            4,
+            8 * names.len() as u32,
+            1,
+            BPF_F_RDONLY_PROG,
+        ));
+    }
+    insns
+}
+
+/// One program's verdict.
+struct Verdict {
+    name: String,
+    prog_type: ProgramType,
+    insns: usize,
+    result: Result<Stats, Box<Rejection>>,
+}
+
+fn verify_one(obj: &Object, p: &Program, forced: Option<ProgramType>, log_level: u32) -> Verdict {
+    let prog_type = forced
+        .unwrap_or_else(|| ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec));
+    let mut maps: Vec<MapDesc> = obj.maps.iter().map(|m| desc(obj, m)).collect();
+    let insns = resolve_kconfig(p, &mut maps);
+    let lines: Vec<(usize, String)> = p
+        .line_info
+        .iter()
+        .map(|l| (l.slot, format!("line {}: `{}`", l.line, l.source.trim())))
+        .collect();
+    let kfuncs: Vec<(usize, String)> = p
+        .relocations
+        .iter()
+        .filter(|r| r.kind == RelocationKind::ExternCall)
+        .map(|r| (r.slot, r.symbol.clone()))
+        .collect();
+    let prog = waggle_verifier::Program {
+        insns: &insns,
+        prog_type,
+        maps: &maps,
+        line_info: &lines,
+        kfuncs: &kfuncs,
+    };
+    let opts = Options {
+        log_level,
+        ..Options::default()
+    };
+    Verdict {
+        name: p.name.clone(),
+        prog_type,
+        insns: insns.len(),
+        result: waggle_verifier::verify(&prog, &opts),
+    }
+}
+
+fn text(v: &Verdict, log_level: u32) -> String {
+    let mut out = String::new();
+    match &v.result {
+        Ok(s) => {
+            let _ = writeln!(
+                out,
+                "{} ({}): accepted: {} insns, {} processed, {} states kept, peak {} states, stack {:?} bytes per subprogram, {:.1} µs",
+                v.name,
+                v.prog_type,
+                v.insns,
+                s.insns_processed,
+                s.states_kept,
+                s.peak_states,
+                s.max_stack_depth,
+                s.duration.as_secs_f64() * 1e6
+            );
+            if log_level >= 2 {
+                out.push_str(&s.log);
+            }
+        }
+        Err(r) => {
+            let _ = writeln!(out, "{} ({}): refused: {}", v.name, v.prog_type, r.message);
+            if log_level >= 1 {
+                out.push_str(&r.log);
+            }
+        }
+    }
+    out
+}
+
+fn to_json(v: &Verdict) -> serde_json::Value {
+    match &v.result {
+        Ok(s) => json!({
+            "program": v.name,
+            "type": v.prog_type.to_string(),
+            "accepted": true,
+            "insns": v.insns,
+            "insns_processed": s.insns_processed,
+            "states_kept": s.states_kept,
+            "peak_states": s.peak_states,
+            "max_stack_depth": s.max_stack_depth,
+            "time_ns": s.duration.as_nanos() as u64,
+            "log": s.log,
+        }),
+        Err(r) => json!({
+            "program": v.name,
+            "type": v.prog_type.to_string(),
+            "accepted": false,
+            "insns": v.insns,
+            "error": {
+                "pc": r.pc,
+                "line": r.line,
+                "message": r.message,
+                "errno": r.errno(),
+                "state": r.state,
+                "path": r.path,
+            },
+            "log": r.log,
+        }),
+    }
+}
+
+/// `waggle verify`.
+pub fn verify(args: &VerifyArgs<'_>) -> Result<(), Failure> {
+    if args.log_level > 2 {
+        return Err(usage(format!(
+            "--log-level {}: must be 0, 1 or 2",
+            args.log_level
+        )));
+    }
+    let forced = match args.prog_type {
+        Some(t) => Some(t.parse::<ProgramType>().map_err(|_| {
+            usage(format!(
+                "--type {t}: unknown program type (kernel names: socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, ...)"
+            ))
+        })?),
+        None => None,
+    };
+    let obj = open_object(args.file)?;
+    let programs: Vec<&Program> = match args.program {
+        Some(name) => vec![obj.program(name).ok_or_else(|| {
+            let names: Vec<&str> = obj.programs.iter().map(|p| p.name.as_str()).collect();
+            usage(format!(
+                "{}: no program {name} (programs: {})",
+                args.file.display(),
+                names.join(", ")
+            ))
+        })?],
+        None => obj.programs.iter().collect(),
+    };
+    if programs.is_empty() {
+        return Err(usage(format!(
+            "{}: the object has no programs",
+            args.file.display()
+        )));
+    }
+    let verdicts: Vec<Verdict> = programs
+        .iter()
+        .map(|p| verify_one(&obj, p, forced, args.log_level))
+        .collect();
+    if args.json {
+        let doc = json!({
+            "file": args.file.display().to_string(),
+            "programs": verdicts.iter().map(to_json).collect::<Vec<_>>(),
+        });
+        emit(&format!("{doc:#}\n"))?;
+    } else {
+        let out: String = verdicts.iter().map(|v| text(v, args.log_level)).collect();
+        emit(&out)?;
+    }
+    let refused: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.result.is_err())
+        .map(|v| v.name.as_str())
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "{}: refused: {}",
+            args.file.display(),
+            refused.join(", ")
+        )))
+    }
+}
