@@ -108,6 +108,11 @@ fn signed_from_unsigned(r: &mut Scalar) {
 
 /// `a op b` on 64-bit values.
 pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
+    // Like the kernel (`is_safe_to_compute_dst_reg_range`), division and modulo give an
+    // unknown number, even of constants: a tighter result would accept programs Linux refuses.
+    if matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod) {
+        return Scalar::UNKNOWN;
+    }
     if let (Some(x), Some(y)) = (a.const_value(), b.const_value()) {
         return Scalar::konst(eval(op, Width::W64, x, y));
     }

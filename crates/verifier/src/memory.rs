@@ -383,9 +383,12 @@ impl Env<'_> {
                         Some((Some(slot), 0)) if size == 8 && slot.spill != Value::NotInit => {
                             slot.spill
                         }
-                        Some((Some(slot), 0)) if size == 4 && !signed => match slot.spill {
-                            // A 32-bit fill of a spilled number: its low half, zero-extended.
-                            Value::Scalar(s) => Value::Scalar(s.zext32()),
+                        Some((Some(slot), 0)) if size < 8 && !signed => match slot.spill {
+                            // A narrow fill of the low bytes of a spilled number: the number
+                            // itself when it fits (the kernel's narrowing fill, Linux 6.8),
+                            // else for 4 bytes its low half, zero-extended.
+                            Value::Scalar(s) if s.umax < 1u64 << (8 * size) => Value::Scalar(s),
+                            Value::Scalar(s) if size == 4 => Value::Scalar(s.zext32()),
                             _ => Value::Scalar(unknown),
                         },
                         _ => Value::Scalar(unknown),
@@ -409,6 +412,8 @@ impl Env<'_> {
         let Value::Ptr(vp) = v else { return Ok(()) };
         let rs = src.map_or(0, |r| r.number());
         match target.kind {
+            // Privileged loaders may (allow_ptr_leaks); the field's own rules still apply.
+            PtrKind::Ctx if self.opts.privileged => Ok(()),
             PtrKind::Ctx => Err(Fail::new(
                 format!("R{rs} leaks addr into ctx"),
                 "pointers cannot be stored in the context",

@@ -1,0 +1,6 @@
+//! Code shared by the verifier's integration tests.
+
+#![allow(dead_code)]
+
+pub mod objects;
+pub mod table;
