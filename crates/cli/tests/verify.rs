@@ -60,6 +60,11 @@ fn missing_null_check_exits_1_quoting_the_source_line() {
         out.contains("compare it with NULL before reading *(u64 *)(r0 + 0)"),
         "{out}"
     );
+    // Where the pointer came from, with its line too.
+    assert!(
+        out.contains("r0 is what bpf_map_lookup_elem returned at insn 6 (line 19: `val = bpf_map_lookup_elem(&counts, &key);`)"),
+        "{out}"
+    );
     assert!(err.contains("refused: count_null"), "{err}");
 }
 

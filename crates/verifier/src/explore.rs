@@ -78,9 +78,29 @@ pub struct Env<'a> {
     pub next_id: u32,
     /// Deepest stack byte used per subprogram.
     pub stack_depth: Vec<u32>,
+    /// Source lines by slot (see [`Program::line_info`]).
+    pub lines: &'a [(usize, String)],
+    /// Where each maybe-NULL pointer id came from: (id, slot of the call, helper name).
+    pub origins: Vec<(u32, usize, &'static str)>,
 }
 
 impl Env<'_> {
+    /// "what `helper` returned at insn N (line L: `source`)", for a maybe-NULL pointer id.
+    pub fn origin(&self, id: u32) -> Option<String> {
+        let &(_, pc, name) = self.origins.iter().rev().find(|o| o.0 == id)?;
+        let mut out = format!("what bpf_{name} returned at insn {pc}");
+        let i = self.lines.partition_point(|(slot, _)| *slot <= pc);
+        if let Some(i) = i.checked_sub(1) {
+            let l = self.lines[i].1.trim();
+            if l.starts_with("line ") {
+                out += &format!(" ({l})");
+            } else {
+                out += &format!(" (line {l})");
+            }
+        }
+        Some(out)
+    }
+
     /// A fresh id for pointers and references.
     pub fn fresh_id(&mut self) -> u32 {
         self.next_id += 1;
@@ -228,6 +248,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         cfg,
         next_id: 0,
         stack_depth: vec![0; nsub],
+        lines: prog.line_info,
+        origins: Vec::new(),
     };
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],

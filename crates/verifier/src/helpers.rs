@@ -471,6 +471,7 @@ impl Env<'_> {
                 if proto.ret.may_be_null() {
                     p.maybe_null = true;
                     p.id = self.fresh_id();
+                    self.origins.push((p.id, pc, proto.name));
                 }
                 Value::Ptr(p)
             }
@@ -482,6 +483,7 @@ impl Env<'_> {
                 let mut p = Ptr::new(PtrKind::Mem { size: size as u32 });
                 p.maybe_null = true;
                 p.id = self.fresh_id();
+                self.origins.push((p.id, pc, proto.name));
                 p.ref_id = self.fresh_id();
                 st.refs.push((p.ref_id, pc));
                 Value::Ptr(p)

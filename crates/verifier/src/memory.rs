@@ -47,13 +47,19 @@ impl Env<'_> {
     /// The pointer in register `r`, or why it cannot be dereferenced.
     pub fn deref_ptr(&self, st: &State, r: Reg, off: i16, size: u64, write: bool) -> VResult<Ptr> {
         match self.read(st, r)? {
-            Value::Ptr(p) if p.maybe_null => Err(Fail::new(
-                format!("R{} may be NULL", r.number()),
-                format!(
-                    "compare it with NULL before {}",
-                    access_desc(write, size, r.index(), i64::from(off))
-                ),
-            )),
+            Value::Ptr(p) if p.maybe_null => {
+                let from = self
+                    .origin(p.id)
+                    .map(|o| format!("r{} is {o}, NULL when there is nothing; ", r.number()))
+                    .unwrap_or_default();
+                Err(Fail::new(
+                    format!("R{} may be NULL", r.number()),
+                    format!(
+                        "{from}compare it with NULL before {}",
+                        access_desc(write, size, r.index(), i64::from(off))
+                    ),
+                ))
+            }
             Value::Ptr(p) => Ok(p),
             _ => Err(Fail::new(
                 format!("R{} invalid mem access 'scalar'", r.number()),

@@ -26,7 +26,7 @@ pub const EXPECTED_REFUSALS: &[(&str, &str, &str)] = &[
     (
         "verifier_null.bpf.o",
         "count_null",
-        "R0 may be NULL at insn 7 (line 20: `return *val > 100 ? XDP_DROP : XDP_PASS;`): compare it with NULL before reading *(u64 *)(r0 + 0)",
+        "R0 may be NULL at insn 7 (line 20: `return *val > 100 ? XDP_DROP : XDP_PASS;`): r0 is what bpf_map_lookup_elem returned at insn 6 (line 19: `val = bpf_map_lookup_elem(&counts, &key);`), NULL when there is nothing; compare it with NULL before reading *(u64 *)(r0 + 0)",
     ),
 ];
 
