@@ -40,7 +40,7 @@ pub(crate) struct Redirect {
     pub(crate) flags: u64,
 }
 
-/// Identity of the event a run handles; later issues (hooks) set it per event.
+/// Identity of the event a run handles; hooks set it per attached program.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct EventInfo {
     /// `bpf_get_attach_cookie`: the link's cookie (0 for test runs).
@@ -57,7 +57,9 @@ struct Reservation {
 
 thread_local! {
     /// The CPU index of this thread: threads are spread over the possible CPUs round-robin.
-    static CPU: u32 = NEXT_CPU.fetch_add(1, Ordering::Relaxed) % waggle_maps::possible_cpus();
+    /// Event sources that run one thread per CPU (timers) set it with [`set_current_cpu`].
+    static CPU: Cell<u32> =
+        Cell::new(NEXT_CPU.fetch_add(1, Ordering::Relaxed) % waggle_maps::possible_cpus());
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     static TAIL_CALLS: Cell<u32> = const { Cell::new(0) };
     static TAIL_TARGET: RefCell<Option<(Arc<Program>, u64)>> = const { RefCell::new(None) };
@@ -78,7 +80,14 @@ thread_local! {
 
 /// The CPU index the current thread's runs use.
 pub fn current_cpu() -> u32 {
-    CPU.with(|c| *c)
+    CPU.with(Cell::get)
+}
+
+/// Make the current thread's runs happen on CPU `cpu` (taken modulo the possible CPUs), as
+/// an event source that runs one thread per CPU does (per-CPU maps,
+/// `bpf_get_smp_processor_id`).
+pub fn set_current_cpu(cpu: u32) {
+    CPU.with(|c| c.set(cpu % waggle_maps::possible_cpus()));
 }
 
 /// Run `f` as `program`'s run on this thread. The outermost run starts with no tail call
@@ -161,7 +170,6 @@ pub(crate) fn set_redirect(r: Option<Redirect>) {
 }
 
 /// The redirect target the last run on this thread chose, if any.
-#[allow(dead_code)] // read by the hooks of later issues
 pub(crate) fn redirect() -> Option<Redirect> {
     REDIRECT.with(Cell::get)
 }
@@ -172,7 +180,6 @@ pub(crate) fn event() -> EventInfo {
 }
 
 /// Set the identity of the events of the following runs on this thread.
-#[allow(dead_code)] // set by the hooks of later issues
 pub(crate) fn set_event(e: EventInfo) {
     EVENT.with(|c| c.set(e));
 }
