@@ -1,0 +1,15 @@
+//! Event sources: things that happen, turned into hook firings with the kernel's program
+//! types and contexts.
+//!
+//! - [`Capture`]: packets of a pcap or pcapng file, read into memory; [`replay`] fires an
+//!   XDP or socket filter hook once per packet (as fast as possible or at the recorded pace),
+//!   counts verdicts and writes the packets that pass to a pcap ([`PcapWriter`]).
+//! - [`timer`]: a `perf_event` hook fired every period on each CPU, like a sampling
+//!   perf event (`struct bpf_perf_event_data`).
+
+mod capture;
+mod replay;
+pub mod timer;
+
+pub use capture::{Capture, CaptureError, Packet, PcapWriter};
+pub use replay::{PacketHook, Replay, ReplayStats, replay};
