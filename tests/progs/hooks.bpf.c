@@ -107,4 +107,32 @@ int tick(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+struct event {
+	__u32 cpu;
+	__u64 period;
+	char tag[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
+// Puts `struct event` in the BTF (locals' types are not), for decoding records.
+const struct event *unused_event __attribute__((unused));
+
+// One ring buffer record per firing (decoded by `waggle attach` through BTF).
+SEC("perf_event")
+int tick_event(struct bpf_perf_event_data *ctx)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	e->cpu = bpf_get_smp_processor_id();
+	e->period = ctx->sample_period;
+	__builtin_memcpy(e->tag, "tick", 5);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -82,6 +82,50 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Attach a program to an event source and show what it collects.
+    ///
+    /// xdp and socket programs replay the packets of `--pcap` (verdict counts; `--out`
+    /// writes the packets that pass); perf_event programs run `--every PERIOD` (or `--hz`) on
+    /// each CPU. Ring and perf buffer records print as they arrive, the maps every
+    /// `--interval` and at the end (log2 histograms for maps named `*hist*`). Ctrl-C stops,
+    /// detaches and unloads, then reports.
+    Attach {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// The program to attach [default: the object's first].
+        #[arg(long, value_name = "NAME")]
+        program: Option<String>,
+        /// Replay the packets of a pcap or pcapng file (xdp, socket programs).
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz"], conflicts_with_all = ["every", "hz"])]
+        pcap: Option<PathBuf>,
+        /// Write the packets that pass to this pcap file.
+        #[arg(long, value_name = "FILE", requires = "pcap")]
+        out: Option<PathBuf>,
+        /// Replay at the recorded pace instead of as fast as possible.
+        #[arg(long, requires = "pcap")]
+        pace: bool,
+        /// Run a perf_event program every PERIOD on each CPU (`10ms`, `1s`, `500us`).
+        #[arg(long, value_name = "PERIOD", value_parser = commands::attach::parse_duration, conflicts_with = "hz")]
+        every: Option<std::time::Duration>,
+        /// Run a perf_event program F times a second on each CPU.
+        #[arg(long, value_name = "F")]
+        hz: Option<f64>,
+        /// Stop the timer after this long [default: until Ctrl-C].
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Timer on this many CPUs [default: all].
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
+        /// Print the maps every TIME while running.
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        interval: Option<std::time::Duration>,
+        /// The BTF struct that decodes ring/perf buffer records [default: `event` if any].
+        #[arg(long, value_name = "STRUCT")]
+        event_type: Option<String>,
+        /// JSON lines: records and interval dumps as they come, then the final report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
     /// The program gets r1 = the memory's address, r2 = its length. No verifier runs: memory
@@ -186,6 +230,46 @@ fn run(command: Command) -> Result<(), Failure> {
                 data,
                 ctx,
                 repeat,
+                json,
+            })
+        }
+        Command::Attach {
+            file,
+            program,
+            pcap,
+            out,
+            pace,
+            every,
+            hz,
+            duration,
+            cpus,
+            interval,
+            event_type,
+            json,
+        } => {
+            let source = match (pcap, every, hz) {
+                (Some(file), _, _) => commands::attach::Source::Pcap { file, out, pace },
+                (None, Some(period), _) => commands::attach::Source::Every {
+                    period,
+                    duration,
+                    cpus,
+                },
+                (None, None, Some(f)) if f.is_finite() && f > 0.0 && f <= 1e6 => {
+                    commands::attach::Source::Every {
+                        period: std::time::Duration::from_secs_f64(1.0 / f),
+                        duration,
+                        cpus,
+                    }
+                }
+                (None, None, Some(f)) => return Err(usage(format!("--hz {f}: out of range"))),
+                (None, None, None) => return Err(usage("give --pcap, --every or --hz")),
+            };
+            commands::attach::attach(&commands::attach::AttachArgs {
+                file,
+                program,
+                source,
+                interval,
+                event_type,
                 json,
             })
         }
