@@ -6,10 +6,16 @@
 //!   counts verdicts and writes the packets that pass to a pcap ([`PcapWriter`]).
 //! - [`timer`]: a `perf_event` hook fired every period on each CPU, like a sampling
 //!   perf event (`struct bpf_perf_event_data`).
+//! - [`syscalls`]: a command run under ptrace, its system calls firing
+//!   `raw_syscalls/sys_enter` and `sys_exit` tracepoint hooks ([`syscall_name`] names them).
 
 mod capture;
 mod replay;
+mod spawn;
+mod syscall_names;
+pub mod syscalls;
 pub mod timer;
 
 pub use capture::{Capture, CaptureError, Packet, PcapWriter};
 pub use replay::{PacketHook, Replay, ReplayStats, replay};
+pub use syscall_names::{syscall_name, syscall_number};

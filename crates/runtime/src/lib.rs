@@ -44,7 +44,7 @@ pub use load::{LoadError, ProgLoad};
 pub use loader::LoadedObject;
 pub use map::{Map, MapInfo};
 pub use program::{Program, ProgramInfo};
-pub use run_state::{current_cpu, set_current_cpu};
+pub use run_state::{CurrentTask, UserMemory, current_cpu, set_current_cpu, with_current_task};
 pub use runtime::{Info, MapCreate, Runtime};
 pub use table::{Handle, Object};
 pub use test_run::{TestRun, TestRunResult};

@@ -49,6 +49,37 @@ pub(crate) struct EventInfo {
     pub(crate) func_ip: u64,
 }
 
+/// Memory of another process (a traced one) that `bpf_probe_read_user*` reads.
+pub trait UserMemory: Send + Sync {
+    /// Fill `buf` from address `addr`; false if any byte cannot be read.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
+}
+
+/// The task an event happened in, when it is not the thread running the program (a traced
+/// process's system call): what `bpf_get_current_pid_tgid`, `bpf_get_current_comm` and
+/// `bpf_probe_read_user*` describe and read.
+#[derive(Clone)]
+pub struct CurrentTask {
+    /// Thread id (the kernel's pid).
+    pub pid: u32,
+    /// Process id (the kernel's tgid).
+    pub tgid: u32,
+    /// `comm`, NUL-padded.
+    pub comm: [u8; 16],
+    /// The task's memory, for `bpf_probe_read_user*`.
+    pub memory: Option<Arc<dyn UserMemory>>,
+}
+
+impl std::fmt::Debug for CurrentTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentTask")
+            .field("pid", &self.pid)
+            .field("tgid", &self.tgid)
+            .field("comm", &String::from_utf8_lossy(&self.comm))
+            .finish()
+    }
+}
+
 /// A ring buffer sample reserved by the run and not yet submitted or discarded.
 struct Reservation {
     map: Arc<Map>,
@@ -71,6 +102,7 @@ thread_local! {
             func_ip: 0,
         })
     };
+    static TASK: RefCell<Option<CurrentTask>> = const { RefCell::new(None) };
     static RESERVED: RefCell<Vec<Reservation>> = const { RefCell::new(Vec::new()) };
     /// The spin lock the run holds: its map and the lock word's offset in the map's storage.
     static LOCK: RefCell<Option<(Arc<Map>, usize)>> = const { RefCell::new(None) };
@@ -182,6 +214,19 @@ pub(crate) fn event() -> EventInfo {
 /// Set the identity of the events of the following runs on this thread.
 pub(crate) fn set_event(e: EventInfo) {
     EVENT.with(|c| c.set(e));
+}
+
+/// Run `f` with `task` as the current task of the runs it makes on this thread.
+pub fn with_current_task<R>(task: CurrentTask, f: impl FnOnce() -> R) -> R {
+    let prev = TASK.with(|t| t.borrow_mut().replace(task));
+    let r = f();
+    TASK.with(|t| *t.borrow_mut() = prev);
+    r
+}
+
+/// The current task set by [`with_current_task`], if any.
+pub(crate) fn current_task() -> Option<CurrentTask> {
+    TASK.with(|t| t.borrow().clone())
 }
 
 /// Remember a sample the run reserved.
