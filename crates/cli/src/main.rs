@@ -126,6 +126,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command with the object's raw_syscalls tracepoint programs attached.
+    ///
+    /// The command runs under ptrace; each system call entry and exit fires the programs of
+    /// `tracepoint/raw_syscalls/sys_enter` and `sys_exit` with the kernel's records; they see
+    /// the command as the current task and read its memory with `bpf_probe_read_user*`.
+    Trace {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// A program to attach (repeatable) [default: every raw_syscalls program].
+        #[arg(long, value_name = "NAME")]
+        program: Vec<String>,
+        /// Print the maps every TIME while running.
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        interval: Option<std::time::Duration>,
+        /// The BTF struct that decodes ring/perf buffer records [default: `event` if any].
+        #[arg(long, value_name = "STRUCT")]
+        event_type: Option<String>,
+        /// JSON lines: records as they come, then the report and the maps.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
     /// The program gets r1 = the memory's address, r2 = its length. No verifier runs: memory
@@ -273,6 +297,21 @@ fn run(command: Command) -> Result<(), Failure> {
                 json,
             })
         }
+        Command::Trace {
+            file,
+            program,
+            interval,
+            event_type,
+            json,
+            command,
+        } => commands::trace::trace(&commands::trace::TraceArgs {
+            file,
+            programs: program,
+            command,
+            interval,
+            event_type,
+            json,
+        }),
         Command::Exec {
             file,
             mem_hex,

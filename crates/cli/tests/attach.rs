@@ -68,7 +68,11 @@ fn readme_traffic_example() {
     assert!(out.contains(&format!("{n} packets")), "{out}");
     assert!(out.contains(&format!("XDP_PASS {n}")), "{out}");
     assert!(out.contains("map per_proto"), "{out}");
-    assert!(out.contains("TCP  {packets: "), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("TCP ") && l.contains("{packets: ")),
+        "{out}"
+    );
     assert!(out.contains("map size_hist"), "{out}");
     assert!(out.contains(" -> "), "histogram rows: {out}");
     assert!(out.ends_with("detached and unloaded\n"), "{out}");
@@ -284,4 +288,40 @@ fn refused_combinations() {
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(!o.stderr.is_empty());
     }
+}
+
+#[test]
+fn trace_counts_syscalls_by_name_and_reads_paths() {
+    let dir = scratch("trace");
+    let file = dir.join("note.txt");
+    std::fs::write(&file, "x").unwrap();
+    let o = root().join("examples/syscalls.bpf.o").display().to_string();
+    let out = waggle(&["trace", &o, "--", "cat", &file.display().to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && err.contains("Operation not permitted") {
+        println!("SKIPPED: ptrace not permitted here: {err}");
+        return;
+    }
+    assert!(out.status.success(), "{err}");
+    assert!(text.contains("; exit code 0"), "{text}");
+    assert!(
+        text.contains(&format!("path: \"{}\"", file.display())),
+        "the path cat opened, read from its memory: {text}"
+    );
+    assert!(text.contains("map syscalls"), "{text}");
+    let exit_group = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("exit_group "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(exit_group.split_whitespace().nth(1), Some("1"));
+    assert!(text.ends_with("detached and unloaded\n"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+
+    // No command, or an object without raw_syscalls programs: usage errors.
+    assert_eq!(waggle(&["trace", &o]).status.code(), Some(2));
+    assert_eq!(
+        waggle(&["trace", &hooks_o(), "--", "true"]).status.code(),
+        Some(2)
+    );
 }

@@ -92,13 +92,13 @@ enum SourceStats {
 }
 
 /// Buffers the program writes records to, drained while the source runs.
-struct Buffers {
+pub(super) struct Buffers {
     /// (map name, handle, is ring buffer; else perf event array).
     maps: Vec<(String, Handle, bool)>,
     /// BTF type of the records.
     record_type: Option<u32>,
-    records: u64,
-    lost: u64,
+    pub(super) records: u64,
+    pub(super) lost: u64,
 }
 
 /// Run the command.
@@ -457,7 +457,7 @@ fn source_text(s: &SourceStats) -> String {
 }
 
 /// `1.234 s`, or `12.3 ms` under a second.
-fn seconds(d: Duration) -> String {
+pub(super) fn seconds(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{:.1} ms", d.as_secs_f64() * 1e3)
     } else {
@@ -495,7 +495,7 @@ fn source_json(s: &SourceStats) -> serde_json::Value {
     }
 }
 
-fn open_buffers(
+pub(super) fn open_buffers(
     object: &Object,
     rt: &Runtime,
     loaded: &LoadedObject,
@@ -531,7 +531,7 @@ fn open_buffers(
     })
 }
 
-fn drain_buffers(
+pub(super) fn drain_buffers(
     rt: &Runtime,
     object: &Object,
     b: &mut Buffers,
@@ -591,16 +591,17 @@ fn drain_buffers(
 type Row = (Vec<u8>, Vec<u8>, Option<String>, Option<String>);
 
 /// A map's contents, ready to print.
-struct MapView {
+pub(super) struct MapView {
     name: String,
     type_name: String,
     histogram: bool,
+    global_data: bool,
     /// (key, value, decoded key, decoded value).
     entries: Result<Vec<Row>, String>,
 }
 
 impl MapView {
-    fn json(&self) -> serde_json::Value {
+    pub(super) fn json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({ "name": self.name, "type": self.type_name });
         match &self.entries {
             Ok(e) => {
@@ -645,7 +646,7 @@ fn sum_u64(v: &[u8]) -> u64 {
         .fold(0u64, u64::wrapping_add)
 }
 
-fn dump_maps(rt: &Runtime, object: &Object, loaded: &LoadedObject) -> Vec<MapView> {
+pub(super) fn dump_maps(rt: &Runtime, object: &Object, loaded: &LoadedObject) -> Vec<MapView> {
     let mut views = Vec::new();
     for (spec, (name, h)) in object.maps.iter().zip(&loaded.maps) {
         let t = spec.type_name();
@@ -669,6 +670,10 @@ fn dump_maps(rt: &Runtime, object: &Object, loaded: &LoadedObject) -> Vec<MapVie
                 .filter(|(_, v)| !array || v.iter().any(|&b| b != 0))
                 .map(|(k, v)| {
                     let dk = match (&object.btf, spec.btf_key_type_id) {
+                        // Maps named *syscall* keyed by a number: the system call's name.
+                        _ if name.contains("syscall") && matches!(k.len(), 4 | 8) => {
+                            waggle_events::syscall_name(slot_of(&k)).map(str::to_string)
+                        }
                         (Some(btf), Some(id)) => decode(btf, id, &k),
                         _ => None,
                     };
@@ -707,13 +712,19 @@ fn dump_maps(rt: &Runtime, object: &Object, loaded: &LoadedObject) -> Vec<MapVie
             name: name.clone(),
             type_name: t.to_string(),
             histogram,
+            global_data: matches!(spec.kind, MapKind::Data | MapKind::Bss),
             entries,
         });
     }
     views
 }
 
-fn print_maps(maps: &[MapView], elapsed: Duration, json: bool, last: bool) -> Result<(), Failure> {
+pub(super) fn print_maps(
+    maps: &[MapView],
+    elapsed: Duration,
+    json: bool,
+    last: bool,
+) -> Result<(), Failure> {
     if json {
         if last {
             return Ok(());
@@ -737,6 +748,10 @@ fn print_maps(maps: &[MapView], elapsed: Duration, json: bool, last: bool) -> Re
                 continue;
             }
         };
+        if m.global_data && entries.is_empty() {
+            // Untouched .bss/.data: nothing the program collected.
+            continue;
+        }
         let _ = writeln!(
             out,
             "map {} ({}, {} entr{}):",
@@ -754,9 +769,15 @@ fn print_maps(maps: &[MapView], elapsed: Duration, json: bool, last: bool) -> Re
             .map(|(k, _, dk, _)| dk.clone().unwrap_or_else(|| waggle_cli::to_hex(k)))
             .collect();
         let width = keys.iter().map(String::len).max().unwrap_or(0).max(3);
+        // Numbers right-aligned, names left-aligned.
+        let numeric = keys.iter().all(|k| k.bytes().all(|b| b.is_ascii_digit()));
         for (key, (_, v, _, dv)) in keys.iter().zip(entries) {
             let value = dv.clone().unwrap_or_else(|| waggle_cli::to_hex(v));
-            let _ = writeln!(out, "  {key:>width$}  {value}");
+            if numeric {
+                let _ = writeln!(out, "  {key:>width$}  {value}");
+            } else {
+                let _ = writeln!(out, "  {key:<width$}  {value}");
+            }
         }
     }
     emit(&out)

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod disasm;
 pub mod inspect;
 pub mod run;
+pub mod trace;
 pub mod values;
 
 use std::path::Path;
