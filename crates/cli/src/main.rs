@@ -96,7 +96,7 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         program: Option<String>,
         /// Replay the packets of a pcap or pcapng file (xdp, socket programs).
-        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz"], conflicts_with_all = ["every", "hz"])]
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz", "exec_events"], conflicts_with_all = ["every", "hz", "exec_events"])]
         pcap: Option<PathBuf>,
         /// Write the packets that pass to this pcap file.
         #[arg(long, value_name = "FILE", requires = "pcap")]
@@ -110,7 +110,11 @@ enum Command {
         /// Run a perf_event program F times a second on each CPU.
         #[arg(long, value_name = "F")]
         hz: Option<f64>,
-        /// Stop the timer after this long [default: until Ctrl-C].
+        /// Process exec and exit events (tracepoint/sched/sched_process_exec and _exit
+        /// programs) from the process connector; needs CAP_NET_ADMIN.
+        #[arg(long, conflicts_with_all = ["every", "hz"])]
+        exec_events: bool,
+        /// Stop the timer or the process events after this long [default: until Ctrl-C].
         #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
         duration: Option<std::time::Duration>,
         /// Timer on this many CPUs [default: all].
@@ -267,11 +271,13 @@ fn run(command: Command) -> Result<(), Failure> {
             hz,
             duration,
             cpus,
+            exec_events,
             interval,
             event_type,
             json,
         } => {
             let source = match (pcap, every, hz) {
+                _ if exec_events => commands::attach::Source::ExecEvents { duration },
                 (Some(file), _, _) => commands::attach::Source::Pcap { file, out, pace },
                 (None, Some(period), _) => commands::attach::Source::Every {
                     period,

@@ -325,3 +325,37 @@ fn trace_counts_syscalls_by_name_and_reads_paths() {
         Some(2)
     );
 }
+
+#[test]
+fn exec_events_snoop_new_processes() {
+    let o = root()
+        .join("examples/execsnoop.bpf.o")
+        .display()
+        .to_string();
+    let mut child = Command::new(WAGGLE)
+        .args(["attach", &o, "--exec-events", "--duration", "1500ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Start processes until waggle is done, so some start after it listens, however slow
+    // the machine.
+    while child.try_wait().unwrap().is_none() {
+        let _ = Command::new("sleep").arg("0.05").status();
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() && err.contains("CAP_NET_ADMIN") {
+        println!("SKIPPED: the process connector is not permitted here: {err}");
+        return;
+    }
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("execs: {pid: ") && l.contains("comm: \"sleep\"")),
+        "{out}"
+    );
+    assert!(out.contains("{comm: \"sleep\"}"), "execs_per_comm: {out}");
+    assert!(out.ends_with("detached and unloaded\n"), "{out}");
+}

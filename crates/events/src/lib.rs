@@ -6,10 +6,13 @@
 //!   counts verdicts and writes the packets that pass to a pcap ([`PcapWriter`]).
 //! - [`timer`]: a `perf_event` hook fired every period on each CPU, like a sampling
 //!   perf event (`struct bpf_perf_event_data`).
+//! - [`proc_events`]: process exec and exit from the process connector, firing
+//!   `sched/sched_process_exec` and `sched/sched_process_exit` tracepoint hooks.
 //! - [`syscalls`]: a command run under ptrace, its system calls firing
 //!   `raw_syscalls/sys_enter` and `sys_exit` tracepoint hooks ([`syscall_name`] names them).
 
 mod capture;
+pub mod proc_events;
 mod replay;
 mod spawn;
 mod syscall_names;

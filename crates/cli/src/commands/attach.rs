@@ -42,6 +42,26 @@ pub enum Source {
         /// How many CPUs (None: all possible CPUs).
         cpus: Option<u32>,
     },
+    /// Process exec and exit events from the process connector.
+    ExecEvents {
+        /// How long (None: until Ctrl-C).
+        duration: Option<Duration>,
+    },
+}
+
+const EXEC_HOOK: &str = "sched/sched_process_exec";
+const EXIT_HOOK: &str = "sched/sched_process_exit";
+
+/// The process-event hook a tracepoint program's section names, if any.
+fn sched_hook(section: &str) -> Option<&'static str> {
+    let tp = section
+        .strip_prefix("tracepoint/")
+        .or_else(|| section.strip_prefix("tp/"))?;
+    match tp {
+        "sched/sched_process_exec" => Some(EXEC_HOOK),
+        "sched/sched_process_exit" => Some(EXIT_HOOK),
+        _ => None,
+    }
 }
 
 /// Everything `waggle attach` was asked to do.
@@ -88,6 +108,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// What the source did, for the final report.
 enum SourceStats {
     Replay(ReplayStats),
+    Proc(waggle_events::proc_events::ProcStats, Duration),
     Timer(TimerStats, Duration),
 }
 
@@ -137,6 +158,21 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
             "perf_event:timer",
             HookSpec::new(ProgramType::PerfEvent, Combine::All),
         ),
+        (Source::ExecEvents { .. }, ProgramType::Tracepoint)
+            if sched_hook(&program.section).is_some() =>
+        {
+            (
+                sched_hook(&program.section).unwrap_or(EXEC_HOOK),
+                HookSpec::new(ProgramType::Tracepoint, Combine::All),
+            )
+        }
+        (Source::ExecEvents { .. }, _) => {
+            return Err(usage(format!(
+                "--exec-events fires tracepoint/sched/sched_process_exec and _exit programs; \
+                 {} is in {}",
+                program.name, program.section
+            )));
+        }
         (Source::Pcap { .. }, t) => {
             return Err(usage(format!(
                 "--pcap fires xdp and socket programs; {} is {}",
@@ -157,7 +193,7 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
         Source::Pcap { file, .. } => Some(
             Capture::parse(&read(file)?).map_err(|e| usage(format!("{}: {e}", file.display())))?,
         ),
-        Source::Every { .. } => None,
+        Source::Every { .. } | Source::ExecEvents { .. } => None,
     };
 
     let rt = Runtime::new();
@@ -200,6 +236,25 @@ fn attach_loaded(
     let link = rt
         .link_create(handle, hook_name, 0)
         .map_err(|e| failed(format!("attach {} to {hook_name}: {e}", program.name)))?;
+    // Process events: the object's other sched program (exit for exec, or the reverse) comes
+    // along unless one program was asked for.
+    let mut links = vec![link];
+    if matches!(args.source, Source::ExecEvents { .. }) && args.program.is_none() {
+        for p in &object.programs {
+            if let Some(h) = sched_hook(&p.section).filter(|h| *h != hook_name)
+                && let Some(ph) = loaded.program(&p.name)
+            {
+                if rt.hook(h).is_none() {
+                    rt.hook_create(h, HookSpec::new(ProgramType::Tracepoint, Combine::All))
+                        .map_err(|e| failed(format!("hook {h}: {e}")))?;
+                }
+                links.push(
+                    rt.link_create(ph, h, 0)
+                        .map_err(|e| failed(format!("attach {} to {h}: {e}", p.name)))?,
+                );
+            }
+        }
+    }
 
     let mut buffers = open_buffers(object, rt, loaded, args.event_type.as_deref())?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -223,6 +278,13 @@ fn attach_loaded(
                 out: out.clone(),
                 pace: *pace,
                 socket: hook_name.starts_with("socket"),
+            },
+            Source::ExecEvents { duration } => WorkerSource::Proc {
+                hooks: waggle_events::proc_events::ProcHooks {
+                    exec: rt.hook(EXEC_HOOK),
+                    exit: rt.hook(EXIT_HOOK),
+                },
+                duration: *duration,
             },
             Source::Every {
                 period,
@@ -263,7 +325,9 @@ fn attach_loaded(
         .join()
         .map_err(|_| failed("the event source panicked"))??;
     // Detach first (no more runs), then read everything the program left.
-    rt.close(link).map_err(|e| failed(format!("detach: {e}")))?;
+    for link in links {
+        rt.close(link).map_err(|e| failed(format!("detach: {e}")))?;
+    }
     let interrupted = stop.load(Ordering::Relaxed);
     drain_buffers(rt, object, &mut buffers, args.json)?;
     let info = rt
@@ -323,6 +387,10 @@ enum WorkerSource {
         socket: bool,
     },
     Timer(Timer),
+    Proc {
+        hooks: waggle_events::proc_events::ProcHooks,
+        duration: Option<Duration>,
+    },
 }
 
 fn run_source(
@@ -378,6 +446,32 @@ fn run_source(
                 return Err(failed(format!("--out: {e}")));
             }
             Ok(SourceStats::Replay(stats))
+        }
+        WorkerSource::Proc { hooks, duration } => {
+            let start = Instant::now();
+            let listener = waggle_events::proc_events::ProcListener::open().map_err(|e| {
+                failed(format!(
+                    "process connector: {e} (listening needs CAP_NET_ADMIN)"
+                ))
+            })?;
+            // `done` ends the listener: Ctrl-C or the duration.
+            let done = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let (done, stop) = (done.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed)
+                        && duration.is_none_or(|d| start.elapsed() < d)
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    done.store(true, Ordering::Relaxed);
+                })
+            };
+            let r = listener.run(&hooks, &done);
+            done.store(true, Ordering::Relaxed);
+            let _ = watcher.join();
+            let s = r.map_err(|e| failed(format!("process connector: {e}")))?;
+            Ok(SourceStats::Proc(s, start.elapsed()))
         }
         WorkerSource::Timer(t) => {
             let start = Instant::now();
@@ -436,6 +530,18 @@ fn source_text(s: &SourceStats) -> String {
             }
             t
         }
+        SourceStats::Proc(s, d) => {
+            let mut t = format!("{} execs, {} exits in {}", s.execs, s.exits, seconds(*d));
+            if s.errors > 0 {
+                let _ = write!(
+                    t,
+                    "; run errors {} (first: {})",
+                    s.errors,
+                    s.first_error.as_deref().unwrap_or("?")
+                );
+            }
+            t
+        }
         SourceStats::Timer(s, d) => {
             let total: u64 = s.fires.iter().sum();
             let mut t = format!(
@@ -485,6 +591,14 @@ fn source_json(s: &SourceStats) -> serde_json::Value {
                 "elapsed_ns": r.elapsed.as_nanos() as u64,
             })
         }
+        SourceStats::Proc(s, d) => serde_json::json!({
+            "kind": "process_events",
+            "execs": s.execs,
+            "exits": s.exits,
+            "errors": s.errors,
+            "first_error": s.first_error,
+            "elapsed_ns": d.as_nanos() as u64,
+        }),
         SourceStats::Timer(s, d) => serde_json::json!({
             "kind": "timer",
             "fires": s.fires,
