@@ -96,10 +96,14 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         program: Option<String>,
         /// Replay the packets of a pcap or pcapng file (xdp, socket programs).
-        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz", "exec_events"], conflicts_with_all = ["every", "hz", "exec_events"])]
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz", "exec_events", "iface"], conflicts_with_all = ["every", "hz", "exec_events", "iface"])]
         pcap: Option<PathBuf>,
+        /// Frames received on this network interface (xdp, socket programs; AF_PACKET, needs
+        /// CAP_NET_RAW), until Ctrl-C or `--duration`.
+        #[arg(long, value_name = "IFACE", conflicts_with_all = ["every", "hz", "exec_events"])]
+        iface: Option<String>,
         /// Write the packets that pass to this pcap file.
-        #[arg(long, value_name = "FILE", requires = "pcap")]
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Replay at the recorded pace instead of as fast as possible.
         #[arg(long, requires = "pcap")]
@@ -272,12 +276,18 @@ fn run(command: Command) -> Result<(), Failure> {
             duration,
             cpus,
             exec_events,
+            iface,
             interval,
             event_type,
             json,
         } => {
             let source = match (pcap, every, hz) {
                 _ if exec_events => commands::attach::Source::ExecEvents { duration },
+                (None, _, _) if iface.is_some() => commands::attach::Source::Iface {
+                    name: iface.unwrap_or_default(),
+                    out,
+                    duration,
+                },
                 (Some(file), _, _) => commands::attach::Source::Pcap { file, out, pace },
                 (None, Some(period), _) => commands::attach::Source::Every {
                     period,

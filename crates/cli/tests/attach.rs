@@ -359,3 +359,103 @@ fn exec_events_snoop_new_processes() {
     assert!(out.contains("{comm: \"sleep\"}"), "execs_per_comm: {out}");
     assert!(out.ends_with("detached and unloaded\n"), "{out}");
 }
+
+/// Deletes network namespaces when dropped.
+struct Namespaces(Vec<String>);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let o = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+    }
+}
+
+#[test]
+fn iface_in_a_namespace_fires_xdp() {
+    let id = std::process::id() % 100_000;
+    let (na, nb) = (format!("wgc{id}a"), format!("wgc{id}b"));
+    let (va, vb) = (format!("wca{id}"), format!("wcb{id}"));
+    let _guard = Namespaces(vec![na.clone(), nb.clone()]);
+    let setup = (|| {
+        ip(&["netns", "add", &na])?;
+        ip(&["netns", "add", &nb])?;
+        ip(&[
+            "link", "add", &va, "netns", &na, "type", "veth", "peer", "name", &vb, "netns", &nb,
+        ])?;
+        ip(&["-n", &na, "addr", "add", "10.198.0.1/24", "dev", &va])?;
+        ip(&["-n", &nb, "addr", "add", "10.198.0.2/24", "dev", &vb])?;
+        ip(&["-n", &na, "link", "set", &va, "up"])?;
+        ip(&["-n", &nb, "link", "set", &vb, "up"])
+    })();
+    if let Err(e) = setup {
+        println!("SKIPPED: cannot make network namespaces and a veth pair here: {e}");
+        return;
+    }
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &nb, WAGGLE, "attach", &hooks_o()])
+        .args([
+            "--program",
+            "xdp_udp9999",
+            "--iface",
+            &vb,
+            "--duration",
+            "2s",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Send from the other namespace until waggle is done.
+    let sender = {
+        let na = na.clone();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        let t = std::thread::spawn(move || {
+            let f = std::fs::File::open(format!("/run/netns/{na}")).unwrap();
+            nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let s = std::net::UdpSocket::bind("10.198.0.1:0").unwrap();
+            while !d.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = s.send_to(b"x", "10.198.0.2:9999");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        (t, done)
+    };
+    let status = child.wait().unwrap();
+    sender.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.0.join().unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{out}");
+    let v = last_json(&out);
+    let drops = v["source"]["verdicts"]["XDP_DROP"].as_u64().unwrap();
+    assert!(drops > 0, "{v}");
+    assert_eq!(v["hook"], format!("xdp:{vb}"));
+    let counts = v["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "counts")
+        .unwrap();
+    let slot13 = counts["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key_decoded"] == "13")
+        .unwrap();
+    assert_eq!(slot13["value_decoded"], drops.to_string());
+}

@@ -42,6 +42,15 @@ pub enum Source {
         /// How many CPUs (None: all possible CPUs).
         cpus: Option<u32>,
     },
+    /// Frames received on a live interface (AF_PACKET).
+    Iface {
+        /// The interface name.
+        name: String,
+        /// Where to write the packets that pass.
+        out: Option<PathBuf>,
+        /// How long (None: until Ctrl-C).
+        duration: Option<Duration>,
+    },
     /// Process exec and exit events from the process connector.
     ExecEvents {
         /// How long (None: until Ctrl-C).
@@ -146,11 +155,11 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
     };
     let prog_type = ProgramType::from_u32(program.prog_type()).unwrap_or(ProgramType::Unspec);
     let (hook_name, spec) = match (&args.source, prog_type) {
-        (Source::Pcap { .. }, ProgramType::Xdp) => (
+        (Source::Pcap { .. } | Source::Iface { .. }, ProgramType::Xdp) => (
             "xdp:pcap",
             HookSpec::new(ProgramType::Xdp, Combine::Continue(xdp_action::PASS)),
         ),
-        (Source::Pcap { .. }, ProgramType::SocketFilter) => (
+        (Source::Pcap { .. } | Source::Iface { .. }, ProgramType::SocketFilter) => (
             "socket:pcap",
             HookSpec::new(ProgramType::SocketFilter, Combine::Min),
         ),
@@ -173,9 +182,9 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
                 program.name, program.section
             )));
         }
-        (Source::Pcap { .. }, t) => {
+        (Source::Pcap { .. } | Source::Iface { .. }, t) => {
             return Err(usage(format!(
-                "--pcap fires xdp and socket programs; {} is {}",
+                "--pcap and --iface fire xdp and socket programs; {} is {}",
                 program.name,
                 t.name()
             )));
@@ -188,12 +197,16 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
             )));
         }
     };
+    let hook_name = match &args.source {
+        Source::Iface { name, .. } => hook_name.replace("pcap", name),
+        _ => hook_name.to_string(),
+    };
     // Read the capture before loading anything: a bad file is a usage error.
     let capture = match &args.source {
         Source::Pcap { file, .. } => Some(
             Capture::parse(&read(file)?).map_err(|e| usage(format!("{}: {e}", file.display())))?,
         ),
-        Source::Every { .. } | Source::ExecEvents { .. } => None,
+        Source::Every { .. } | Source::ExecEvents { .. } | Source::Iface { .. } => None,
     };
 
     let rt = Runtime::new();
@@ -205,7 +218,7 @@ pub fn attach(args: &AttachArgs) -> Result<(), Failure> {
         failed(m)
     })?;
     let result = attach_loaded(
-        args, &object, &rt, &loaded, program, hook_name, spec, capture,
+        args, &object, &rt, &loaded, program, &hook_name, spec, capture,
     );
     // Unload: every handle closed; the runtime must hold nothing afterwards.
     loaded.close(&rt);
@@ -277,6 +290,16 @@ fn attach_loaded(
                 capture: capture.unwrap_or_default(),
                 out: out.clone(),
                 pace: *pace,
+                socket: hook_name.starts_with("socket"),
+            },
+            Source::Iface {
+                name,
+                out,
+                duration,
+            } => WorkerSource::Iface {
+                name: name.clone(),
+                out: out.clone(),
+                duration: *duration,
                 socket: hook_name.starts_with("socket"),
             },
             Source::ExecEvents { duration } => WorkerSource::Proc {
@@ -391,6 +414,29 @@ enum WorkerSource {
         hooks: waggle_events::proc_events::ProcHooks,
         duration: Option<Duration>,
     },
+    Iface {
+        name: String,
+        out: Option<PathBuf>,
+        duration: Option<Duration>,
+        socket: bool,
+    },
+}
+
+/// A flag set when `stop` is or when `duration` has passed, and the thread that sets it.
+fn until(stop: &Arc<AtomicBool>, duration: Option<Duration>) -> Arc<AtomicBool> {
+    let done = Arc::new(AtomicBool::new(false));
+    let (d, stop) = (done.clone(), stop.clone());
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed)
+            && !d.load(Ordering::Relaxed)
+            && duration.is_none_or(|t| start.elapsed() < t)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d.store(true, Ordering::Relaxed);
+    });
+    done
 }
 
 fn run_source(
@@ -439,6 +485,58 @@ fn run_source(
                 }
             })
             .map_err(|e| failed(format!("replay: {e}")))?;
+            if let Some(w) = writer {
+                w.finish().map_err(|e| failed(format!("--out: {e}")))?;
+            }
+            if let Some(e) = write_error {
+                return Err(failed(format!("--out: {e}")));
+            }
+            Ok(SourceStats::Replay(stats))
+        }
+        WorkerSource::Iface {
+            name,
+            out,
+            duration,
+            socket,
+        } => {
+            let sock = waggle_events::LiveSocket::open(&name)
+                .map_err(|e| failed(format!("--iface {name}: {e} (needs CAP_NET_RAW)")))?;
+            let mut writer = match &out {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+                    Some(
+                        PcapWriter::new(std::io::BufWriter::new(f), 1)
+                            .map_err(|e| failed(format!("{}: {e}", path.display())))?,
+                    )
+                }
+                None => None,
+            };
+            let hook = if socket {
+                PacketHook::SocketFilter(hook)
+            } else {
+                PacketHook::Xdp(hook)
+            };
+            let done = until(stop, duration);
+            let mut write_error = None;
+            let r = sock.run(
+                &hook,
+                &done,
+                |data| {
+                    let ts = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    if let Some(w) = &mut writer
+                        && write_error.is_none()
+                        && let Err(e) = w.write(ts, data, data.len() as u32)
+                    {
+                        write_error = Some(e);
+                    }
+                },
+                |s| progress.store(s.packets as usize, Ordering::Relaxed),
+            );
+            done.store(true, Ordering::Relaxed);
+            let stats = r.map_err(|e| failed(format!("--iface {name}: {e}")))?;
             if let Some(w) = writer {
                 w.finish().map_err(|e| failed(format!("--out: {e}")))?;
             }
