@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuild the committed BPF object corpus (tests/progs/*.bpf.o) from its C sources.
+# Rebuild the committed BPF object corpus (tests/progs/*.bpf.o) and the examples
+# (examples/*.bpf.o, examples/*/*.bpf.o) from their C sources.
 # The .o files are committed so that `cargo test` needs no clang; run this after editing a .c.
 #   x.bpf.c -> x.bpf.o (-mcpu=v3), and x.v4.bpf.o (-mcpu=v4) for the sources listed in V4;
 #   x.btf.c -> x.btf: raw BTF (the format of /sys/kernel/btf/vmlinux), a CO-RE target.
@@ -34,4 +35,12 @@ for src in *.btf.c; do
     "$OBJCOPY" --dump-section ".BTF=$base.btf" "$base.btf.tmp.o"
     rm -f "$base.btf.tmp.o"
     echo "built $base.btf"
+done
+
+# The examples: plain -mcpu=v3 objects next to their sources.
+cd ../../examples
+for src in *.bpf.c */*.bpf.c; do
+    [ -e "$src" ] || continue
+    "$CLANG" "${CFLAGS[@]}" -mcpu=v3 -c "$src" -o "${src%.bpf.c}.bpf.o"
+    echo "built examples/${src%.bpf.c}.bpf.o"
 done

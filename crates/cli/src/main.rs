@@ -104,6 +104,82 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Attach a program to an event source and show what it collects.
+    ///
+    /// xdp and socket programs replay the packets of `--pcap` (verdict counts; `--out`
+    /// writes the packets that pass); perf_event programs run `--every PERIOD` (or `--hz`) on
+    /// each CPU. Ring and perf buffer records print as they arrive, the maps every
+    /// `--interval` and at the end (log2 histograms for maps named `*hist*`). Ctrl-C stops,
+    /// detaches and unloads, then reports.
+    Attach {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// The program to attach [default: the object's first].
+        #[arg(long, value_name = "NAME")]
+        program: Option<String>,
+        /// Replay the packets of a pcap or pcapng file (xdp, socket programs).
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["every", "hz", "exec_events", "iface"], conflicts_with_all = ["every", "hz", "exec_events", "iface"])]
+        pcap: Option<PathBuf>,
+        /// Frames received on this network interface (xdp, socket programs; AF_PACKET, needs
+        /// CAP_NET_RAW), until Ctrl-C or `--duration`.
+        #[arg(long, value_name = "IFACE", conflicts_with_all = ["every", "hz", "exec_events"])]
+        iface: Option<String>,
+        /// Write the packets that pass to this pcap file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replay at the recorded pace instead of as fast as possible.
+        #[arg(long, requires = "pcap")]
+        pace: bool,
+        /// Run a perf_event program every PERIOD on each CPU (`10ms`, `1s`, `500us`).
+        #[arg(long, value_name = "PERIOD", value_parser = commands::attach::parse_duration, conflicts_with = "hz")]
+        every: Option<std::time::Duration>,
+        /// Run a perf_event program F times a second on each CPU.
+        #[arg(long, value_name = "F")]
+        hz: Option<f64>,
+        /// Process exec and exit events (tracepoint/sched/sched_process_exec and _exit
+        /// programs) from the process connector; needs CAP_NET_ADMIN.
+        #[arg(long, conflicts_with_all = ["every", "hz"])]
+        exec_events: bool,
+        /// Stop the timer or the process events after this long [default: until Ctrl-C].
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Timer on this many CPUs [default: all].
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
+        /// Print the maps every TIME while running.
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        interval: Option<std::time::Duration>,
+        /// The BTF struct that decodes ring/perf buffer records [default: `event` if any].
+        #[arg(long, value_name = "STRUCT")]
+        event_type: Option<String>,
+        /// JSON lines: records and interval dumps as they come, then the final report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command with the object's raw_syscalls tracepoint programs attached.
+    ///
+    /// The command runs under ptrace; each system call entry and exit fires the programs of
+    /// `tracepoint/raw_syscalls/sys_enter` and `sys_exit` with the kernel's records; they see
+    /// the command as the current task and read its memory with `bpf_probe_read_user*`.
+    Trace {
+        /// A BPF ELF object.
+        file: PathBuf,
+        /// A program to attach (repeatable) [default: every raw_syscalls program].
+        #[arg(long, value_name = "NAME")]
+        program: Vec<String>,
+        /// Print the maps every TIME while running.
+        #[arg(long, value_name = "TIME", value_parser = commands::attach::parse_duration)]
+        interval: Option<std::time::Duration>,
+        /// The BTF struct that decodes ring/perf buffer records [default: `event` if any].
+        #[arg(long, value_name = "STRUCT")]
+        event_type: Option<String>,
+        /// JSON lines: records as they come, then the report and the maps.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
     /// The program gets r1 = the memory's address, r2 = its length. No verifier runs: memory
@@ -222,6 +298,69 @@ fn run(command: Command) -> Result<(), Failure> {
             program: program.as_deref(),
             prog_type: prog_type.as_deref(),
             log_level,
+            json,
+        }),
+        Command::Attach {
+            file,
+            program,
+            pcap,
+            out,
+            pace,
+            every,
+            hz,
+            duration,
+            cpus,
+            exec_events,
+            iface,
+            interval,
+            event_type,
+            json,
+        } => {
+            let source = match (pcap, every, hz) {
+                _ if exec_events => commands::attach::Source::ExecEvents { duration },
+                (None, _, _) if iface.is_some() => commands::attach::Source::Iface {
+                    name: iface.unwrap_or_default(),
+                    out,
+                    duration,
+                },
+                (Some(file), _, _) => commands::attach::Source::Pcap { file, out, pace },
+                (None, Some(period), _) => commands::attach::Source::Every {
+                    period,
+                    duration,
+                    cpus,
+                },
+                (None, None, Some(f)) if f.is_finite() && f > 0.0 && f <= 1e6 => {
+                    commands::attach::Source::Every {
+                        period: std::time::Duration::from_secs_f64(1.0 / f),
+                        duration,
+                        cpus,
+                    }
+                }
+                (None, None, Some(f)) => return Err(usage(format!("--hz {f}: out of range"))),
+                (None, None, None) => return Err(usage("give --pcap, --every or --hz")),
+            };
+            commands::attach::attach(&commands::attach::AttachArgs {
+                file,
+                program,
+                source,
+                interval,
+                event_type,
+                json,
+            })
+        }
+        Command::Trace {
+            file,
+            program,
+            interval,
+            event_type,
+            json,
+            command,
+        } => commands::trace::trace(&commands::trace::TraceArgs {
+            file,
+            programs: program,
+            command,
+            interval,
+            event_type,
             json,
         }),
         Command::Exec {

@@ -16,6 +16,8 @@
 
 mod error;
 mod helpers;
+mod hook;
+mod hooks;
 mod link;
 mod load;
 mod loader;
@@ -30,12 +32,19 @@ mod trace;
 
 pub use error::{Error, Result};
 pub use helpers::implemented_ids;
+pub use hook::{Attached, Combine, Hook, HookSpec};
+pub use hooks::app::{AppHook, CtxAccess};
+pub use hooks::fire_bytes;
+pub use hooks::packet::{
+    RedirectTarget, SkbOutcome, SkbRunner, XDP_HEADROOM, XdpOutcome, XdpRunner, xdp_action,
+};
+pub use hooks::perf::{PerfEventData, fire_perf_event};
 pub use link::Link;
 pub use load::{LoadError, ProgLoad};
 pub use loader::LoadedObject;
 pub use map::{Map, MapInfo};
 pub use program::{Program, ProgramInfo};
-pub use run_state::current_cpu;
+pub use run_state::{CurrentTask, UserMemory, current_cpu, set_current_cpu, with_current_task};
 pub use runtime::{Info, MapCreate, Runtime};
 pub use table::{Handle, Object};
 pub use test_run::{TestRun, TestRunResult};

@@ -1,6 +1,9 @@
-//! Links: a program attached to a hook. Hooks (event sources) come with the hooks issue; the
-//! object, its id and its lifecycle exist now so that detaching and unloading are real.
+//! Links: a program attached to a [`Hook`]. Creating one adds the program to the hook's
+//! attached list (at the end: programs run in attach order); `LINK_DETACH` or dropping the
+//! link (closing its last handle, unpinning) removes it. Runs already in progress finish with
+//! the snapshot they started with (see [`crate::hook`]).
 
+use crate::hook::{Attached, Hook};
 use crate::program::Program;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,16 +19,24 @@ pub struct Link {
     pub hook: String,
     /// The cookie `bpf_get_attach_cookie` returns.
     pub cookie: u64,
+    target: Arc<Hook>,
     detached: AtomicBool,
 }
 
 impl Link {
-    pub(crate) fn new(id: u32, program: Arc<Program>, hook: String, cookie: u64) -> Link {
+    /// Attach `program` to `target` (appended to its attached list).
+    pub(crate) fn attach(id: u32, program: Arc<Program>, target: Arc<Hook>, cookie: u64) -> Link {
+        target.add(Attached {
+            link_id: id,
+            program: program.clone(),
+            cookie,
+        });
         Link {
             id,
             program,
-            hook,
+            hook: target.name().to_string(),
             cookie,
+            target,
             detached: AtomicBool::new(false),
         }
     }
@@ -36,6 +47,14 @@ impl Link {
     }
 
     pub(crate) fn detach(&self) {
-        self.detached.store(true, Ordering::Release);
+        if !self.detached.swap(true, Ordering::AcqRel) {
+            self.target.remove(self.id);
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.detach();
     }
 }

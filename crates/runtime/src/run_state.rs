@@ -40,13 +40,44 @@ pub(crate) struct Redirect {
     pub(crate) flags: u64,
 }
 
-/// Identity of the event a run handles; later issues (hooks) set it per event.
+/// Identity of the event a run handles; hooks set it per attached program.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct EventInfo {
     /// `bpf_get_attach_cookie`: the link's cookie (0 for test runs).
     pub(crate) attach_cookie: u64,
     /// `bpf_get_func_ip`: the traced function's address (0 unless set).
     pub(crate) func_ip: u64,
+}
+
+/// Memory of another process (a traced one) that `bpf_probe_read_user*` reads.
+pub trait UserMemory: Send + Sync {
+    /// Fill `buf` from address `addr`; false if any byte cannot be read.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool;
+}
+
+/// The task an event happened in, when it is not the thread running the program (a traced
+/// process's system call): what `bpf_get_current_pid_tgid`, `bpf_get_current_comm` and
+/// `bpf_probe_read_user*` describe and read.
+#[derive(Clone)]
+pub struct CurrentTask {
+    /// Thread id (the kernel's pid).
+    pub pid: u32,
+    /// Process id (the kernel's tgid).
+    pub tgid: u32,
+    /// `comm`, NUL-padded.
+    pub comm: [u8; 16],
+    /// The task's memory, for `bpf_probe_read_user*`.
+    pub memory: Option<Arc<dyn UserMemory>>,
+}
+
+impl std::fmt::Debug for CurrentTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CurrentTask")
+            .field("pid", &self.pid)
+            .field("tgid", &self.tgid)
+            .field("comm", &String::from_utf8_lossy(&self.comm))
+            .finish()
+    }
 }
 
 /// A ring buffer sample reserved by the run and not yet submitted or discarded.
@@ -57,7 +88,9 @@ struct Reservation {
 
 thread_local! {
     /// The CPU index of this thread: threads are spread over the possible CPUs round-robin.
-    static CPU: u32 = NEXT_CPU.fetch_add(1, Ordering::Relaxed) % waggle_maps::possible_cpus();
+    /// Event sources that run one thread per CPU (timers) set it with [`set_current_cpu`].
+    static CPU: Cell<u32> =
+        Cell::new(NEXT_CPU.fetch_add(1, Ordering::Relaxed) % waggle_maps::possible_cpus());
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     static TAIL_CALLS: Cell<u32> = const { Cell::new(0) };
     static TAIL_TARGET: RefCell<Option<(Arc<Program>, u64)>> = const { RefCell::new(None) };
@@ -69,6 +102,7 @@ thread_local! {
             func_ip: 0,
         })
     };
+    static TASK: RefCell<Option<CurrentTask>> = const { RefCell::new(None) };
     static RESERVED: RefCell<Vec<Reservation>> = const { RefCell::new(Vec::new()) };
     /// The spin lock the run holds: its map and the lock word's offset in the map's storage.
     static LOCK: RefCell<Option<(Arc<Map>, usize)>> = const { RefCell::new(None) };
@@ -78,7 +112,14 @@ thread_local! {
 
 /// The CPU index the current thread's runs use.
 pub fn current_cpu() -> u32 {
-    CPU.with(|c| *c)
+    CPU.with(Cell::get)
+}
+
+/// Make the current thread's runs happen on CPU `cpu` (taken modulo the possible CPUs), as
+/// an event source that runs one thread per CPU does (per-CPU maps,
+/// `bpf_get_smp_processor_id`).
+pub fn set_current_cpu(cpu: u32) {
+    CPU.with(|c| c.set(cpu % waggle_maps::possible_cpus()));
 }
 
 /// Run `f` as `program`'s run on this thread. The outermost run starts with no tail call
@@ -161,7 +202,6 @@ pub(crate) fn set_redirect(r: Option<Redirect>) {
 }
 
 /// The redirect target the last run on this thread chose, if any.
-#[allow(dead_code)] // read by the hooks of later issues
 pub(crate) fn redirect() -> Option<Redirect> {
     REDIRECT.with(Cell::get)
 }
@@ -172,9 +212,21 @@ pub(crate) fn event() -> EventInfo {
 }
 
 /// Set the identity of the events of the following runs on this thread.
-#[allow(dead_code)] // set by the hooks of later issues
 pub(crate) fn set_event(e: EventInfo) {
     EVENT.with(|c| c.set(e));
+}
+
+/// Run `f` with `task` as the current task of the runs it makes on this thread.
+pub fn with_current_task<R>(task: CurrentTask, f: impl FnOnce() -> R) -> R {
+    let prev = TASK.with(|t| t.borrow_mut().replace(task));
+    let r = f();
+    TASK.with(|t| *t.borrow_mut() = prev);
+    r
+}
+
+/// The current task set by [`with_current_task`], if any.
+pub(crate) fn current_task() -> Option<CurrentTask> {
+    TASK.with(|t| t.borrow().clone())
 }
 
 /// Remember a sample the run reserved.

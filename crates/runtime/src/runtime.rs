@@ -1,11 +1,13 @@
 //! [`Runtime`]: the user-space kernel and its command API, modelled on `bpf(2)`.
 
 use crate::error::{Error, Result};
+use crate::hook::Hook;
 use crate::link::Link;
 use crate::map::{Map, MapInfo};
 use crate::program::{Program, ProgramInfo};
 use crate::table::{Handle, Object, Table};
 use crate::trace::TracePipe;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use waggle_uapi::errno;
@@ -23,6 +25,7 @@ struct Inner {
     table: Mutex<Table>,
     next_id: AtomicU32,
     trace: Arc<TracePipe>,
+    hooks: Mutex<HashMap<String, Arc<Hook>>>,
 }
 
 /// `MAP_CREATE` arguments.
@@ -86,6 +89,10 @@ impl Runtime {
         // A panic while holding the lock cannot leave the table half-updated in a way that
         // matters more than losing the runtime, so a poisoned lock is taken over.
         self.inner.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn hooks(&self) -> MutexGuard<'_, HashMap<String, Arc<Hook>>> {
+        self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn next_id(&self) -> u32 {
@@ -361,10 +368,20 @@ impl Runtime {
 
     // ---- links ----
 
-    /// `BPF_LINK_CREATE`: attach a program to a hook by name, with a cookie.
+    /// `BPF_LINK_CREATE`: attach a program to the hook named `hook`, with a cookie. `ENOENT`
+    /// if there is no such hook, `EINVAL` if the hook does not take the program's type.
     pub fn link_create(&self, program: Handle, hook: &str, cookie: u64) -> Result<Handle> {
         let p = self.program(program)?;
-        let link = Arc::new(Link::new(self.next_id(), p, hook.to_string(), cookie));
+        let target = self
+            .hook(hook)
+            .ok_or_else(|| Error::not_found(format!("no hook named {hook}")))?;
+        if !target.spec().prog_types.contains(&p.prog_type) {
+            return Err(Error::invalid(format!(
+                "hook {hook} does not take {} programs",
+                p.prog_type.name()
+            )));
+        }
+        let link = Arc::new(Link::attach(self.next_id(), p, target, cookie));
         Ok(self.open(Object::Link(link)))
     }
 

@@ -1,10 +1,13 @@
 //! The subcommands that work on ELF objects, one module each, and what they share: the
 //! failure type that maps to an exit code, reading files, and opening objects.
 
+pub mod attach;
 pub mod disasm;
 pub mod inspect;
 pub mod run;
 pub mod verify;
+pub mod trace;
+pub mod values;
 
 use std::path::Path;
 use waggle_object::{Object, ParseOptions};

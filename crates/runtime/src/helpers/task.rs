@@ -41,6 +41,9 @@ fn get_current_pid_tgid(
     _: &mut HelperContext<'_>,
     _: [u64; 5],
 ) -> Result<u64, HelperError> {
+    if let Some(t) = run_state::current_task() {
+        return Ok(u64::from(t.tgid) << 32 | u64::from(t.pid));
+    }
     Ok(u64::from(std::process::id()) << 32 | u64::from(thread_id()))
 }
 
@@ -92,7 +95,7 @@ fn get_current_comm(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result
     if size == 0 {
         return Ok(0);
     }
-    let c = comm();
+    let c = run_state::current_task().map_or_else(comm, |t| t.comm);
     let mut out = vec![0u8; size];
     let n = c
         .iter()

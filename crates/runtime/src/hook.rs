@@ -1,0 +1,203 @@
+//! Hooks: the attach points events fire. A [`Hook`] has a name, the program types it accepts
+//! (which decide the context its programs see) and a rule for combining several programs'
+//! return values. `LINK_CREATE` ([`Runtime::link_create`]) attaches a program to a hook by
+//! name; the hook runs its programs in attach order each time its event source fires it.
+//!
+//! The attached list is an immutable snapshot swapped atomically (`arc-swap`): a firing takes
+//! the current snapshot and runs it to the end, so attaching or detaching never interrupts a
+//! run in progress, and the programs of a snapshot (with their maps) stay alive until every
+//! run using it ends. Firing takes no lock.
+
+use crate::error::{Error, Result};
+use crate::program::Program;
+use crate::run_state::{self, EventInfo};
+use crate::runtime::Runtime;
+use arc_swap::ArcSwap;
+use std::sync::{Arc, Mutex};
+use waggle_uapi::{ProgramType, errno};
+use waggle_vm::VmError;
+
+/// How a hook combines the return values of its programs (they run in attach order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Combine {
+    /// Every program runs; the result is the last one's (tracing hooks: perf events,
+    /// tracepoints, where the kernel ignores the value).
+    All,
+    /// Programs run while they return `value`; the first other value stops the chain and is
+    /// the result, else the result is `value`. Like libxdp's multi-program dispatcher with
+    /// `XDP_PASS` (`Continue(2)`), and like an allow/deny chain with 0 meaning "no
+    /// objection" (`Continue(0)`: the first non-zero answer wins).
+    Continue(u64),
+    /// Every program runs until one returns 0; the result is the smallest value (socket
+    /// filters: each return value truncates the packet, 0 drops it).
+    Min,
+}
+
+/// What a hook is: the program types it accepts and how it combines their results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookSpec {
+    /// Program types that may attach (`LINK_CREATE` refuses others with `EINVAL`).
+    pub prog_types: Vec<ProgramType>,
+    /// How the programs' return values combine.
+    pub combine: Combine,
+}
+
+impl HookSpec {
+    /// A hook for programs of one type.
+    pub fn new(prog_type: ProgramType, combine: Combine) -> HookSpec {
+        HookSpec {
+            prog_types: vec![prog_type],
+            combine,
+        }
+    }
+}
+
+/// One program attached to a hook: what a firing runs.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    /// The link's id.
+    pub link_id: u32,
+    /// The program.
+    pub program: Arc<Program>,
+    /// The link's cookie (`bpf_get_attach_cookie`).
+    pub cookie: u64,
+}
+
+/// An attach point.
+#[derive(Debug)]
+pub struct Hook {
+    name: String,
+    spec: HookSpec,
+    attached: ArcSwap<Vec<Attached>>,
+    /// Serialises writers (attach, detach); readers never take it.
+    writer: Mutex<()>,
+}
+
+impl Hook {
+    fn new(name: String, spec: HookSpec) -> Hook {
+        Hook {
+            name,
+            spec,
+            attached: ArcSwap::from_pointee(Vec::new()),
+            writer: Mutex::new(()),
+        }
+    }
+
+    /// The hook's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the hook accepts.
+    pub fn spec(&self) -> &HookSpec {
+        &self.spec
+    }
+
+    /// The programs attached now, in attach order (a snapshot).
+    pub fn attached(&self) -> Arc<Vec<Attached>> {
+        self.attached.load_full()
+    }
+
+    /// Whether any program is attached.
+    pub fn is_empty(&self) -> bool {
+        self.attached.load().is_empty()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Vec<Attached>)) {
+        let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = Vec::clone(&self.attached.load());
+        f(&mut list);
+        self.attached.store(Arc::new(list));
+    }
+
+    pub(crate) fn add(&self, a: Attached) {
+        self.update(|l| l.push(a));
+    }
+
+    pub(crate) fn remove(&self, link_id: u32) {
+        if self.attached.load().iter().any(|a| a.link_id == link_id) {
+            self.update(|l| l.retain(|a| a.link_id != link_id));
+        }
+    }
+
+    /// Fire the hook: run every attached program in attach order through `run` (which builds
+    /// the context and calls [`Program::run`]), each with its link's cookie as the event's
+    /// attach cookie, combining the results by the hook's [`Combine`]. With no program
+    /// attached the result is `default`. A program's run error stops the chain.
+    pub fn dispatch(
+        &self,
+        default: u64,
+        mut run: impl FnMut(&Program) -> std::result::Result<u64, VmError>,
+    ) -> std::result::Result<u64, VmError> {
+        let list = self.attached.load();
+        if list.is_empty() {
+            return Ok(default);
+        }
+        let mut result = match self.spec.combine {
+            Combine::Continue(v) => v,
+            Combine::Min => u64::MAX,
+            Combine::All => default,
+        };
+        for a in list.iter() {
+            run_state::set_event(EventInfo {
+                attach_cookie: a.cookie,
+                func_ip: 0,
+            });
+            let r = run(&a.program);
+            run_state::set_event(EventInfo::default());
+            let r = r?;
+            match self.spec.combine {
+                Combine::All => result = r,
+                Combine::Continue(v) => {
+                    if r != v {
+                        return Ok(r);
+                    }
+                }
+                Combine::Min => {
+                    result = result.min(r);
+                    if r == 0 {
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl Runtime {
+    /// Create the hook `name` (`EEXIST` if there is one).
+    pub fn hook_create(&self, name: &str, spec: HookSpec) -> Result<Arc<Hook>> {
+        let mut hooks = self.hooks();
+        if hooks.contains_key(name) {
+            return Err(Error::new(
+                errno::EEXIST,
+                format!("hook {name} already exists"),
+            ));
+        }
+        let hook = Arc::new(Hook::new(name.to_string(), spec));
+        hooks.insert(name.to_string(), hook.clone());
+        Ok(hook)
+    }
+
+    /// The hook `name`, if it exists.
+    pub fn hook(&self, name: &str) -> Option<Arc<Hook>> {
+        self.hooks().get(name).cloned()
+    }
+
+    /// Names of the hooks, sorted.
+    pub fn hook_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.hooks().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Remove the hook `name` from the namespace: it can no longer be attached to by name.
+    /// Links already attached keep it (and fire with it) until they are closed.
+    pub fn hook_remove(&self, name: &str) -> Result<()> {
+        self.hooks()
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found(format!("no hook named {name}")))
+    }
+}

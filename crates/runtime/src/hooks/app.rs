@@ -1,0 +1,103 @@
+//! Application hooks: the embedding API. An application declares a named hook whose context
+//! is one of its own `#[repr(C)]` structs ([`bytemuck::Pod`]: plain bytes, no pointers it
+//! would have to trust a program with), attaches programs to it through links like any
+//! hook, and fires it from any thread:
+//!
+//! ```
+//! use waggle_runtime::{Combine, CtxAccess, Runtime};
+//!
+//! #[repr(C)]
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! struct Request { uid: u32, port: u32 }
+//!
+//! let rt = Runtime::new();
+//! let hook = rt.app_hook::<Request>("acl", CtxAccess::ReadOnly, Combine::Continue(0)).unwrap();
+//! // ... rt.load_object(..), rt.link_create(prog, "acl", 0) ...
+//! let verdict = hook.fire(&mut Request { uid: 1000, port: 22 }).unwrap();
+//! assert_eq!(verdict, 0); // nothing attached: the chain's "continue" value
+//! ```
+//!
+//! Programs are of the plain type ([`ProgramType::PLAIN`]: any section name libbpf does
+//! not know, e.g. `SEC("waggle/acl")`): r1 = the struct's address, r2 = its size. The
+//! result combines as the hook's [`Combine`] says: with `Combine::Continue(0)` the programs
+//! run in attach order until one returns non-zero, which is the answer (an allow/deny chain
+//! where 0 means "no objection"); `Combine::All` runs all and answers the last one's value.
+
+use crate::error::Result;
+use crate::hook::{Combine, Hook, HookSpec};
+use crate::runtime::Runtime;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use waggle_uapi::ProgramType;
+use waggle_vm::{Region, VmError};
+
+/// Whether programs may write the context of an application hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtxAccess {
+    /// Programs read the context; a store into it is a run error.
+    ReadOnly,
+    /// Programs may change the context; the caller sees the changes after `fire`.
+    Writable,
+}
+
+/// An application hook whose context is a `T`. Cheap to clone; fire it from any thread.
+#[derive(Debug)]
+pub struct AppHook<T> {
+    hook: Arc<Hook>,
+    access: CtxAccess,
+    _ctx: PhantomData<fn(&mut T)>,
+}
+
+impl<T> Clone for AppHook<T> {
+    fn clone(&self) -> Self {
+        AppHook {
+            hook: self.hook.clone(),
+            access: self.access,
+            _ctx: PhantomData,
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> AppHook<T> {
+    /// Run the attached programs on `ctx`; their combined return value (the combine rule's
+    /// "continue" value, or 0 for `All`/`Min`, when nothing is attached). A program's run
+    /// error (e.g. an access outside its memory) stops the chain and is returned.
+    pub fn fire(&self, ctx: &mut T) -> std::result::Result<u64, VmError> {
+        let default = match self.hook.spec().combine {
+            Combine::Continue(v) => v,
+            Combine::All | Combine::Min => 0,
+        };
+        let len = std::mem::size_of::<T>() as u64;
+        let access = self.access;
+        self.hook.dispatch(default, |p| {
+            let region = match access {
+                CtxAccess::ReadOnly => Region::readonly(bytemuck::bytes_of(&*ctx)),
+                CtxAccess::Writable => Region::writable(bytemuck::bytes_of_mut(&mut *ctx)),
+            };
+            let r1 = region.addr();
+            p.run([r1, len, 0, 0, 0], vec![region])
+        })
+    }
+
+    /// The underlying hook (its name, attached programs).
+    pub fn hook(&self) -> &Arc<Hook> {
+        &self.hook
+    }
+}
+
+impl Runtime {
+    /// Declare the application hook `name` with context `T` (`EEXIST` if the name is taken).
+    pub fn app_hook<T: bytemuck::Pod>(
+        &self,
+        name: &str,
+        access: CtxAccess,
+        combine: Combine,
+    ) -> Result<AppHook<T>> {
+        let hook = self.hook_create(name, HookSpec::new(ProgramType::PLAIN, combine))?;
+        Ok(AppHook {
+            hook,
+            access,
+            _ctx: PhantomData,
+        })
+    }
+}
