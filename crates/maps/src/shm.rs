@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
 use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
 use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
@@ -142,6 +143,63 @@ impl Mapping {
     pub fn writable(&self) -> bool {
         self.writable
     }
+
+    /// The 8-byte word at the 8-aligned `off` as an atomic, if in bounds.
+    #[inline]
+    fn word64(&self, off: usize) -> Option<&AtomicU64> {
+        if !off.is_multiple_of(8) || off.checked_add(8)? > self.len {
+            return None;
+        }
+        // SAFETY: in bounds and 8-aligned (the base is page aligned); the mapping lives as long
+        // as `&self`; the other process also accesses these bytes atomically or as plain
+        // stores by programs, which atomics tolerate.
+        Some(unsafe { AtomicU64::from_ptr(self.ptr.as_ptr().add(off).cast()) })
+    }
+
+    /// Loads (acquire) the 8-byte word at the 8-aligned `off`; `None` if misaligned or out
+    /// of bounds.
+    #[inline]
+    pub fn load_u64(&self, off: usize) -> Option<u64> {
+        self.word64(off).map(|w| w.load(Ordering::Acquire))
+    }
+
+    /// Loads (acquire) the 4-byte word at the 4-aligned `off`.
+    #[inline]
+    pub fn load_u32(&self, off: usize) -> Option<u32> {
+        if !off.is_multiple_of(4) || off.checked_add(4)? > self.len {
+            return None;
+        }
+        // SAFETY: as in `word64`, for a 4-aligned, in-bounds word.
+        let w = unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast()) };
+        Some(w.load(Ordering::Acquire))
+    }
+
+    /// Stores (release) `v` at the 8-aligned `off`; false if read-only, misaligned or out of
+    /// bounds.
+    #[inline]
+    pub fn store_u64(&self, off: usize, v: u64) -> bool {
+        match self.word64(off) {
+            Some(w) if self.writable => {
+                w.store(v, Ordering::Release);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Copies `out.len()` bytes from `off`; false (and `out` untouched) if out of bounds.
+    pub fn read(&self, off: usize, out: &mut [u8]) -> bool {
+        if off.checked_add(out.len()).is_none_or(|end| end > self.len) {
+            return false;
+        }
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: in bounds (checked above); byte atomics need no alignment.
+            let a = unsafe { AtomicU8::from_ptr(self.ptr.as_ptr().add(off + i)) };
+            *b = a.load(Ordering::Relaxed);
+        }
+        fence(Ordering::Acquire);
+        true
+    }
 }
 
 impl Drop for Mapping {
@@ -155,7 +213,6 @@ impl Drop for Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     fn word(m: &Mapping, off: usize) -> &AtomicU64 {
         assert!(off + 8 <= m.len());
@@ -179,7 +236,15 @@ mod tests {
         w.store(0xfeed, Ordering::Relaxed);
         assert_eq!(word(&ro, 64).load(Ordering::Relaxed), 0xfeed);
         let rw = Mapping::map(r.fd(), 0, r.len(), true).unwrap();
-        word(&rw, 8).store(7, Ordering::Relaxed);
+        assert!(rw.store_u64(8, 7));
+        assert!(!ro.store_u64(8, 9), "read-only mappings refuse stores");
+        assert_eq!(ro.load_u64(8), Some(7));
+        assert_eq!(ro.load_u64(SHM_PAGE), None);
+        assert_eq!(ro.load_u64(4), None);
+        let mut b = [0u8; 3];
+        assert!(ro.read(64, &mut b));
+        assert_eq!(b, [0xed, 0xfe, 0]);
+        assert!(!ro.read(SHM_PAGE - 1, &mut b));
         assert_eq!(w.fetch_add(0, Ordering::Relaxed), 0xfeed);
         assert_eq!(word(&ro, 8).load(Ordering::Relaxed), 7);
     }
