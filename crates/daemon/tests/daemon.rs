@@ -310,3 +310,160 @@ fn state_dir_keeps_pinned_maps_across_restarts() {
         "unpinned maps were not saved"
     );
 }
+
+/// Roles a child process plays, by re-running this test binary with `WAGGLE_TEST_CHILD` set
+/// (without it this test does nothing).
+#[test]
+fn child_role() {
+    let Ok(role) = std::env::var("WAGGLE_TEST_CHILD") else {
+        return;
+    };
+    let sock = std::env::var("WAGGLE_SOCKET").unwrap();
+    let mut c = Client::connect(&sock).unwrap();
+    match role.as_str() {
+        // Loads an object, creates a map of its own, pins one map, then works until killed.
+        "holder" => {
+            let obj = load(&mut c, "socket_count.bpf.o");
+            let tag = std::process::id();
+            c.pin(obj.map("sock_stats").unwrap(), &format!("/held/{tag}"))
+                .unwrap();
+            let mine = c.map_create(HASH, 4, 8, 64, "mine").unwrap();
+            println!("CHILD-READY");
+            std::io::stdout().flush().unwrap();
+            let prog = obj.program("socket_count").unwrap();
+            for i in 0u32.. {
+                let scratch = load(&mut c, "xdp_maps.bpf.o");
+                c.map_update(mine, &(i % 64).to_ne_bytes(), &1u64.to_ne_bytes(), 0)
+                    .unwrap();
+                c.prog_test_run(prog, &[0; 64], 1).unwrap();
+                for (_, h) in scratch.maps.iter().chain(&scratch.programs) {
+                    c.close(*h).unwrap();
+                }
+            }
+        }
+        // An unprivileged client: reads succeed, everything else is refused.
+        "reader" => {
+            assert!(!c.privileged());
+            let elf = std::fs::read(progs("socket_count.bpf.o")).unwrap();
+            let e = c.load_object("socket_count", &elf).unwrap_err();
+            assert_eq!(e.errno(), Some(errno::EPERM), "{e}");
+            let e = c.map_create(ARRAY, 4, 8, 1, "x").unwrap_err();
+            assert_eq!(e.errno(), Some(errno::EPERM));
+            let m = c.get_pinned("/public").unwrap();
+            assert_eq!(
+                c.map_lookup(m, &3u32.to_ne_bytes()).unwrap(),
+                33u64.to_ne_bytes()
+            );
+            let e = c
+                .map_update(m, &3u32.to_ne_bytes(), &0u64.to_ne_bytes(), 0)
+                .unwrap_err();
+            assert_eq!(e.errno(), Some(errno::EPERM));
+            assert_eq!(c.unpin("/public").unwrap_err().errno(), Some(errno::EPERM));
+            let shm = c.map_shm(m).unwrap();
+            assert!(!shm.mapping().writable());
+            assert_eq!(shm.array_u64(3, 0), Some(33));
+            assert!(!shm.mapping().store_u64(24, 0));
+            println!("reader ok");
+        }
+        r => panic!("unknown role {r}"),
+    }
+}
+
+fn child(role: &str, socket: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
+        .env("WAGGLE_TEST_CHILD", role)
+        .env("WAGGLE_SOCKET", socket)
+        .stdout(std::process::Stdio::piped());
+    cmd
+}
+
+#[test]
+fn killed_clients_lose_nothing_pinned_or_held_by_others() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&dir, false);
+    let mut c = Client::connect(d.path()).unwrap();
+    let keep = c.map_create(HASH, 4, 8, 16, "keep").unwrap();
+    c.map_update(keep, &1u32.to_ne_bytes(), &11u64.to_ne_bytes(), 0)
+        .unwrap();
+    let before = d.runtime().live_objects();
+    let mut seed = u64::from(std::process::id()) | 1;
+    for round in 0..4 {
+        let mut ch = child("holder", d.path()).spawn().unwrap();
+        // Keep the pipe open until the child is dead: the test harness in it writes there.
+        let mut out = std::io::BufReader::new(ch.stdout.take().unwrap());
+        let mut line = String::new();
+        // The harness prints `test child_role ... ` first, on the same line.
+        while !line.trim_end().ends_with("CHILD-READY") {
+            line.clear();
+            assert!(out.read_line(&mut line).unwrap() > 0, "child did not start");
+        }
+        // This client holds the child's program: it must survive the child.
+        let prog_id = *c.prog_ids().unwrap().first().unwrap();
+        let prog = c.prog_by_id(prog_id).unwrap();
+        // Kill it at some point of its load/update/run/close loop.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(seed % 40));
+        ch.kill().unwrap();
+        ch.wait().unwrap();
+        drop(out);
+        let pin = format!("/held/{}", ch.id());
+        // The pinned map and the program (with its maps) stay; the child's own map and any
+        // object it was in the middle of loading go.
+        wait_until(|| d.runtime().live_objects() == before + 4 + round);
+        let held = c.get_pinned(&pin).unwrap();
+        assert!(c.map_lookup(held, &0u32.to_ne_bytes()).is_ok());
+        c.close(held).unwrap();
+        assert_eq!(c.prog_test_run(prog, &[0; 64], 1).unwrap().retval, 0);
+        c.close(prog).unwrap();
+        // Now only the pinned map is left of the child's objects.
+        assert_eq!(d.runtime().live_objects(), before + 1 + round);
+    }
+    assert_eq!(
+        c.map_lookup(keep, &1u32.to_ne_bytes()).unwrap(),
+        11u64.to_ne_bytes()
+    );
+    for p in c.pins().unwrap() {
+        c.unpin(&p).unwrap();
+    }
+    assert_eq!(d.runtime().live_objects(), before);
+}
+
+#[test]
+fn unprivileged_clients_may_only_read() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!(
+            "SKIPPED unprivileged_clients_may_only_read: needs root to run a child as nobody"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = start(&dir, true);
+    let mut c = Client::connect(d.path()).unwrap();
+    let m = c.map_create(ARRAY, 4, 8, 8, "public").unwrap();
+    c.map_update(m, &3u32.to_ne_bytes(), &33u64.to_ne_bytes(), 0)
+        .unwrap();
+    c.pin(m, "/public").unwrap();
+    let out = child("reader", d.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("reader ok"),
+        "reader child failed: {stdout}"
+    );
+    // Nothing it tried changed anything.
+    assert_eq!(c.pins().unwrap(), vec!["/public".to_string()]);
+    assert_eq!(
+        c.map_lookup(m, &3u32.to_ne_bytes()).unwrap(),
+        33u64.to_ne_bytes()
+    );
+}
