@@ -1,8 +1,14 @@
 //! The subcommands that work on ELF objects, one module each, and what they share: the
 //! failure type that maps to an exit code, reading files, and opening objects.
 
+pub mod daemon;
 pub mod disasm;
 pub mod inspect;
+pub mod link;
+pub mod map;
+pub mod pin;
+pub mod prog;
+pub mod ringbuf;
 pub mod run;
 
 use std::path::Path;
