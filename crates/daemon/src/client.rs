@@ -87,6 +87,7 @@ pub struct RunResult {
 #[derive(Debug)]
 pub struct Client {
     sock: UnixStream,
+    pending: Vec<u8>,
     fds: Vec<OwnedFd>,
     privileged: bool,
     uid: u32,
@@ -104,6 +105,7 @@ impl Client {
         })?;
         let mut c = Client {
             sock,
+            pending: Vec::new(),
             fds: Vec::new(),
             privileged: false,
             uid: 0,
@@ -139,7 +141,7 @@ impl Client {
     pub fn call(&mut self, req: &Request) -> Result<Response> {
         self.sock.write_all(&crate::proto::encode(req))?;
         self.fds.clear();
-        let payload = recv_frame(self.sock.as_fd(), &mut self.fds)?;
+        let payload = recv_frame(self.sock.as_fd(), &mut self.pending, &mut self.fds)?;
         match crate::proto::decode::<Response>(&payload)? {
             Response::Error { errno, message } => Err(ClientError::Remote { errno, message }),
             r => Ok(r),

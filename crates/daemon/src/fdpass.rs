@@ -55,25 +55,28 @@ pub fn recv_with_fds(
     Ok(r.bytes)
 }
 
-fn fill(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = recv_with_fds(sock, &mut buf[got..], fds)?;
-        if n == 0 {
+/// Reads one frame's payload (version and body) from a blocking socket. `pending` keeps
+/// bytes read past the frame (none in strict request/reply use) for the next call.
+pub fn recv_frame(
+    sock: impl AsFd,
+    pending: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<Vec<u8>> {
+    let sock = sock.as_fd();
+    let mut chunk = [0u8; 8 << 10];
+    loop {
+        if let Some(prefix) = pending.first_chunk::<4>() {
+            let n = frame_len(*prefix).map_err(|e: ProtoError| io::Error::other(e.to_string()))?;
+            if pending.len() >= 4 + n {
+                let payload = pending[4..4 + n].to_vec();
+                pending.drain(..4 + n);
+                return Ok(payload);
+            }
+        }
+        let got = recv_with_fds(sock, &mut chunk, fds)?;
+        if got == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        got += n;
+        pending.extend_from_slice(&chunk[..got]);
     }
-    Ok(())
-}
-
-/// Reads one frame's payload (version and body) from a blocking socket.
-pub fn recv_frame(sock: impl AsFd, fds: &mut Vec<OwnedFd>) -> io::Result<Vec<u8>> {
-    let sock = sock.as_fd();
-    let mut prefix = [0u8; 4];
-    fill(sock, &mut prefix, fds)?;
-    let n = frame_len(prefix).map_err(|e: ProtoError| io::Error::other(e.to_string()))?;
-    let mut payload = vec![0u8; n];
-    fill(sock, &mut payload, fds)?;
-    Ok(payload)
 }

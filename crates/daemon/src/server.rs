@@ -436,30 +436,29 @@ async fn send(stream: &mut UnixStream, frame: &[u8], fd: Option<OwnedFd>) -> io:
 /// Serves one connection until it closes or breaks the protocol.
 async fn connection(rt: Runtime, mut stream: UnixStream, peer: Peer, privileged: bool) {
     let mut session = Session::new(rt, peer.uid, privileged);
+    // Bytes received and not yet served: one read usually brings a whole frame.
+    let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
     loop {
-        let mut prefix = [0u8; 4];
-        if stream.read_exact(&mut prefix).await.is_err() {
-            break;
-        }
-        let n = match frame_len(prefix) {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = send(
-                    &mut stream,
-                    &encode(&error(errno::EINVAL, e.to_string())),
-                    None,
-                )
-                .await;
+        let n = match buf.first_chunk::<4>().map(|p| frame_len(*p)) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                let _ = send(&mut stream, &encode(&error(errno::EINVAL, e.to_string())), None)
+                    .await;
                 break;
             }
+            None => 0,
         };
-        // Grow as bytes arrive rather than trusting the prefix with one big allocation.
-        let mut payload = Vec::with_capacity(n.min(64 << 10));
-        match (&mut stream).take(n as u64).read_to_end(&mut payload).await {
-            Ok(got) if got == n => {}
-            _ => break,
+        if n == 0 || buf.len() < 4 + n {
+            // Grow as bytes arrive rather than trusting the prefix with one big allocation.
+            if buf.capacity() - buf.len() < 4 << 10 {
+                buf.reserve((4 + n).saturating_sub(buf.len()).clamp(4 << 10, 1 << 20));
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
         }
-        let (resp, fd, close) = match decode::<Request>(&payload) {
+        let (resp, fd, close) = match decode::<Request>(&buf[4..4 + n]) {
             Ok(req) => {
                 let (r, fd) = session.handle(req);
                 (r, fd, false)
@@ -467,6 +466,7 @@ async fn connection(rt: Runtime, mut stream: UnixStream, peer: Peer, privileged:
             Err(e @ ProtoError::Version(_)) => (error(errno::EPROTO, e.to_string()), None, true),
             Err(e) => (error(errno::EINVAL, e.to_string()), None, false),
         };
+        buf.drain(..4 + n);
         if send(&mut stream, &encode(&resp), fd).await.is_err() || close {
             break;
         }
