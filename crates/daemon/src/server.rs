@@ -442,8 +442,12 @@ async fn connection(rt: Runtime, mut stream: UnixStream, peer: Peer, privileged:
         let n = match buf.first_chunk::<4>().map(|p| frame_len(*p)) {
             Some(Ok(n)) => n,
             Some(Err(e)) => {
-                let _ = send(&mut stream, &encode(&error(errno::EINVAL, e.to_string())), None)
-                    .await;
+                let _ = send(
+                    &mut stream,
+                    &encode(&error(errno::EINVAL, e.to_string())),
+                    None,
+                )
+                .await;
                 break;
             }
             None => 0,

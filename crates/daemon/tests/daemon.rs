@@ -467,3 +467,38 @@ fn unprivileged_clients_may_only_read() {
         33u64.to_ne_bytes()
     );
 }
+
+#[test]
+fn per_cpu_array_copies_sit_at_fixed_offsets_in_shared_memory() {
+    const PERCPU_ARRAY: u32 = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&dir, false);
+    let mut c = Client::connect(d.path()).unwrap();
+    let m = c.map_create(PERCPU_ARRAY, 4, 4, 10, "pcpu").unwrap();
+    let ObjInfo::Map { ncpus, .. } = c.info(m).unwrap() else {
+        panic!("not a map")
+    };
+    // User space passes every CPU's value, each padded to 8 bytes.
+    let mut value = Vec::new();
+    for cpu in 0..ncpus {
+        value.extend_from_slice(&(100 + cpu).to_ne_bytes());
+        value.extend_from_slice(&[0; 4]);
+    }
+    c.map_update(m, &7u32.to_ne_bytes(), &value, 0).unwrap();
+    let shm = c.map_shm(m).unwrap();
+    for cpu in 0..ncpus {
+        let mut v = [0u8; 4];
+        assert!(shm.array_value(7, cpu, &mut v));
+        assert_eq!(u32::from_ne_bytes(v), 100 + cpu);
+        assert!(shm.array_value(6, cpu, &mut v));
+        assert_eq!(v, [0; 4]);
+    }
+    let mut v = [0u8; 4];
+    assert!(!shm.array_value(7, ncpus, &mut v), "no such CPU");
+    assert!(!shm.array_value(10, 0, &mut v), "no such element");
+    // Hashes are shared too, but read through the daemon; queues are not shared.
+    let h = c.map_create(HASH, 4, 8, 4, "h").unwrap();
+    assert!(c.map_shm(h).is_ok());
+    let q = c.map_create(22, 0, 8, 4, "q").unwrap();
+    assert_eq!(c.map_shm(q).unwrap_err().errno(), Some(errno::EOPNOTSUPP));
+}
