@@ -120,8 +120,26 @@ fn load_pin_update_dump_and_ringbuf_read() {
     assert_eq!(v["value"], "0500000000000000");
     let dump = d.json(&["map", "dump", "name:values"]);
     assert_eq!(dump.as_array().unwrap().len(), 8);
+    // BTF-typed maps are shown with their types: `values` is u32 -> u64.
+    let e2 = &dump.as_array().unwrap()[2];
+    assert_eq!(e2["formatted"]["key"], "2");
+    assert_eq!(e2["formatted"]["value"], "5");
+    // A struct value (the spin lock reads as zero, as the kernel copies it out).
+    let run = d.json(&[
+        "prog",
+        "run",
+        "/p/callbacks",
+        "--data-hex",
+        &"00 ".repeat(14),
+    ]);
+    assert_eq!(run["retval"], 7);
+    let counters = d.ok(&["map", "dump", "/m/counters"]);
+    assert!(
+        counters.contains(".hits = 1") && counters.contains(".sum = 21"),
+        "{counters}"
+    );
 
-    // Three runs produce three ring buffer records, read through shared memory.
+    // Three more runs: four ring buffer records, read through shared memory.
     for _ in 0..3 {
         let r = d.json(&[
             "prog",
@@ -132,12 +150,12 @@ fn load_pin_update_dump_and_ringbuf_read() {
         ]);
         assert_eq!(r["retval"], 7);
     }
-    let recs = d.ok(&["ringbuf", "read", "/m/events", "--count", "3", "--json"]);
+    let recs = d.ok(&["ringbuf", "read", "/m/events", "--count", "4", "--json"]);
     let recs: Vec<serde_json::Value> = recs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(recs.len(), 3);
+    assert_eq!(recs.len(), 4);
     assert!(recs.iter().all(|r| r["len"] == 24));
 
     // Deleting a key of an array is refused, as in the kernel; unknown maps are errors.

@@ -236,6 +236,14 @@ impl Client {
         }
     }
 
+    /// Every key and value, with their BTF renderings when the map has BTF.
+    pub fn map_dump_btf(&mut self, map: WireHandle) -> Result<Vec<crate::proto::FormattedEntry>> {
+        match self.call(&Request::MapDumpBtf { map })? {
+            Response::Formatted(e) => Ok(e),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
     /// `BPF_MAP_FREEZE`.
     pub fn map_freeze(&mut self, map: WireHandle) -> Result<()> {
         self.ok(&Request::MapFreeze { map })

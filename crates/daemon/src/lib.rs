@@ -8,6 +8,7 @@
 //! - [`client`]: the blocking client library, including [`client::SharedMap`]: a map's memfd
 //!   received over the socket (SCM_RIGHTS) and mapped, for reads with no round trip.
 
+mod btf_fmt;
 pub mod client;
 pub mod fdpass;
 pub mod proto;

@@ -187,6 +187,11 @@ pub enum Request {
         /// The handle.
         handle: WireHandle,
     },
+    /// Every key and value, also shown with their BTF types when the map has BTF.
+    MapDumpBtf {
+        /// The map.
+        map: WireHandle,
+    },
 }
 
 impl Request {
@@ -198,6 +203,7 @@ impl Request {
                 | Request::MapLookup { .. }
                 | Request::MapGetNextKey { .. }
                 | Request::MapDump { .. }
+                | Request::MapDumpBtf { .. }
                 | Request::MapShm { .. }
                 | Request::ObjGet { .. }
                 | Request::Pins
@@ -356,6 +362,21 @@ pub enum Response {
         /// Why.
         message: String,
     },
+    /// Entries with their BTF renderings (`None` where the map has no BTF for it).
+    Formatted(Vec<FormattedEntry>),
+}
+
+/// One map entry of [`Response::Formatted`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormattedEntry {
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Value bytes.
+    pub value: Vec<u8>,
+    /// The key shown with its BTF type.
+    pub key_text: Option<String>,
+    /// The value shown with its BTF type (per-CPU maps: one per CPU, in brackets).
+    pub value_text: Option<String>,
 }
 
 /// Why a frame could not be decoded.

@@ -7,8 +7,8 @@
 
 use crate::fdpass::send_with_fd;
 use crate::proto::{
-    MAX_FRAME, ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION, WireHandle, decode,
-    encode, frame_len,
+    FormattedEntry, MAX_FRAME, ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION,
+    WireHandle, decode, encode, frame_len,
 };
 use crate::state;
 use std::collections::HashMap;
@@ -17,9 +17,11 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
+use waggle_object::Btf;
 use waggle_runtime::{Handle, Info, MapCreate, Object, Runtime, TestRun};
 use waggle_uapi::errno;
 
@@ -82,9 +84,14 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// The BTF of maps loaded from objects, by map id (for dumps shown with types); entries of
+/// freed maps are dropped as new ones come.
+pub(crate) type Btfs = Arc<Mutex<HashMap<u32, (Weak<waggle_runtime::Map>, Arc<Btf>)>>>;
+
 /// One connection's view of the runtime: its handles, closed when it is dropped.
 pub struct Session {
     rt: Runtime,
+    btfs: Btfs,
     handles: HashMap<WireHandle, Handle>,
     next: WireHandle,
     privileged: bool,
@@ -116,8 +123,13 @@ fn error(errno: i32, message: impl Into<String>) -> Response {
 impl Session {
     /// A session on `rt` for a peer with `uid`, privileged or read-only.
     pub fn new(rt: Runtime, uid: u32, privileged: bool) -> Session {
+        Session::with_btfs(rt, Btfs::default(), uid, privileged)
+    }
+
+    pub(crate) fn with_btfs(rt: Runtime, btfs: Btfs, uid: u32, privileged: bool) -> Session {
         Session {
             rt,
+            btfs,
             handles: HashMap::new(),
             next: 1,
             privileged,
@@ -231,6 +243,44 @@ impl Session {
                 Response::Entries(rt.map_dump(self.get(map)?).map_err(err)?)
             }
             Request::MapShm { map } => return self.map_shm(map),
+            Request::MapDumpBtf { map } => {
+                let h = self.get(map)?;
+                let entries = rt.map_dump(h).map_err(err)?;
+                let m = rt.map(h).map_err(err)?;
+                let btf = self
+                    .btfs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&m.id)
+                    .map(|(_, b)| b.clone());
+                let spec = m.inner.spec();
+                let percpu = spec.map_type.is_percpu();
+                let vsize = spec.value_size as usize;
+                let stride = spec.value_size_aligned();
+                let show_value = |btf: &Btf, v: &[u8]| -> Option<String> {
+                    if !percpu {
+                        return crate::btf_fmt::format(btf, m.btf_value_type_id, v);
+                    }
+                    let cpus: Option<Vec<String>> = v
+                        .chunks(stride)
+                        .map(|c| crate::btf_fmt::format(btf, m.btf_value_type_id, c.get(..vsize)?))
+                        .collect();
+                    Some(format!("[{}]", cpus?.join(", ")))
+                };
+                Response::Formatted(
+                    entries
+                        .into_iter()
+                        .map(|(key, value)| FormattedEntry {
+                            key_text: btf
+                                .as_deref()
+                                .and_then(|b| crate::btf_fmt::format(b, m.btf_key_type_id, &key)),
+                            value_text: btf.as_deref().and_then(|b| show_value(b, &value)),
+                            key,
+                            value,
+                        })
+                        .collect(),
+                )
+            }
             Request::RingbufConsume { map, timeout_ms } => {
                 let m = rt.map(self.get(map)?).map_err(err)?;
                 let rb = m
@@ -257,6 +307,18 @@ impl Session {
                         }
                         error(e.error.errno, m)
                     })?;
+                if let Some(btf) = obj.btf {
+                    let btf = Arc::new(btf);
+                    let mut reg = self.btfs.lock().unwrap_or_else(|e| e.into_inner());
+                    reg.retain(|_, (m, _)| m.strong_count() > 0);
+                    for (_, h) in &loaded.maps {
+                        if let Ok(m) = rt.map(*h)
+                            && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
+                        {
+                            reg.insert(m.id, (Arc::downgrade(&m), btf.clone()));
+                        }
+                    }
+                }
                 let mut maps = Vec::new();
                 let mut programs = Vec::new();
                 for (n, h) in loaded.maps {
@@ -434,8 +496,8 @@ async fn send(stream: &mut UnixStream, frame: &[u8], fd: Option<OwnedFd>) -> io:
 }
 
 /// Serves one connection until it closes or breaks the protocol.
-async fn connection(rt: Runtime, mut stream: UnixStream, peer: Peer, privileged: bool) {
-    let mut session = Session::new(rt, peer.uid, privileged);
+async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer, privileged: bool) {
+    let mut session = Session::with_btfs(rt, btfs, peer.uid, privileged);
     // Bytes received and not yet served: one read usually brings a whole frame.
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
     loop {
@@ -550,6 +612,7 @@ impl Server {
         let listener = tokio::net::UnixListener::from_std(self.listener)?;
         let owner = rustix::process::geteuid().as_raw();
         let mut tasks = tokio::task::JoinSet::new();
+        let btfs = Btfs::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -559,7 +622,7 @@ impl Server {
                     let Ok(cred) = stream.peer_cred() else { continue };
                     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
                     let privileged = is_privileged(peer, owner, self.config.group);
-                    tasks.spawn(connection(self.rt.clone(), stream, peer, privileged));
+                    tasks.spawn(connection(self.rt.clone(), btfs.clone(), stream, peer, privileged));
                 }
                 // Reap finished connections so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}

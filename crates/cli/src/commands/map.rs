@@ -87,21 +87,33 @@ pub fn run(cmd: MapCmd) -> Result<(), Failure> {
         }
         MapVerb::Dump { map } => {
             let h = open(&mut c, &map, false)?;
-            let entries = c.map_dump(h).map_err(fail)?;
+            // Keys and values shown with their BTF types when the map has BTF.
+            let entries = c.map_dump_btf(h).map_err(fail)?;
             if json {
                 let v: Vec<_> = entries
                     .iter()
-                    .map(|(k, v)| json!({ "key": hex_compact(k), "value": hex_compact(v) }))
+                    .map(|e| {
+                        let mut o =
+                            json!({ "key": hex_compact(&e.key), "value": hex_compact(&e.value) });
+                        if e.key_text.is_some() || e.value_text.is_some() {
+                            o["formatted"] = json!({ "key": e.key_text, "value": e.value_text });
+                        }
+                        o
+                    })
                     .collect();
                 return print_json(&serde_json::Value::Array(v));
             }
             let mut text = String::new();
-            for (k, v) in &entries {
-                text.push_str(&format!(
-                    "key: {}  value: {}\n",
-                    waggle_cli::to_hex(k),
-                    waggle_cli::to_hex(v)
-                ));
+            for e in &entries {
+                let k = e
+                    .key_text
+                    .clone()
+                    .unwrap_or_else(|| waggle_cli::to_hex(&e.key));
+                let v = e
+                    .value_text
+                    .clone()
+                    .unwrap_or_else(|| waggle_cli::to_hex(&e.value));
+                text.push_str(&format!("key: {k}  value: {v}\n"));
             }
             text.push_str(&format!("Found {} elements\n", entries.len()));
             emit(&text)
