@@ -139,3 +139,46 @@ fn value(btf: &Btf, id: u32, bytes: &[u8], depth: u32, out: &mut String) -> Opti
     }
     Some(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus_btf(name: &str) -> Btf {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/progs/");
+        let elf = std::fs::read(format!("{path}{name}")).unwrap();
+        waggle_object::Object::parse(&elf).unwrap().btf.unwrap()
+    }
+
+    #[test]
+    fn every_type_of_corpus_objects_formats_arbitrary_bytes_without_panicking() {
+        for obj in [
+            "helpers_callbacks.bpf.o",
+            "xdp_parse.bpf.o",
+            "globals.bpf.o",
+        ] {
+            let btf = corpus_btf(obj);
+            for (id, _) in btf.types() {
+                let Ok(size) = btf.type_size(id) else {
+                    continue;
+                };
+                let size = size.min(4096) as usize;
+                for fill in [0u8, 0xff, 0x41] {
+                    let _ = format(&btf, id, &vec![fill; size]);
+                }
+                assert_eq!(format(&btf, id, &vec![0; size + 1]), None, "size mismatch");
+            }
+        }
+    }
+
+    #[test]
+    fn struct_values_show_member_names() {
+        let btf = corpus_btf("helpers_callbacks.bpf.o");
+        let id = btf.find_by_name("counter", 4).expect("struct counter");
+        let mut v = vec![0u8; 16];
+        v[4..8].copy_from_slice(&3u32.to_le_bytes());
+        v[8..16].copy_from_slice(&63u64.to_le_bytes());
+        let s = format(&btf, id, &v).unwrap();
+        assert!(s.contains(".hits = 3") && s.contains(".sum = 63"), "{s}");
+    }
+}
