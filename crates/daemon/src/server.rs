@@ -645,7 +645,7 @@ impl Server {
         let rt = self.rt.clone();
         let path = self.path.clone();
         let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .enable_all()
             .build()?;
         let thread = std::thread::Builder::new()
@@ -707,12 +707,17 @@ impl Drop for ServerHandle {
     }
 }
 
+// One worker thread: requests are microseconds of work, and a single event loop saves the
+// cross-thread wake-ups that dominate a round trip (23 vs 31 µs median in `benches/daemon.rs`).
+// Long requests (object loads, test runs, ring-buffer waits) use `block_in_place`, which
+// hands the event loop to another thread meanwhile, so they do not stall other clients.
+
 /// `waggle daemon`: binds, serves until SIGTERM or SIGINT, then shuts down cleanly.
 pub fn run(config: Config) -> io::Result<()> {
     let server = Server::bind(config)?;
     eprintln!("waggle daemon: listening on {}", server.path().display());
     let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()?;
     tokio_rt.block_on(async move {
