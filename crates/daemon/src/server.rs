@@ -404,8 +404,10 @@ impl Session {
             _ => ShmLayout::Hash,
         };
         // Read-only clients get a read-only file description: the kernel then refuses any
-        // writable mapping of it, whatever the client tries.
-        let writable = self.privileged;
+        // writable mapping of it, whatever the client tries. Hash tables are read-only for
+        // everyone: their layout (indices, locks) is the daemon's, and a client writing it
+        // could only corrupt the map.
+        let writable = self.privileged && !matches!(layout, ShmLayout::Hash);
         let fd = if writable {
             fd.try_clone_to_owned()
         } else {

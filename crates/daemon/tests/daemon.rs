@@ -498,7 +498,15 @@ fn per_cpu_array_copies_sit_at_fixed_offsets_in_shared_memory() {
     assert!(!shm.array_value(10, 0, &mut v), "no such element");
     // Hashes are shared too, but read through the daemon; queues are not shared.
     let h = c.map_create(HASH, 4, 8, 4, "h").unwrap();
-    assert!(c.map_shm(h).is_ok());
+    let hs = c.map_shm(h).unwrap();
+    assert!(
+        !hs.mapping().writable(),
+        "hash layouts are the daemon's: read-only"
+    );
+    assert!(
+        shm.mapping().writable(),
+        "arrays are writable for privileged clients"
+    );
     let q = c.map_create(22, 0, 8, 4, "q").unwrap();
     assert_eq!(c.map_shm(q).unwrap_err().errno(), Some(errno::EOPNOTSUPP));
 }
