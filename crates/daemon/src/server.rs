@@ -740,3 +740,63 @@ pub fn run(config: Config) -> io::Result<()> {
 }
 
 const _: () = assert!(MAX_FRAME <= u32::MAX as usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(uid: u32, gid: u32) -> Peer {
+        Peer {
+            uid,
+            gid,
+            pid: None,
+        }
+    }
+
+    #[test]
+    fn root_owner_and_group_members_are_privileged_others_not() {
+        assert!(is_privileged(peer(0, 0), 1000, None), "root");
+        assert!(is_privileged(peer(1000, 1000), 1000, None), "owner");
+        assert!(!is_privileged(peer(1001, 1001), 1000, None), "stranger");
+        assert!(
+            is_privileged(peer(1001, 50), 1000, Some(50)),
+            "group by gid"
+        );
+        assert!(
+            !is_privileged(peer(1001, 51), 1000, Some(50)),
+            "other group"
+        );
+        // Supplementary groups come from /proc/PID/status: this process's own.
+        let me = std::process::id() as i32;
+        let groups = supplementary_groups(me);
+        if let Some(&g) = groups.first() {
+            let p = Peer {
+                uid: 4242,
+                gid: 4242,
+                pid: Some(me),
+            };
+            assert!(is_privileged(p, 1000, Some(g)), "supplementary group {g}");
+        } else {
+            eprintln!(
+                "SKIPPED supplementary-group check: this process has no supplementary groups"
+            );
+        }
+    }
+
+    #[test]
+    fn read_only_sessions_are_refused_writes_with_eperm() {
+        let mut s = Session::new(Runtime::new(), 4242, false);
+        let (r, _) = s.handle(Request::MapCreate {
+            map_type: 2,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            flags: 0,
+            name: "x".into(),
+        });
+        assert!(matches!(r, Response::Error { errno, .. } if errno == errno::EPERM));
+        let (r, _) = s.handle(Request::Pins);
+        assert_eq!(r, Response::Pins(vec![]));
+        assert_eq!(s.open_handles(), 0);
+    }
+}
