@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run one cargo-fuzz target for a while: scripts/fuzz.sh decode|assemble|interpret|object [SECONDS]
+# Run one cargo-fuzz target for a while: scripts/fuzz.sh decode|assemble|interpret|object|daemon_proto [SECONDS]
 # cargo-fuzz needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"

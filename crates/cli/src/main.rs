@@ -206,6 +206,18 @@ enum Command {
         #[arg(long, value_enum, default_value = "conformance")]
         helpers: HelperSet,
     },
+    /// Run the daemon: the runtime behind a Unix socket, for `prog`, `map`, `pin`, `ringbuf`.
+    Daemon(commands::daemon::DaemonArgs),
+    /// Programs in the daemon: load, list, show, unload (as bpftool prog).
+    Prog(commands::prog::ProgCmd),
+    /// Maps in the daemon: list, show, dump, lookup, update, delete, pin (as bpftool map).
+    Map(commands::map::MapCmd),
+    /// Links in the daemon (not available yet).
+    Link(commands::link::LinkCmd),
+    /// Read a ring buffer map of the daemon, following new records.
+    Ringbuf(commands::ringbuf::RingbufCmd),
+    /// The daemon's pins: list, rm.
+    Pin(commands::pin::PinCmd),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -238,6 +250,12 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
+        Command::Daemon(a) => commands::daemon::run(a),
+        Command::Prog(c) => commands::prog::run(c),
+        Command::Map(c) => commands::map::run(c),
+        Command::Link(c) => commands::link::run(c),
+        Command::Ringbuf(c) => commands::ringbuf::run(c),
+        Command::Pin(c) => commands::pin::run(c),
         Command::Asm { file, output } => {
             let bytes = read(&file)?;
             let text = String::from_utf8(bytes)

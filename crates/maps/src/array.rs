@@ -2,7 +2,11 @@
 //!
 //! Every element exists from creation; values are zeroed. Element `i` lives at
 //! `i * stride` (per-CPU: `(i * ncpus + cpu) * stride`) with `stride = round_up(value_size, 8)`,
-//! so a plain array's storage is exactly the kernel's mmap-able value area.
+//! so a plain array's storage is exactly the kernel's mmap-able value area
+//! (`BPF_F_MMAPABLE`): the storage is a memfd of its own ([`crate::Map::shared_memory`]),
+//! page aligned and zero-filled, so a process that maps it finds element `i` at byte
+//! `i * stride` (per-CPU: CPU `c`'s copy at `(i * ncpus + c) * stride`) with no round trip.
+//! Values holding a `bpf_spin_lock` keep the lock word in place (at the value's lock offset).
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, update::*};
@@ -63,7 +67,7 @@ impl ArrayMap {
             .checked_mul(spec.max_entries as usize)
             .ok_or(MapError::NoMemory)?;
         Ok(ArrayMap {
-            storage: Storage::new(bytes)?,
+            storage: Storage::new_shared("waggle-array", bytes)?,
             max_entries: spec.max_entries,
             value_size: spec.value_size as usize,
             stride,

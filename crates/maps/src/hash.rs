@@ -186,7 +186,7 @@ impl HashMap {
             .checked_mul(elem_size)
             .and_then(|b| b.checked_add(elems_off))
             .ok_or(MapError::NoMemory)?;
-        let st = Storage::new(bytes)?;
+        let st = Storage::new_shared("waggle-hash", bytes)?;
         Ok(HashMap {
             st,
             lru,

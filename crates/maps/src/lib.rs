@@ -13,7 +13,8 @@
 //!   `BPF_F_RDONLY_PROG`/`BPF_F_WRONLY_PROG`. Per-CPU maps take the caller's CPU index.
 //!
 //! Errors are [`MapError`]s carrying the kernel's errno. Array, hash and ring buffer data live
-//! in flat [`Storage`] regions with no pointers inside, ready to move into shared memory.
+//! in flat [`Storage`] regions with no pointers inside, each in a memfd of its own
+//! ([`Map::shared_memory`], [`shm`]) that other processes can map.
 //! [`allocated_bytes`] counts the bytes all maps hold.
 //!
 //! ```
@@ -39,6 +40,8 @@ pub mod queue;
 pub mod refs;
 #[allow(unsafe_code)]
 pub mod ringbuf;
+#[allow(unsafe_code)]
+pub mod shm;
 mod spec;
 #[allow(unsafe_code)]
 mod storage;
@@ -212,6 +215,19 @@ impl Map {
             MapKind::PerfEventArray(p) => Some(p),
             _ => None,
         }
+    }
+
+    /// The memfd holding this map's storage, for maps kept in shared memory (array, per-CPU
+    /// array, the hash maps, ring buffer), and the length to map. See [`array`] and
+    /// [`ringbuf`] for the layouts another process can read without asking.
+    pub fn shared_memory(&self) -> Option<(std::os::fd::BorrowedFd<'_>, usize)> {
+        let st = match &self.kind {
+            MapKind::Array(m) => m.storage(),
+            MapKind::Hash(m) => m.storage(),
+            MapKind::RingBuf(m) => m.storage(),
+            _ => return None,
+        };
+        st.shared_fd().map(|fd| (fd, st.len()))
     }
 
     /// The CPUs per-CPU values are sized for.

@@ -14,6 +14,11 @@
 //! a heap region cannot, so a record that would cross the end is preceded by a discarded filler
 //! record up to the end, which consumers already skip. Positions only grow; offsets are
 //! `pos & (max_entries - 1)`.
+//!
+//! The region is a memfd of its own ([`crate::Map::shared_memory`]): a consumer in another
+//! process maps the consumer page read-write and the rest read-only, as libbpf maps the
+//! kernel's ring buffer, and consumes records by reading `producer_pos` (acquire), the record
+//! headers (acquire) and advancing `consumer_pos` (release), with no round trip.
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, PAGE_SIZE};
@@ -76,7 +81,7 @@ impl RingBuf {
     pub(crate) fn new(spec: &MapSpec) -> Result<RingBuf> {
         let size = u64::from(spec.max_entries);
         Ok(RingBuf {
-            st: Storage::new(DATA_OFF + size as usize)?,
+            st: Storage::new_shared("waggle-ringbuf", DATA_OFF + size as usize)?,
             size,
             mask: size - 1,
             consumer: Mutex::new(()),

@@ -1,9 +1,10 @@
 //! Flat byte regions that hold map elements, and the locks that live inside them.
 //!
-//! A [`Storage`] is one zeroed, 64-byte aligned allocation made when the map is created. All
+//! A [`Storage`] is one zeroed, 64-byte aligned region made when the map is created. All
 //! element bytes (keys, values, bucket heads, free lists, ring buffer positions) are reached
-//! through it by offset; nothing inside holds a heap pointer, so a later version can back the
-//! same layout with a shared memory mapping (a memfd) instead of the heap.
+//! through it by offset; nothing inside holds a heap pointer, so the same layout works in a
+//! shared memory mapping: [`Storage::new_shared`] backs it with a memfd of its own (arrays,
+//! hashes, ring buffers), whose fd [`Storage::shared_fd`] hands to other processes.
 //!
 //! Map code touches the bytes only through atomic loads and stores (relaxed, word-sized),
 //! because BPF programs and other threads access the same bytes concurrently; in Rust's memory
@@ -11,7 +12,9 @@
 //! the kernel. This module holds most of the crate's `unsafe` code.
 
 use crate::error::{MapError, Result};
+use crate::shm::SharedRegion;
 use std::alloc::{self, Layout};
+use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
@@ -74,12 +77,14 @@ impl Drop for MemCharge {
 /// in debug builds) and in bounds (always checked: out of bounds panics). Either mistake is a
 /// bug in the map code, never a user error.
 ///
-/// Today the bytes come from the heap; the shared-memory version (one memfd per map, mapped by
-/// the daemon and its clients) only changes how `new` obtains and `drop` releases the region,
-/// since nothing inside it is a pointer.
+/// The bytes come from the heap ([`Storage::new`]) or from a memfd mapped `MAP_SHARED`
+/// ([`Storage::new_shared`]); only creation and release differ, since nothing inside is a
+/// pointer.
 pub struct Storage {
     ptr: NonNull<u8>,
     len: usize,
+    /// `None`: a heap allocation of `len` bytes; `Some`: the memfd and its mapping.
+    shared: Option<SharedRegion>,
 }
 
 // SAFETY: the region is plain memory owned by this value; all shared access from map code goes
@@ -106,7 +111,33 @@ impl Storage {
         let raw = unsafe { alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).ok_or(MapError::NoMemory)?;
         ALLOCATED.fetch_add(len, Ordering::Relaxed);
-        Ok(Storage { ptr, len })
+        Ok(Storage {
+            ptr,
+            len,
+            shared: None,
+        })
+    }
+
+    /// Allocates `len` zeroed bytes in a memfd of their own named `name`, rounded up to whole
+    /// pages (the page-aligned start gives element `i` of an array the same offset in every
+    /// process that maps it). Falls back to the heap when memfds are unavailable (e.g. out of
+    /// file descriptors): the map still works, it just cannot be shared.
+    pub fn new_shared(name: &str, len: usize) -> Result<Storage> {
+        let Ok(region) = SharedRegion::create(name, len) else {
+            return Storage::new(len);
+        };
+        let (ptr, len) = (region.ptr(), region.len());
+        ALLOCATED.fetch_add(len, Ordering::Relaxed);
+        Ok(Storage {
+            ptr,
+            len,
+            shared: Some(region),
+        })
+    }
+
+    /// The memfd behind the region, if it is shared memory.
+    pub fn shared_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.shared.as_ref().map(SharedRegion::fd)
     }
 
     /// The size of the region in bytes.
@@ -353,9 +384,13 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.len, STORAGE_ALIGN).expect("layout was valid");
-        // SAFETY: allocated in `new` with exactly this layout, freed once.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+        // A shared region unmaps itself when the field drops.
+        if self.shared.is_none() {
+            let layout =
+                Layout::from_size_align(self.len, STORAGE_ALIGN).expect("layout was valid");
+            // SAFETY: allocated in `new` with exactly this layout, freed once.
+            unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
+        }
         ALLOCATED.fetch_sub(self.len, Ordering::Relaxed);
     }
 }

@@ -52,6 +52,12 @@ pub struct MapInfo {
 }
 
 impl Map {
+    /// The memfd holding the map's storage and the length to map, for the maps kept in shared
+    /// memory (array, per-CPU array, hashes, ring buffer): what a daemon sends its clients.
+    pub fn shared_memory(&self) -> Option<(std::os::fd::BorrowedFd<'_>, usize)> {
+        self.inner.shared_memory()
+    }
+
     /// This map's info.
     pub fn info(&self) -> MapInfo {
         let spec = self.inner.spec();

@@ -2,8 +2,14 @@
 //! failure type that maps to an exit code, reading files, and opening objects.
 
 pub mod attach;
+pub mod daemon;
 pub mod disasm;
 pub mod inspect;
+pub mod link;
+pub mod map;
+pub mod pin;
+pub mod prog;
+pub mod ringbuf;
 pub mod run;
 pub mod verify;
 pub mod trace;

@@ -1,0 +1,197 @@
+//! `waggle daemon` and its bpftool-shaped client commands, as processes: a daemon on a
+//! temporary socket, commands run against it with `--socket` or `WAGGLE_SOCKET`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+fn waggle() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_waggle"))
+}
+
+fn progs(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/progs")
+        .join(name)
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("w.sock");
+        let child = waggle()
+            .args(["daemon", "--socket"])
+            .arg(&socket)
+            .spawn()
+            .unwrap();
+        // Owned by `Daemon` at once, so its `Drop` kills and reaps the process on any path.
+        let d = Daemon {
+            child,
+            socket,
+            _dir: dir,
+        };
+        for _ in 0..500 {
+            if std::os::unix::net::UnixStream::connect(&d.socket).is_ok() {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("daemon did not start");
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        waggle()
+            .env("WAGGLE_SOCKET", &self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "waggle {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn load_pin_update_dump_and_ringbuf_read() {
+    let d = Daemon::start();
+    let obj = progs("helpers_callbacks.bpf.o");
+    let pinned = d.json(&[
+        "prog",
+        "load",
+        obj.to_str().unwrap(),
+        "--pin",
+        "/p",
+        "--pin-maps",
+        "/m",
+    ]);
+    assert!(pinned["pinned"].as_array().unwrap().len() >= 4);
+    // The objects outlive the command that loaded them: they are pinned.
+    let progs = d.json(&["prog", "list"]);
+    let names: Vec<_> = progs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"callbacks".to_string()), "{names:?}");
+    let maps = d.json(&["map", "list"]);
+    assert!(
+        maps.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "ringbuf")
+    );
+
+    d.ok(&[
+        "map",
+        "update",
+        "/m/values",
+        "02 00 00 00",
+        "value",
+        "05 00 00 00 00 00 00 00",
+    ]);
+    let v = d.json(&["map", "lookup", "/m/values", "02", "00", "00", "00"]);
+    assert_eq!(v["value"], "0500000000000000");
+    let dump = d.json(&["map", "dump", "name:values"]);
+    assert_eq!(dump.as_array().unwrap().len(), 8);
+    // BTF-typed maps are shown with their types: `values` is u32 -> u64.
+    let e2 = &dump.as_array().unwrap()[2];
+    assert_eq!(e2["formatted"]["key"], "2");
+    assert_eq!(e2["formatted"]["value"], "5");
+    // A struct value (the spin lock reads as zero, as the kernel copies it out).
+    let run = d.json(&[
+        "prog",
+        "run",
+        "/p/callbacks",
+        "--data-hex",
+        &"00 ".repeat(14),
+    ]);
+    assert_eq!(run["retval"], 7);
+    let counters = d.ok(&["map", "dump", "/m/counters"]);
+    assert!(
+        counters.contains(".hits = 1") && counters.contains(".sum = 21"),
+        "{counters}"
+    );
+
+    // Three more runs: four ring buffer records, read through shared memory.
+    for _ in 0..3 {
+        let r = d.json(&[
+            "prog",
+            "run",
+            "/p/callbacks",
+            "--data-hex",
+            &"00 ".repeat(14),
+        ]);
+        assert_eq!(r["retval"], 7);
+    }
+    let recs = d.ok(&["ringbuf", "read", "/m/events", "--count", "4", "--json"]);
+    let recs: Vec<serde_json::Value> = recs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r["len"] == 24));
+
+    // Deleting a key of an array is refused, as in the kernel; unknown maps are errors.
+    assert!(
+        !d.run(&["map", "delete", "/m/values", "00 00 00 00"])
+            .status
+            .success()
+    );
+    assert!(!d.run(&["map", "show", "/nope"]).status.success());
+    let link = d.run(&["link", "list"]);
+    assert!(String::from_utf8_lossy(&link.stderr).contains("not available"));
+
+    d.ok(&["prog", "unload", "/p/callbacks"]);
+    let pins = d.json(&["pin", "list"]);
+    assert!(!pins.as_array().unwrap().iter().any(|p| p == "/p/callbacks"));
+    for p in pins.as_array().unwrap() {
+        d.ok(&["pin", "rm", p.as_str().unwrap()]);
+    }
+    assert_eq!(d.json(&["prog", "list"]).as_array().unwrap().len(), 0);
+    assert_eq!(d.json(&["map", "list"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() {
+    let mut d = Daemon::start();
+    d.ok(&["pin", "list"]);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&d.child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!d.socket.exists(), "the socket file is removed");
+    // A client now gets a clear error, not a hang.
+    let out = d.run(&["pin", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("daemon"));
+}

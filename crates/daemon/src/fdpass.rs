@@ -1,0 +1,82 @@
+//! Passing file descriptors over the Unix socket (SCM_RIGHTS), and reading whole frames on
+//! the client side while collecting any descriptors that arrive with them.
+
+use crate::proto::{ProtoError, frame_len};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
+};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// Sends `data` with `fd` attached to its first byte; returns the bytes sent (the caller
+/// writes the rest, if any, normally). `WouldBlock` on a non-blocking socket that is full.
+pub fn send_with_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if !anc.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("ancillary buffer too small"));
+    }
+    Ok(sendmsg(
+        sock,
+        &[IoSlice::new(data)],
+        &mut anc,
+        SendFlags::NOSIGNAL,
+    )?)
+}
+
+/// Receives into `buf` (blocking), appending descriptors that came along to `fds`.
+/// Returns the bytes read (0 at end of stream).
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let r = loop {
+        match recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => break r?,
+        }
+    };
+    for m in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(it) = m {
+            fds.extend(it);
+        }
+    }
+    Ok(r.bytes)
+}
+
+/// Reads one frame's payload (version and body) from a blocking socket. `pending` keeps
+/// bytes read past the frame (none in strict request/reply use) for the next call.
+pub fn recv_frame(
+    sock: impl AsFd,
+    pending: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<Vec<u8>> {
+    let sock = sock.as_fd();
+    let mut chunk = [0u8; 8 << 10];
+    loop {
+        if let Some(prefix) = pending.first_chunk::<4>() {
+            let n = frame_len(*prefix).map_err(|e: ProtoError| io::Error::other(e.to_string()))?;
+            if pending.len() >= 4 + n {
+                let payload = pending[4..4 + n].to_vec();
+                pending.drain(..4 + n);
+                return Ok(payload);
+            }
+        }
+        let got = recv_with_fds(sock, &mut chunk, fds)?;
+        if got == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        pending.extend_from_slice(&chunk[..got]);
+    }
+}
