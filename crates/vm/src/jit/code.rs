@@ -41,6 +41,11 @@ impl Code {
         self.buf.len()
     }
 
+    /// The machine code.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Run the code with `ctx`; returns r0.
     pub(crate) fn call(&self, ctx: &mut Ctx<'_, '_>) -> u64 {
         let ptr = self.buf.ptr(AssemblyOffset(0));

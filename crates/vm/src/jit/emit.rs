@@ -82,6 +82,27 @@ struct Emitter {
     ops: Asm,
     labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
+    /// Verified mode: no bounds checks, no budget (see `Jit::new_verified`).
+    verified: bool,
+    /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
+    has_calls: bool,
+    /// Code offset of each slot's first instruction.
+    offsets: Vec<u32>,
+    /// Slots that are the target of a backward jump: aligned to 16 bytes.
+    loop_heads: Vec<bool>,
+}
+
+/// How to compile.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mode {
+    /// Leave out bounds checks and the budget (the program was verified).
+    pub(crate) verified: bool,
+}
+
+/// Compiled code and where each slot's code starts.
+pub(crate) struct Output {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) offsets: Vec<u32>,
 }
 
 fn size_index(size: Size) -> usize {
@@ -119,15 +140,31 @@ macro_rules! binop {
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
-pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines) -> Result<Vec<u8>, String> {
+pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Result<Output, String> {
     // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
     let n = insns.len();
     let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
     let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
+    let mut loop_heads = vec![false; n];
+    let mut has_calls = false;
+    for (pc, insn) in insns.iter().enumerate() {
+        has_calls |= waggle_isa::is_local_call(insn);
+        if let Some(t) = insn.jump_target(pc)
+            && let Ok(t) = usize::try_from(t)
+            && t <= pc
+            && t < n
+        {
+            loop_heads[t] = true;
+        }
+    }
     let mut e = Emitter {
         ops,
         labels,
         stubs: Vec::new(),
+        verified: mode.verified,
+        has_calls,
+        offsets: vec![0; n],
+        loop_heads,
     };
     e.prologue();
     for (pc, insn) in insns.iter().enumerate() {
@@ -142,8 +179,23 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines) -> Result<Vec<u8>, S
     );
     e.shared(tramps);
     e.emit_stubs();
-    e.ops.finalize().map_err(|err| err.to_string())
+    let offsets = e.offsets;
+    let bytes = e.ops.finalize().map_err(|err| err.to_string())?;
+    Ok(Output { bytes, offsets })
 }
+
+/// Recommended multi-byte NOPs (Intel SDM, "NOP"), by length 1..=9.
+const NOPS: [&[u8]; 9] = [
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
 
 impl Emitter {
     fn prologue(&mut self) {
@@ -312,18 +364,26 @@ impl Emitter {
             return;
         }
         let here = self.labels[pc];
-        let budget = self.ops.new_dynamic_label();
-        self.stubs.push(Stub::Budget {
-            entry: budget,
-            pc: pc as u32,
-        });
-        // Exact per-instruction budget, as the interpreter: fail before executing slot `pc`
-        // when nothing is left (borrow out of the decrement).
-        asm!(self.ops
-            ; =>here
-            ; sub r10, 1
-            ; jb =>budget
-        );
+        if self.loop_heads[pc] {
+            self.align16();
+        }
+        self.offsets[pc] = self.ops.offset().0 as u32;
+        if self.verified {
+            asm!(self.ops ; =>here);
+        } else {
+            let budget = self.ops.new_dynamic_label();
+            self.stubs.push(Stub::Budget {
+                entry: budget,
+                pc: pc as u32,
+            });
+            // Exact per-instruction budget, as the interpreter: fail before executing slot
+            // `pc` when nothing is left (borrow out of the decrement).
+            asm!(self.ops
+                ; =>here
+                ; sub r10, 1
+                ; jb =>budget
+            );
+        }
         let target = |t: Option<i64>| self.labels[t.map_or(0, |t| t as usize)];
         match insn {
             Insn::Alu {
@@ -423,6 +483,12 @@ impl Emitter {
                 ; mov rax, [r12 + off::RET]
             ),
             // The outermost exit leaves the run; a nested one returns to its native `call`.
+            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp ->epilogue),
+            Insn::Exit if self.verified => asm!(self.ops
+                ; cmp QWORD [r12 + off::DEPTH], 0
+                ; je ->epilogue
+                ; ret
+            ),
             Insn::Exit => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
                 ; je ->epilogue
@@ -648,6 +714,17 @@ impl Emitter {
         }
     }
 
+    /// Pad with NOPs to a 16-byte boundary (loop heads: a back edge then fetches a whole
+    /// aligned block).
+    fn align16(&mut self) {
+        let mut pad = (16 - self.ops.offset().0 % 16) % 16;
+        while pad > 0 {
+            let n = pad.min(NOPS.len());
+            self.ops.extend(NOPS[n - 1].iter().copied());
+            pad -= n;
+        }
+    }
+
     /// A BPF-to-BPF call: a native `call`, with r6..=r9 and r10 saved on the native stack and
     /// the active stack range widened by one frame (generated code tracks the depth; Rust
     /// catches up when it next looks, see `Ctx::sync_stack`).
@@ -658,6 +735,28 @@ impl Emitter {
             pc: pc as u32,
         });
         let last = (crate::MAX_FRAMES - 2) as i32;
+        if self.verified {
+            // No stack range to widen: only the depth, for helpers and `exit`.
+            asm!(self.ops
+                ; cmp QWORD [r12 + off::DEPTH], last
+                ; ja =>depth_fail
+                ; add QWORD [r12 + off::DEPTH], 1
+                ; push rbx
+                ; push r13
+                ; push r14
+                ; push r15
+                ; push rbp
+                ; sub rbp, STACK_FRAME_SIZE as i32
+                ; call =>t
+                ; pop rbp
+                ; pop r15
+                ; pop r14
+                ; pop r13
+                ; pop rbx
+                ; sub QWORD [r12 + off::DEPTH], 1
+            );
+            return;
+        }
         asm!(self.ops
             ; cmp QWORD [r12 + off::DEPTH], last
             ; ja =>depth_fail
@@ -725,6 +824,26 @@ impl Emitter {
         Some(slow)
     }
 
+    /// The address of an access as `[reg + disp]`: in verified mode the base register itself
+    /// (atomics use r11, as their fetch loops need rax), else r11 after the checks.
+    fn operand(
+        &mut self,
+        base: u8,
+        off: i16,
+        size: Size,
+        write: bool,
+        atomic: bool,
+    ) -> (u8, i32, Option<DynamicLabel>) {
+        if self.verified {
+            if atomic {
+                asm!(self.ops ; lea r11, [Rq(base) + i32::from(off)]);
+                return (R11, 0, None);
+            }
+            return (base, i32::from(off), None);
+        }
+        (R11, 0, self.check(base, off, size, write, atomic))
+    }
+
     fn mem_stub(
         &mut self,
         slow: Option<DynamicLabel>,
@@ -747,15 +866,15 @@ impl Emitter {
     }
 
     fn load(&mut self, pc: usize, size: Size, signed: bool, d: u8, base: u8, off: i16) {
-        let slow = self.check(base, off, size, false, false);
+        let (b, o, slow) = self.operand(base, off, size, false, false);
         match (size, signed) {
-            (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [r11]),
-            (Size::H, false) => asm!(self.ops ; movzx Rd(d), WORD [r11]),
-            (Size::W, false) => asm!(self.ops ; mov Rd(d), DWORD [r11]),
-            (Size::DW, _) => asm!(self.ops ; mov Rq(d), QWORD [r11]),
-            (Size::B, true) => asm!(self.ops ; movsx Rq(d), BYTE [r11]),
-            (Size::H, true) => asm!(self.ops ; movsx Rq(d), WORD [r11]),
-            (Size::W, true) => asm!(self.ops ; movsxd Rq(d), DWORD [r11]),
+            (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [Rq(b) + o]),
+            (Size::H, false) => asm!(self.ops ; movzx Rd(d), WORD [Rq(b) + o]),
+            (Size::W, false) => asm!(self.ops ; mov Rd(d), DWORD [Rq(b) + o]),
+            (Size::DW, _) => asm!(self.ops ; mov Rq(d), QWORD [Rq(b) + o]),
+            (Size::B, true) => asm!(self.ops ; movsx Rq(d), BYTE [Rq(b) + o]),
+            (Size::H, true) => asm!(self.ops ; movsx Rq(d), WORD [Rq(b) + o]),
+            (Size::W, true) => asm!(self.ops ; movsxd Rq(d), DWORD [Rq(b) + o]),
         }
         let class = if signed { OP_LOAD_SIGNED } else { OP_LOAD };
         let op = class | size_index(size) as u32;
@@ -763,24 +882,24 @@ impl Emitter {
     }
 
     fn store(&mut self, pc: usize, size: Size, base: u8, off: i16, src: Operand) {
-        let slow = self.check(base, off, size, true, false);
+        let (b, o, slow) = self.operand(base, off, size, true, false);
         let val = match src {
             Operand::Reg(s) => {
                 let s = x86(s);
                 match size {
-                    Size::B => asm!(self.ops ; mov BYTE [r11], Rb(s)),
-                    Size::H => asm!(self.ops ; mov WORD [r11], Rw(s)),
-                    Size::W => asm!(self.ops ; mov DWORD [r11], Rd(s)),
-                    Size::DW => asm!(self.ops ; mov QWORD [r11], Rq(s)),
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], Rb(s)),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], Rw(s)),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], Rd(s)),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], Rq(s)),
                 }
                 Val::Reg(s)
             }
             Operand::Imm(i) => {
                 match size {
-                    Size::B => asm!(self.ops ; mov BYTE [r11], i as i8),
-                    Size::H => asm!(self.ops ; mov WORD [r11], i as i16),
-                    Size::W => asm!(self.ops ; mov DWORD [r11], i),
-                    Size::DW => asm!(self.ops ; mov QWORD [r11], i),
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], i as i8),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], i as i16),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], i),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], i),
                 }
                 Val::Imm(i)
             }
@@ -792,7 +911,7 @@ impl Emitter {
     /// Atomics with `lock`; or/and/xor with fetch loop on `cmpxchg`, which needs rax (r0):
     /// r0 is kept in the context's spill slot meanwhile.
     fn atomic(&mut self, pc: usize, size: Size, op: AtomicOp, base: u8, s: u8, off: i16) {
-        let slow = self.check(base, off, size, true, true);
+        let (_, _, slow) = self.operand(base, off, size, true, true);
         let w64 = size == Size::DW;
         let spill = off::SAVED + 8 * 7;
         match (op, w64) {

@@ -57,6 +57,10 @@ pub struct Jit {
     /// Whether the program has BPF-to-BPF calls (then every frame is zeroed up front).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     has_calls: bool,
+    /// Compiled without checks (see [`Jit::new_verified`]).
+    verified: bool,
+    /// Code offset where each slot's machine code starts.
+    offsets: Box<[u32]>,
 }
 
 impl Jit {
@@ -66,13 +70,66 @@ impl Jit {
         // Preparing for the interpreter validates and refuses exactly what the interpreter
         // refuses, so both engines accept the same programs with the same errors.
         crate::Interpreter::new(insns, helpers.clone())?;
+        Jit::build(insns, helpers, false)
+    }
+
+    /// Like [`Jit::new`], but the code has no runtime checks: loads, stores and atomics
+    /// access their address directly, and no instruction budget is kept
+    /// ([`RunConfig::max_insns`] is ignored). Results, memory effects and helper calls are
+    /// the checked mode's for every program within the contract below.
+    ///
+    /// # Safety
+    ///
+    /// The caller promises that, for every run, the program is safe under the Linux
+    /// verifier's model, i.e. that a verifier accepted it for the memory it will be given:
+    /// - every load, store and atomic stays inside the active stack frames (512 bytes per
+    ///   frame, at most [`MAX_FRAMES`](crate::MAX_FRAMES) frames), the [`RunConfig::regions`]
+    ///   of the run (writes only in writable ones) or regions helpers add, and atomics are
+    ///   aligned to their size;
+    /// - it reads no stack byte it has not written in the same run (frames other than the
+    ///   first are not zeroed);
+    /// - every run terminates (no budget stops it), and calls nest at most
+    ///   [`MAX_FRAMES`](crate::MAX_FRAMES) frames deep (deeper ones still fail cleanly).
+    ///
+    /// Breaking it is undefined behaviour: generated code then reads or writes whatever the
+    /// address designates.
+    #[allow(unsafe_code)]
+    pub unsafe fn new_verified(insns: &[Insn], helpers: Helpers) -> Result<Jit, PrepareError> {
+        crate::Interpreter::new(insns, helpers.clone())?;
+        Jit::build(insns, helpers, true)
+    }
+
+    fn build(insns: &[Insn], helpers: Helpers, verified: bool) -> Result<Jit, PrepareError> {
         let has_calls = insns.iter().any(waggle_isa::is_local_call);
+        let (code, offsets) = compile(insns, verified)?;
         Ok(Jit {
-            code: compile(insns)?,
+            code,
             helpers,
             len: insns.len(),
             has_calls,
+            verified,
+            offsets,
         })
+    }
+
+    /// Whether the code was compiled without runtime checks ([`Jit::new_verified`]).
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+
+    /// Offset in the machine code (see [`Jit::code`]) where each slot's code starts, by slot
+    /// index (the second slot of an `lddw` has no code: it points at the next one's).
+    pub fn slot_offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+
+    /// The generated machine code (entry point at offset 0, then the slots in order, then
+    /// out-of-line routines and stubs).
+    pub fn code(&self) -> &[u8] {
+        #[cfg(target_arch = "x86_64")]
+        return self.code.bytes();
+        #[cfg(not(target_arch = "x86_64"))]
+        match self.code {}
     }
 
     /// Number of slots in the program.
@@ -130,7 +187,7 @@ impl Jit {
         use crate::memory::{MAX_FRAMES, Memory, StackBuf};
         let mut stack = StackBuf::new();
         let mut mem = Memory::new(&mut stack, config.regions);
-        if self.has_calls {
+        if self.has_calls && !self.verified {
             // Generated code enters frames without telling `Memory`, which zeroes a frame the
             // first time it is reached: zero them all now (what the interpreter's lazy
             // zeroing shows the program is the same: zeros first, the run's own bytes after).
@@ -155,25 +212,31 @@ impl Jit {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile(insns: &[Insn]) -> Result<code::Code, PrepareError> {
+fn compile(insns: &[Insn], verified: bool) -> Result<(code::Code, Box<[u32]>), PrepareError> {
     let tramps = emit::Trampolines {
         memory: code::memory as code::Trampoline as usize,
         helper: code::helper as code::Trampoline as usize,
         callx: code::callx as code::Trampoline as usize,
         packet: code::packet as code::Trampoline as usize,
     };
-    let bytes = emit::compile(insns, &tramps).map_err(|_| PrepareError::Unsupported {
-        pc: 0,
-        what: "JIT code generation failed",
+    let out = emit::compile(insns, &tramps, emit::Mode { verified }).map_err(|_| {
+        PrepareError::Unsupported {
+            pc: 0,
+            what: "JIT code generation failed",
+        }
     })?;
-    code::Code::new(&bytes).map_err(|_| PrepareError::Unsupported {
+    let code = code::Code::new(&out.bytes).map_err(|_| PrepareError::Unsupported {
         pc: 0,
         what: "JIT could not map executable memory",
-    })
+    })?;
+    Ok((code, out.offsets.into_boxed_slice()))
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn compile(_insns: &[Insn]) -> Result<std::convert::Infallible, PrepareError> {
+fn compile(
+    _insns: &[Insn],
+    _verified: bool,
+) -> Result<(std::convert::Infallible, Box<[u32]>), PrepareError> {
     Err(PrepareError::Unsupported {
         pc: 0,
         what: "the JIT runs on x86-64 only; use the interpreter",
