@@ -137,6 +137,44 @@ fn bench_jit(bencher: Bencher, w: &Workload) {
     });
 }
 
+fn bench_jit_verified(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        insns, mut memory, ..
+    } = prepare(w);
+    // SAFETY: `prepare` ran the program on this memory on the interpreter (checked): it stays
+    // in bounds and terminates, and every run here starts from the same memory contents
+    // except what the program itself wrote (the workloads only write where they read).
+    let jit = unsafe { Jit::new_verified(&insns, waggle_helpers()) }.expect("checked in prepare");
+    bencher.bench_local(|| {
+        jit.run_on(black_box(&mut memory))
+            .expect("checked in prepare")
+    });
+}
+
+fn bench_rbpf_jit(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        bytecode,
+        mut memory,
+        ..
+    } = prepare(w);
+    let mut vm = rbpf_vm(&bytecode);
+    vm.jit_compile().expect("rbpf compiles the program");
+    // SAFETY: rbpf's JIT has no bounds checks; `prepare` ran this program on rbpf's (checked)
+    // interpreter over this memory, so it stays in bounds.
+    let check = unsafe { vm.execute_program_jit(&mut memory.clone()) };
+    let mut native_mem = memory.clone();
+    assert_eq!(
+        check.expect("rbpf JIT run"),
+        (w.native)(&mut native_mem),
+        "{}: rbpf JIT differs from native",
+        w.name
+    );
+    bencher.bench_local(|| {
+        // SAFETY: as above.
+        unsafe { vm.execute_program_jit(black_box(&mut memory)) }.expect("checked above")
+    });
+}
+
 fn bench_rbpf(bencher: Bencher, w: &Workload) {
     let Prepared {
         bytecode,
@@ -172,8 +210,18 @@ macro_rules! bench_workload {
             }
 
             #[divan::bench]
+            fn waggle_jit_verified(bencher: Bencher) {
+                bench_jit_verified(bencher, &$workload);
+            }
+
+            #[divan::bench]
             fn rbpf_interpreter(bencher: Bencher) {
                 bench_rbpf(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn rbpf_jit(bencher: Bencher) {
+                bench_rbpf_jit(bencher, &$workload);
             }
         }
     };

@@ -84,12 +84,21 @@ struct Emitter {
     stubs: Vec<Stub>,
     /// Verified mode: no bounds checks, no budget (see `Jit::new_verified`).
     verified: bool,
+    /// Lean entry (see `Mode::lean`).
+    lean: bool,
+    /// Bit `n` set when the program names BPF register `rn` (see `mentioned`).
+    used: u16,
     /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
     has_calls: bool,
     /// Code offset of each slot's first instruction.
     offsets: Vec<u32>,
     /// Slots that are the target of a backward jump: aligned to 16 bytes.
     loop_heads: Vec<bool>,
+    /// Host callee-saved registers the program uses, pushed by the prologue in this order.
+    saved: Vec<u8>,
+    /// Bytes of BPF stack the code reserves on the native stack itself (own-stack mode), 0
+    /// when the run's `StackBuf` is used (`Head::fp`).
+    own_stack: i32,
 }
 
 /// How to compile.
@@ -97,6 +106,34 @@ struct Emitter {
 pub(crate) struct Mode {
     /// Leave out bounds checks and the budget (the program was verified).
     pub(crate) verified: bool,
+    /// The lean path (code that never calls into Rust): the BPF stack is reserved on the
+    /// native stack (no Rust view of it is needed; r10 does not come from `Head::fp`), and
+    /// r1..=r5 arrive in registers after the context (`LeanEntry`); only `Core` fields of
+    /// the context are used.
+    pub(crate) lean: bool,
+}
+
+/// Bit `n` set for each BPF register `rn` the instruction names (or uses implicitly).
+fn mentioned(insn: &Insn) -> u16 {
+    let bit = |r: Reg| 1u16 << r.index();
+    let op = |o: Operand| match o {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    };
+    match *insn {
+        Insn::Alu { dst, src, .. } | Insn::Jump { dst, src, .. } => bit(dst) | op(src),
+        Insn::Store { dst, src, .. } => bit(dst) | op(src),
+        Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::Lddw { dst, .. } => bit(dst),
+        Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => bit(dst) | bit(src) | 1,
+        Insn::LoadPacket { mode, .. } => match mode {
+            PacketMode::Ind(r) => bit(r) | 1,
+            PacketMode::Abs => 1,
+        },
+        Insn::Callx { reg } => bit(reg) | 0x3f,
+        Insn::Call(_) => 0x3f,
+        Insn::Exit => 1,
+        _ => 0,
+    }
 }
 
 /// Compiled code and where each slot's code starts.
@@ -157,14 +194,36 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
             loop_heads[t] = true;
         }
     }
+    let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
+    let uses = |r: Reg| used & (1 << r.index()) != 0;
+    // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
+    let mut saved = vec![12u8];
+    if uses(Reg::R10) || has_calls {
+        saved.push(5);
+    }
+    for r in [Reg::R6, Reg::R7, Reg::R8, Reg::R9] {
+        if uses(r) || has_calls {
+            saved.push(x86(r));
+        }
+    }
+    let own_stack = match (mode.lean, has_calls, uses(Reg::R10)) {
+        (false, _, _) => 0,
+        (true, true, _) => (crate::MAX_FRAMES * STACK_FRAME_SIZE) as i32,
+        (true, false, true) => STACK_FRAME_SIZE as i32,
+        (true, false, false) => 0,
+    };
     let mut e = Emitter {
         ops,
         labels,
         stubs: Vec::new(),
+        lean: mode.lean,
+        used,
         verified: mode.verified,
         has_calls,
         offsets: vec![0; n],
         loop_heads,
+        saved,
+        own_stack,
     };
     e.prologue();
     for (pc, insn) in insns.iter().enumerate() {
@@ -198,29 +257,67 @@ const NOPS: [&[u8]; 9] = [
 ];
 
 impl Emitter {
+    /// Save the callee-saved registers the program uses, set up r1..=r5 from the context,
+    /// zero r0 and r6..=r9, set r10 and the budget.
     fn prologue(&mut self) {
-        asm!(self.ops
-            ; push rbp
-            ; push rbx
-            ; push r12
-            ; push r13
-            ; push r14
-            ; push r15
-            ; mov r12, rdi
-            ; mov [r12 + off::ENTRY_RSP], rsp
-            ; mov rdi, [r12 + off::ARGS]
-            ; mov rsi, [r12 + off::ARGS + 8]
-            ; mov rdx, [r12 + off::ARGS + 16]
-            ; mov rcx, [r12 + off::ARGS + 24]
-            ; mov r8, [r12 + off::ARGS + 32]
-            ; xor eax, eax
-            ; xor ebx, ebx
-            ; xor r13d, r13d
-            ; xor r14d, r14d
-            ; xor r15d, r15d
-            ; mov rbp, [r12 + off::FP]
-            ; mov r10, [r12 + off::BUDGET]
-        );
+        for i in 0..self.saved.len() {
+            let r = self.saved[i];
+            asm!(self.ops ; push Rq(r));
+        }
+        if self.lean {
+            // Each move reads its source before a later one overwrites it, so unused
+            // arguments can be left out.
+            asm!(self.ops ; mov r12, rdi);
+            let args = [
+                (Reg::R1, 7u8, 6u8),
+                (Reg::R2, 6, 2),
+                (Reg::R3, 2, 1),
+                (Reg::R4, 1, 8),
+                (Reg::R5, 8, 9),
+            ];
+            for (r, dst, src) in args {
+                if self.used & (1 << r.index()) != 0 {
+                    asm!(self.ops ; mov Rq(dst), Rq(src));
+                }
+            }
+            asm!(self.ops ; xor eax, eax);
+            if self.has_calls {
+                asm!(self.ops ; mov [r12 + off::ENTRY_RSP], rsp);
+            }
+        } else {
+            asm!(self.ops
+                ; mov r12, rdi
+                ; mov [r12 + off::ENTRY_RSP], rsp
+                ; mov rdi, [r12 + off::ARGS]
+                ; mov rsi, [r12 + off::ARGS + 8]
+                ; mov rdx, [r12 + off::ARGS + 16]
+                ; mov rcx, [r12 + off::ARGS + 24]
+                ; mov r8, [r12 + off::ARGS + 32]
+                ; xor eax, eax
+            );
+        }
+        for i in 0..self.saved.len() {
+            let r = self.saved[i];
+            if ![5, 12].contains(&r) {
+                asm!(self.ops ; xor Rd(r), Rd(r));
+            }
+        }
+        if self.own_stack > 0 {
+            // Touch each page on the way down (as a stack probe would), so that a guard page
+            // below the native stack is hit rather than jumped over.
+            let mut left = self.own_stack;
+            while left > 0 {
+                let step = left.min(2048);
+                asm!(self.ops ; sub rsp, step ; or BYTE [rsp], 0);
+                left -= step;
+            }
+            asm!(self.ops ; lea rbp, [rsp + self.own_stack]);
+        } else if self.saved.contains(&5) {
+            asm!(self.ops ; mov rbp, [r12 + off::FP]);
+        }
+        if !self.verified {
+            asm!(self.ops ; mov r10, [r12 + off::BUDGET]);
+        }
     }
 
     /// Routines shared by all sites: exits and the calls into Rust.
@@ -229,13 +326,21 @@ impl Emitter {
         asm!(self.ops
             // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
             ; ->epilogue:
-            ; mov rsp, [r12 + off::ENTRY_RSP]
-            ; pop r15
-            ; pop r14
-            ; pop r13
-            ; pop r12
-            ; pop rbx
-            ; pop rbp
+        );
+        if self.lean && !self.has_calls {
+            // Every exit leaves from the body's own stack level (no native calls in lean code
+            // without BPF-to-BPF calls): no reload through memory on the way out.
+            if self.own_stack > 0 {
+                asm!(self.ops ; add rsp, self.own_stack);
+            }
+        } else {
+            asm!(self.ops ; mov rsp, [r12 + off::ENTRY_RSP]);
+        }
+        for i in (0..self.saved.len()).rev() {
+            let r = self.saved[i];
+            asm!(self.ops ; pop Rq(r));
+        }
+        asm!(self.ops
             ; ret
             ; ->budget_fail:
             ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
@@ -324,10 +429,11 @@ impl Emitter {
                     asm!(self.ops
                         ; =>entry
                         ; mov DWORD [r12 + off::PC], pc as i32
-                        ; sub r10, 1
-                        ; jb ->budget_fail
-                        ; jmp ->invalid
                     );
+                    if !self.verified {
+                        asm!(self.ops ; sub r10, 1 ; jb ->budget_fail);
+                    }
+                    asm!(self.ops ; jmp ->invalid);
                 }
                 Stub::Mem {
                     entry,

@@ -59,6 +59,8 @@ pub struct Jit {
     has_calls: bool,
     /// Compiled without checks (see [`Jit::new_verified`]).
     verified: bool,
+    /// Whether the code may call into Rust (helpers, `callx`, packet loads).
+    calls_rust: bool,
     /// Code offset where each slot's machine code starts.
     offsets: Box<[u32]>,
 }
@@ -101,13 +103,22 @@ impl Jit {
 
     fn build(insns: &[Insn], helpers: Helpers, verified: bool) -> Result<Jit, PrepareError> {
         let has_calls = insns.iter().any(waggle_isa::is_local_call);
-        let (code, offsets) = compile(insns, verified)?;
+        let calls_rust = insns.iter().any(|i| {
+            matches!(
+                i,
+                Insn::Call(waggle_isa::CallTarget::Helper(_))
+                    | Insn::Callx { .. }
+                    | Insn::LoadPacket { .. }
+            )
+        });
+        let (code, offsets) = compile(insns, verified, verified && !calls_rust)?;
         Ok(Jit {
             code,
             helpers,
             len: insns.len(),
             has_calls,
             verified,
+            calls_rust,
             offsets,
         })
     }
@@ -157,7 +168,12 @@ impl Jit {
 
     /// Run the program once; returns r0 of the outermost `exit`. Same contract as
     /// [`Interpreter::run`](crate::Interpreter::run).
+    #[inline]
     pub fn run(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
+        #[cfg(target_arch = "x86_64")]
+        if self.lean() {
+            return self.run_lean(config.args);
+        }
         #[cfg(target_arch = "x86_64")]
         return self.run_native(config);
         #[cfg(not(target_arch = "x86_64"))]
@@ -169,20 +185,48 @@ impl Jit {
 
     /// Run with `mem` as the only region (writable): r1 = its address (0 if empty),
     /// r2 = its length.
+    #[inline]
     pub fn run_on(&self, mem: &mut [u8]) -> Result<u64, VmError> {
+        let len = mem.len() as u64;
+        let addr = if len == 0 {
+            0
+        } else {
+            mem.as_mut_ptr().addr() as u64
+        };
+        #[cfg(target_arch = "x86_64")]
+        if self.lean() {
+            return self.run_lean([addr, len, 0, 0, 0]);
+        }
         if mem.is_empty() {
             return self.run(&RunConfig::default());
         }
-        let len = mem.len() as u64;
         let regions = [Region::writable(mem)];
         self.run(&RunConfig {
-            args: [regions[0].addr(), len, 0, 0, 0],
+            args: [addr, len, 0, 0, 0],
             regions: &regions,
             ..RunConfig::default()
         })
     }
 
+    /// Whether runs take the lean path: verified code that never calls into Rust.
+    #[inline]
+    fn lean(&self) -> bool {
+        self.verified && !self.calls_rust
+    }
+
+    /// The lean path: such code needs only the code-visible head; it reserves its stack on
+    /// the native stack itself (verified code reads no stack byte it has not written, so
+    /// nothing is zeroed): no `Memory`, no regions, no 4 KiB Rust frame.
     #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn run_lean(&self, args: [u64; 5]) -> Result<u64, VmError> {
+        let mut core = ctx::Core::new();
+        let r0 = self.code.call_lean(&mut core, args);
+        core.result(r0)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
     fn run_native(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
         use crate::memory::{MAX_FRAMES, Memory, StackBuf};
         let mut stack = StackBuf::new();
@@ -212,18 +256,28 @@ impl Jit {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile(insns: &[Insn], verified: bool) -> Result<(code::Code, Box<[u32]>), PrepareError> {
+fn compile(
+    insns: &[Insn],
+    verified: bool,
+    own_stack: bool,
+) -> Result<(code::Code, Box<[u32]>), PrepareError> {
     let tramps = emit::Trampolines {
         memory: code::memory as code::Trampoline as usize,
         helper: code::helper as code::Trampoline as usize,
         callx: code::callx as code::Trampoline as usize,
         packet: code::packet as code::Trampoline as usize,
     };
-    let out = emit::compile(insns, &tramps, emit::Mode { verified }).map_err(|_| {
-        PrepareError::Unsupported {
-            pc: 0,
-            what: "JIT code generation failed",
-        }
+    let out = emit::compile(
+        insns,
+        &tramps,
+        emit::Mode {
+            verified,
+            lean: own_stack,
+        },
+    )
+    .map_err(|_| PrepareError::Unsupported {
+        pc: 0,
+        what: "JIT code generation failed",
     })?;
     let code = code::Code::new(&out.bytes).map_err(|_| PrepareError::Unsupported {
         pc: 0,
@@ -236,6 +290,7 @@ fn compile(insns: &[Insn], verified: bool) -> Result<(code::Code, Box<[u32]>), P
 fn compile(
     _insns: &[Insn],
     _verified: bool,
+    _own_stack: bool,
 ) -> Result<(std::convert::Infallible, Box<[u32]>), PrepareError> {
     Err(PrepareError::Unsupported {
         pc: 0,

@@ -44,7 +44,7 @@ pub(crate) fn memory(ctx: &mut Ctx<'_, '_>) -> u32 {
     let mem = &mut *ctx.mem;
     let result = match op & 0xc {
         OP_STORE => {
-            let v = ctx.val;
+            let v = ctx.head.val;
             let done = match len {
                 1 => mem.store::<u8>(addr, v as u8),
                 2 => mem.store::<u16>(addr, v as u16),
@@ -57,7 +57,7 @@ pub(crate) fn memory(ctx: &mut Ctx<'_, '_>) -> u32 {
             let Some(&(rmw, _)) = ATOMIC_OPS.get((op >> 4) as usize) else {
                 return stop(ctx, Err(VmError::InvalidInstruction { pc }));
             };
-            let (v, expected) = (ctx.val, ctx.saved[0]);
+            let (v, expected) = (ctx.head.val, ctx.head.saved[0]);
             let old = if len == 8 {
                 mem.atomic64(addr, rmw, v, expected)
             } else {
