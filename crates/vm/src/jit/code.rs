@@ -120,3 +120,30 @@ pub(crate) extern "sysv64" fn packet(ctx: *mut c_void) -> u32 {
     // SAFETY: only generated code calls this, with the context pointer of its run.
     trampolines::packet(unsafe { ctx_of(ctx) })
 }
+
+/// What [`helper_direct`] returns, in `rax:rdx`: r0, and non-zero to stop the run.
+#[repr(C)]
+pub(crate) struct DirectRet {
+    r0: u64,
+    stop: u64,
+}
+
+/// A helper call with r1..=r5 in registers (verified mode): `helper_direct(ctx, r1, .., r5)`.
+pub(crate) type Direct = extern "sysv64" fn(*mut c_void, u64, u64, u64, u64, u64) -> DirectRet;
+
+/// Shim of [`trampolines::helper_direct`].
+pub(crate) extern "sysv64" fn helper_direct(
+    ctx: *mut c_void,
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+    e: u64,
+) -> DirectRet {
+    // SAFETY: only generated code calls this, with the context pointer of its run.
+    let (r0, stop) = trampolines::helper_direct(unsafe { ctx_of(ctx) }, [a, b, c, d, e]);
+    DirectRet {
+        r0,
+        stop: u64::from(stop),
+    }
+}

@@ -49,6 +49,7 @@ pub(crate) struct Trampolines {
     pub(crate) helper: usize,
     pub(crate) callx: usize,
     pub(crate) packet: usize,
+    pub(crate) helper_direct: usize,
 }
 
 /// A value the memory slow path needs besides the address.
@@ -88,6 +89,8 @@ struct Emitter {
     lean: bool,
     /// Bit `n` set when the program names BPF register `rn` (see `mentioned`).
     used: u16,
+    /// Address of the direct helper-call shim.
+    helper_direct_addr: usize,
     /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
     has_calls: bool,
     /// Code offset of each slot's first instruction.
@@ -218,6 +221,7 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
         stubs: Vec::new(),
         lean: mode.lean,
         used,
+        helper_direct_addr: tramps.helper_direct,
         verified: mode.verified,
         has_calls,
         offsets: vec![0; n],
@@ -567,6 +571,7 @@ impl Emitter {
                 let t = target(insn.jump_target(pc));
                 self.jump(width == Width::W64, op, x86(dst), src, t);
             }
+            Insn::Call(CallTarget::Helper(id)) if self.verified => self.helper_direct(pc, id),
             Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
                 ; mov DWORD [r12 + off::OP], id
                 ; mov DWORD [r12 + off::PC], pc as i32
@@ -818,6 +823,35 @@ impl Emitter {
             JmpOp::Jsle => asm!(self.ops ; jle =>t),
             JmpOp::Jset => asm!(self.ops ; jnz =>t),
         }
+    }
+
+    /// A helper call in verified mode: r1..=r5 passed straight in the argument registers
+    /// (the verifier treats them as clobbered afterwards, so they are not kept), r0 returned
+    /// in rax and the stop flag in rdx. The stack's alignment is known statically here.
+    fn helper_direct(&mut self, pc: usize, id: i32) {
+        // rsp is 8 mod 16 at entry; each push flips it; frames and BPF calls keep it.
+        let adjust = self.saved.len().is_multiple_of(2);
+        asm!(self.ops
+            ; mov DWORD [r12 + off::OP], id
+            ; mov DWORD [r12 + off::PC], pc as i32
+        );
+        if adjust {
+            asm!(self.ops ; sub rsp, 8);
+        }
+        asm!(self.ops
+            ; mov r9, r8
+            ; mov r8, rcx
+            ; mov rcx, rdx
+            ; mov rdx, rsi
+            ; mov rsi, rdi
+            ; mov rdi, r12
+            ; mov rax, QWORD self.helper_direct_addr as i64
+            ; call rax
+        );
+        if adjust {
+            asm!(self.ops ; add rsp, 8);
+        }
+        asm!(self.ops ; test edx, edx ; jnz ->epilogue);
     }
 
     /// Pad with NOPs to a 16-byte boundary (loop heads: a back edge then fetches a whole

@@ -266,6 +266,7 @@ fn compile(
         helper: code::helper as code::Trampoline as usize,
         callx: code::callx as code::Trampoline as usize,
         packet: code::packet as code::Trampoline as usize,
+        helper_direct: code::helper_direct as code::Direct as usize,
     };
     let out = emit::compile(
         insns,
