@@ -221,6 +221,8 @@ fn safe_program(words: &[u64]) -> Vec<Insn> {
                 let op: JmpOp = op;
                 let width = if b % 2 == 0 { Width::W64 } else { Width::W32 };
                 let off = (c % (n - i) as u64) as i16;
+                // Comparisons with 0 after an ALU result exercise the reuse of its flags.
+                let src = if a % 3 == 0 { Operand::Imm(0) } else { src };
                 Insn::Jump {
                     width,
                     op,

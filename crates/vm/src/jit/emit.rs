@@ -43,6 +43,12 @@ fn x86(r: Reg) -> u8 {
     MAP[r.index()]
 }
 
+/// The BPF register mapped to x86 register `x`.
+fn reg_of(x: u8) -> Reg {
+    let i = MAP.iter().position(|&m| m == x).unwrap_or(0);
+    Reg::new(i as u8).unwrap_or(Reg::R0)
+}
+
 /// Addresses of the `extern "sysv64"` shims generated code calls.
 pub(crate) struct Trampolines {
     pub(crate) memory: usize,
@@ -91,6 +97,13 @@ struct Emitter {
     used: u16,
     /// Address of the direct helper-call shim.
     helper_direct_addr: usize,
+    /// Slots some jump or call targets (control may arrive from elsewhere).
+    targets: Vec<bool>,
+    /// The x86 register and width whose value the flags (ZF) describe after the previous
+    /// instruction, when that instruction was an add/sub/and/or/xor.
+    flags: Option<(u8, bool)>,
+    /// The same, set by the instruction being emitted.
+    new_flags: Option<(u8, bool)>,
     /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
     has_calls: bool,
     /// Code offset of each slot's first instruction.
@@ -178,6 +191,22 @@ macro_rules! binop {
     };
 }
 
+/// `$mn dst, src` for instructions with a sign-extended 8-bit immediate form (add, sub, and,
+/// or, xor, cmp): that form when the immediate fits (3-4 bytes instead of 6-7).
+macro_rules! arith {
+    ($ops:expr, $mn:ident, $w64:expr, $d:expr, $src:expr) => {
+        match ($w64, $src) {
+            (true, Operand::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!($ops; $mn Rq($d), BYTE (i as i8).into())
+            }
+            (false, Operand::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!($ops; $mn Rd($d), BYTE (i as i8).into())
+            }
+            _ => binop!($ops, $mn, $w64, $d, $src),
+        }
+    };
+}
+
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
 pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Result<Output, String> {
@@ -186,15 +215,16 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
     let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
     let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
     let mut loop_heads = vec![false; n];
+    let mut targets = vec![false; n];
     let mut has_calls = false;
     for (pc, insn) in insns.iter().enumerate() {
         has_calls |= waggle_isa::is_local_call(insn);
         if let Some(t) = insn.jump_target(pc)
             && let Ok(t) = usize::try_from(t)
-            && t <= pc
             && t < n
         {
-            loop_heads[t] = true;
+            targets[t] = true;
+            loop_heads[t] |= t <= pc;
         }
     }
     let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
@@ -222,6 +252,9 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
         lean: mode.lean,
         used,
         helper_direct_addr: tramps.helper_direct,
+        targets,
+        flags: None,
+        new_flags: None,
         verified: mode.verified,
         has_calls,
         offsets: vec![0; n],
@@ -469,6 +502,13 @@ impl Emitter {
     }
 
     fn insn(&mut self, pc: usize, insn: Insn) {
+        // Flags carry over only from the previous slot, and not into a jump target.
+        self.flags = if self.targets[pc] || !self.verified {
+            None
+        } else {
+            self.new_flags.take()
+        };
+        self.new_flags = None;
         if insn == Insn::LddwHigh {
             self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
             return;
@@ -616,13 +656,25 @@ impl Emitter {
         }
     }
 
+    /// Whether the flags describe `d` at width `w64` (a 32-bit result's ZF also holds for
+    /// the zero-extended 64-bit value, not the other way round).
+    fn flags_of(&self, d: u8, w64: bool) -> bool {
+        matches!(self.flags, Some((r, w)) if r == d && (w == w64 || !w))
+    }
+
     fn alu(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
+        if matches!(
+            op,
+            AluOp::Add | AluOp::Sub | AluOp::Or | AluOp::And | AluOp::Xor
+        ) {
+            self.new_flags = Some((d, w64));
+        }
         match op {
-            AluOp::Add => binop!(self.ops, add, w64, d, src),
-            AluOp::Sub => binop!(self.ops, sub, w64, d, src),
-            AluOp::Or => binop!(self.ops, or, w64, d, src),
-            AluOp::And => binop!(self.ops, and, w64, d, src),
-            AluOp::Xor => binop!(self.ops, xor, w64, d, src),
+            AluOp::Add => arith!(self.ops, add, w64, d, src),
+            AluOp::Sub => arith!(self.ops, sub, w64, d, src),
+            AluOp::Or => arith!(self.ops, or, w64, d, src),
+            AluOp::And => arith!(self.ops, and, w64, d, src),
+            AluOp::Xor => arith!(self.ops, xor, w64, d, src),
             AluOp::Mov => match (w64, src) {
                 (_, Operand::Imm(0)) => asm!(self.ops ; xor Rd(d), Rd(d)),
                 (true, Operand::Reg(s)) if x86(s) == d => {}
@@ -805,10 +857,16 @@ impl Emitter {
     }
 
     fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
+        let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
         if op == JmpOp::Jset {
             binop!(self.ops, test, w64, d, src);
+        } else if src == Operand::Imm(0) && zf_only && self.flags_of(d, w64) {
+            // The previous instruction's result is this register's value: its ZF stands.
+        } else if src == Operand::Imm(0) {
+            // `test r, r` sets every flag the conditions read as `cmp r, 0` does (CF = OF = 0).
+            binop!(self.ops, test, w64, d, Operand::Reg(reg_of(d)));
         } else {
-            binop!(self.ops, cmp, w64, d, src);
+            arith!(self.ops, cmp, w64, d, src);
         }
         match op {
             JmpOp::Jeq => asm!(self.ops ; je =>t),
