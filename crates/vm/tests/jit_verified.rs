@@ -6,16 +6,15 @@
 #![allow(unsafe_code)]
 
 use proptest::prelude::*;
-use std::path::Path;
 use waggle_isa::{AluOp, Insn, JmpOp, Operand, Reg, Size, Width};
-use waggle_vm::{HelperError, Helpers, Interpreter, Jit};
+use waggle_vm::{Helpers, Interpreter, Jit};
 
 #[path = "../benches/workloads/mod.rs"]
 #[allow(dead_code, missing_docs)]
 mod workloads;
 
 mod common;
-use common::{ALU_OPS, JMP_OPS};
+use common::{ALU_OPS, JMP_OPS, conformance_helpers, conformance_programs};
 
 /// Compile `insns` in verified mode.
 fn verified(insns: &[Insn], helpers: Helpers) -> Jit {
@@ -43,69 +42,15 @@ fn compare(name: &str, insns: &[Insn], helpers: Helpers, mem: &[u8]) -> bool {
     true
 }
 
-fn conformance_helpers() -> Helpers {
-    Helpers::new().with(5, |_, a| {
-        if a[0] == 0 {
-            Err(HelperError::Exit(0))
-        } else {
-            Ok(a[0])
-        }
-    })
-}
-
-/// The `-- asm` (or `-- raw`) program and `-- mem` bytes of a conformance test file.
-fn parse_data(text: &str) -> Option<(Vec<Insn>, Vec<u8>)> {
-    let mut section = "";
-    let (mut asm, mut mem, mut raw) = (String::new(), String::new(), String::new());
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("-- ") {
-            section = name.trim();
-            continue;
-        }
-        let line = line.split('#').next().unwrap_or("");
-        match section {
-            "asm" => asm.push_str(&format!("{line}\n")),
-            "mem" => mem.push_str(&format!("{line} ")),
-            "raw" => raw.push_str(&format!("{line} ")),
-            _ => {}
-        }
-    }
-    let hex = |s: &str| -> Option<Vec<u8>> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b.trim_start_matches("0x"), 16).ok())
-            .collect()
-    };
-    let insns = if raw.trim().is_empty() {
-        waggle_isa::asm::assemble(&asm).ok()?
-    } else {
-        waggle_isa::decode_and_validate(&hex(&raw)?).ok()?
-    };
-    Some((insns, hex(&mem)?))
-}
-
 #[test]
 fn verified_mode_agrees_on_the_conformance_suite() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/tests");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!(
-            "SKIPPED: {} not found (the conformance suite lives in ../shared)",
-            dir.display()
-        );
+    let Some(programs) = conformance_programs() else {
         return;
     };
-    let (mut compared, mut files) = (0, 0);
-    for entry in entries {
-        let path = entry.expect("directory entry").path();
-        if path.extension().is_none_or(|e| e != "data") {
-            continue;
-        }
-        files += 1;
-        let text = std::fs::read_to_string(&path).expect("readable test file");
-        let Some((insns, mem)) = parse_data(&text) else {
-            continue;
-        };
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        compared += usize::from(compare(&name, &insns, conformance_helpers(), &mem));
+    let files = programs.len();
+    let mut compared = 0;
+    for (name, insns, mem) in &programs {
+        compared += usize::from(compare(name, insns, conformance_helpers(), mem));
     }
     println!(
         "verified JIT: {compared} of {files} conformance programs compared (the others fail on the interpreter)"

@@ -34,6 +34,7 @@ macro_rules! asm {
 const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
+const R9: u8 = 9;
 const R11: u8 = 11;
 
 /// x86 register of each BPF register.
@@ -64,6 +65,8 @@ enum Val {
     None,
     Reg(u8),
     Imm(i32),
+    /// An immediate to materialise blinded.
+    Blind(i32),
 }
 
 /// Out-of-line code emitted after the program.
@@ -104,6 +107,8 @@ struct Emitter {
     flags: Option<(u8, bool)>,
     /// The same, set by the instruction being emitted.
     new_flags: Option<(u8, bool)>,
+    /// Constant blinding: a random source of keys and a counter, when enabled.
+    blind: Option<(std::hash::RandomState, u64)>,
     /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
     has_calls: bool,
     /// Code offset of each slot's first instruction.
@@ -122,6 +127,8 @@ struct Emitter {
 pub(crate) struct Mode {
     /// Leave out bounds checks and the budget (the program was verified).
     pub(crate) verified: bool,
+    /// Constant blinding: no immediate of the program appears in the code.
+    pub(crate) blind: bool,
     /// The lean path (code that never calls into Rust): the BPF stack is reserved on the
     /// native stack (no Rust view of it is needed; r10 does not come from `Head::fp`), and
     /// r1..=r5 arrive in registers after the context (`LeanEntry`); only `Core` fields of
@@ -255,6 +262,7 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
         targets,
         flags: None,
         new_flags: None,
+        blind: mode.blind.then(|| (std::hash::RandomState::new(), 0)),
         verified: mode.verified,
         has_calls,
         offsets: vec![0; n],
@@ -490,6 +498,10 @@ impl Emitter {
                         Val::None => {}
                         Val::Reg(r) => asm!(self.ops ; mov [r12 + off::VAL], Rq(r)),
                         Val::Imm(i) => asm!(self.ops ; mov QWORD [r12 + off::VAL], i),
+                        Val::Blind(i) => {
+                            self.blinded_imm(R9, i, true);
+                            asm!(self.ops ; mov [r12 + off::VAL], r9);
+                        }
                     }
                     asm!(self.ops ; call ->mem_slow);
                     if let Some(r) = result {
@@ -552,7 +564,14 @@ impl Emitter {
             Insn::Endian { order, bits, dst } => self.endian(order, bits, x86(dst)),
             Insn::Lddw { dst, imm, .. } => {
                 let d = x86(dst);
-                if let Ok(i) = i32::try_from(imm as i64) {
+                if self.blind.is_some() {
+                    let key = self.next_key();
+                    asm!(self.ops
+                        ; mov Rq(d), QWORD (imm ^ key) as i64
+                        ; mov r11, QWORD key as i64
+                        ; xor Rq(d), r11
+                    );
+                } else if let Ok(i) = i32::try_from(imm as i64) {
                     asm!(self.ops ; mov Rq(d), i);
                 } else if let Ok(u) = u32::try_from(imm) {
                     asm!(self.ops ; mov Rd(d), u as i32);
@@ -582,13 +601,25 @@ impl Emitter {
                 off,
             } => self.atomic(pc, size, op, x86(dst), x86(src), off),
             Insn::LoadPacket { size, mode, imm } => {
-                match mode {
-                    PacketMode::Abs => asm!(self.ops ; mov QWORD [r12 + off::VAL], imm),
-                    PacketMode::Ind(r) => asm!(self.ops
+                match (mode, self.blind.is_some()) {
+                    (PacketMode::Abs, false) => asm!(self.ops ; mov QWORD [r12 + off::VAL], imm),
+                    (PacketMode::Abs, true) => {
+                        self.blinded_imm(R11, imm, true);
+                        asm!(self.ops ; mov [r12 + off::VAL], r11);
+                    }
+                    (PacketMode::Ind(r), false) => asm!(self.ops
                         ; mov r11d, Rd(x86(r))
                         ; add r11d, imm
                         ; mov [r12 + off::VAL], r11
                     ),
+                    (PacketMode::Ind(r), true) => {
+                        self.blinded_imm(R9, imm, false);
+                        asm!(self.ops
+                            ; mov r11d, Rd(x86(r))
+                            ; add r11d, r9d
+                            ; mov [r12 + off::VAL], r11
+                        );
+                    }
                 }
                 asm!(self.ops
                     ; mov DWORD [r12 + off::OP], size.bytes() as i32
@@ -669,6 +700,12 @@ impl Emitter {
         ) {
             self.new_flags = Some((d, w64));
         }
+        if let Operand::Imm(i) = src
+            && self.blind.is_some()
+            && self.alu_blinded(w64, op, d, i)
+        {
+            return;
+        }
         match op {
             AluOp::Add => arith!(self.ops, add, w64, d, src),
             AluOp::Sub => arith!(self.ops, sub, w64, d, src),
@@ -704,6 +741,63 @@ impl Emitter {
         }
     }
 
+    /// An ALU operation with immediate `i`, blinded: the value is built in r11 (or the
+    /// destination itself for a move) from `i ^ key` and `key`. False for operations that
+    /// keep their immediate (shifts, whose count is at most 63; division by 0 or -1, which
+    /// emits none; sign-extending moves, which have none).
+    fn alu_blinded(&mut self, w64: bool, op: AluOp, d: u8, i: i32) -> bool {
+        match op {
+            AluOp::Mov => self.blinded_imm(d, i, w64),
+            AluOp::Add | AluOp::Sub | AluOp::Or | AluOp::And | AluOp::Xor | AluOp::Mul => {
+                self.blinded_imm(R11, i, w64);
+                match (op, w64) {
+                    (AluOp::Add, true) => asm!(self.ops ; add Rq(d), r11),
+                    (AluOp::Add, false) => asm!(self.ops ; add Rd(d), r11d),
+                    (AluOp::Sub, true) => asm!(self.ops ; sub Rq(d), r11),
+                    (AluOp::Sub, false) => asm!(self.ops ; sub Rd(d), r11d),
+                    (AluOp::Or, true) => asm!(self.ops ; or Rq(d), r11),
+                    (AluOp::Or, false) => asm!(self.ops ; or Rd(d), r11d),
+                    (AluOp::And, true) => asm!(self.ops ; and Rq(d), r11),
+                    (AluOp::And, false) => asm!(self.ops ; and Rd(d), r11d),
+                    (AluOp::Xor, true) => asm!(self.ops ; xor Rq(d), r11),
+                    (AluOp::Xor, false) => asm!(self.ops ; xor Rd(d), r11d),
+                    (_, true) => asm!(self.ops ; imul Rq(d), r11),
+                    (_, false) => asm!(self.ops ; imul Rd(d), r11d),
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A fresh non-zero blinding key.
+    fn next_key(&mut self) -> u64 {
+        use std::hash::BuildHasher;
+        let Some((state, n)) = &mut self.blind else {
+            return 1;
+        };
+        *n += 1;
+        state.hash_one(*n) | 1
+    }
+
+    /// Set x86 register `x` to immediate `i` (sign-extended to 64 bits when `w64`, else
+    /// zero-extended) without `i` appearing in the code when blinding (plainly otherwise).
+    fn blinded_imm(&mut self, x: u8, i: i32, w64: bool) {
+        if self.blind.is_none() {
+            if w64 {
+                asm!(self.ops ; mov Rq(x), i);
+            } else {
+                asm!(self.ops ; mov Rd(x), i);
+            }
+            return;
+        }
+        let key = self.next_key() as i32 | 1;
+        asm!(self.ops ; mov Rd(x), i ^ key ; xor Rd(x), key);
+        if w64 {
+            asm!(self.ops ; movsxd Rq(x), Rd(x));
+        }
+    }
+
     /// Division and modulo, RFC 9669: by zero, `dst / 0 = 0` and `dst % 0 = dst`; signed
     /// `INT_MIN / -1 = INT_MIN`, `x % -1 = 0` (x86 would trap on both; -1 is handled apart).
     fn divmod(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
@@ -713,11 +807,7 @@ impl Emitter {
             Operand::Imm(0) => self.div_by_zero(w64, div, d),
             Operand::Imm(-1) if signed => self.div_by_minus_one(w64, div, d),
             Operand::Imm(i) => {
-                if w64 {
-                    asm!(self.ops ; mov r11, i);
-                } else {
-                    asm!(self.ops ; mov r11d, i);
-                }
+                self.blinded_imm(R11, i, w64);
                 self.div_core(w64, signed, div, d);
             }
             Operand::Reg(s) => {
@@ -858,13 +948,27 @@ impl Emitter {
 
     fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
         let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
-        if op == JmpOp::Jset {
+        if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
+            self.blinded_imm(R11, i, w64);
+            if w64 {
+                asm!(self.ops ; test Rq(d), r11);
+            } else {
+                asm!(self.ops ; test Rd(d), r11d);
+            }
+        } else if op == JmpOp::Jset {
             binop!(self.ops, test, w64, d, src);
         } else if src == Operand::Imm(0) && zf_only && self.flags_of(d, w64) {
             // The previous instruction's result is this register's value: its ZF stands.
         } else if src == Operand::Imm(0) {
             // `test r, r` sets every flag the conditions read as `cmp r, 0` does (CF = OF = 0).
             binop!(self.ops, test, w64, d, Operand::Reg(reg_of(d)));
+        } else if let (Operand::Imm(i), true) = (src, self.blind.is_some()) {
+            self.blinded_imm(R11, i, w64);
+            if w64 {
+                asm!(self.ops ; cmp Rq(d), r11);
+            } else {
+                asm!(self.ops ; cmp Rd(d), r11d);
+            }
         } else {
             arith!(self.ops, cmp, w64, d, src);
         }
@@ -1091,6 +1195,16 @@ impl Emitter {
                     Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], Rq(s)),
                 }
                 Val::Reg(s)
+            }
+            Operand::Imm(i) if self.blind.is_some() => {
+                self.blinded_imm(R9, i, true);
+                match size {
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], r9b),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], r9w),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], r9d),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], r9),
+                }
+                Val::Blind(i)
             }
             Operand::Imm(i) => {
                 match size {

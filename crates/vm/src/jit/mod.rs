@@ -41,6 +41,29 @@ mod emit;
 #[cfg(target_arch = "x86_64")]
 mod trampolines;
 
+/// How the code is generated, besides the mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitOptions {
+    /// Constant blinding, like Linux's `bpf_jit_harden`: every immediate of the program
+    /// (ALU and jump operands, stored constants, `lddw` values, packet offsets) is built at
+    /// run time from `imm ^ key` and `key` with a fresh random key per instruction, so no
+    /// constant an untrusted program chooses appears verbatim in executable memory (a JIT
+    /// spraying defence). Shift counts (at most 63) stay plain. Results are unchanged.
+    pub blind: bool,
+}
+
+/// What `compile` is asked for (the emitter's `Mode`, or a stand-in off x86-64).
+#[cfg(target_arch = "x86_64")]
+use emit::Mode;
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+struct Mode {
+    verified: bool,
+    lean: bool,
+    blind: bool,
+}
+
 /// A program compiled to native x86-64 code, checked mode.
 ///
 /// `Jit` is `Send + Sync`: each run keeps its registers, stack and context in its own call,
@@ -71,8 +94,17 @@ impl Jit {
     pub fn new(insns: &[Insn], helpers: Helpers) -> Result<Jit, PrepareError> {
         // Preparing for the interpreter validates and refuses exactly what the interpreter
         // refuses, so both engines accept the same programs with the same errors.
+        Jit::with_options(insns, helpers, JitOptions::default())
+    }
+
+    /// [`Jit::new`] with `options`.
+    pub fn with_options(
+        insns: &[Insn],
+        helpers: Helpers,
+        options: JitOptions,
+    ) -> Result<Jit, PrepareError> {
         crate::Interpreter::new(insns, helpers.clone())?;
-        Jit::build(insns, helpers, false)
+        Jit::build(insns, helpers, false, options)
     }
 
     /// Like [`Jit::new`], but the code has no runtime checks: loads, stores and atomics
@@ -97,11 +129,31 @@ impl Jit {
     /// address designates.
     #[allow(unsafe_code)]
     pub unsafe fn new_verified(insns: &[Insn], helpers: Helpers) -> Result<Jit, PrepareError> {
-        crate::Interpreter::new(insns, helpers.clone())?;
-        Jit::build(insns, helpers, true)
+        // SAFETY: the caller's promise is passed on unchanged.
+        unsafe { Jit::new_verified_with(insns, helpers, JitOptions::default()) }
     }
 
-    fn build(insns: &[Insn], helpers: Helpers, verified: bool) -> Result<Jit, PrepareError> {
+    /// [`Jit::new_verified`] with `options`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Jit::new_verified`].
+    #[allow(unsafe_code)]
+    pub unsafe fn new_verified_with(
+        insns: &[Insn],
+        helpers: Helpers,
+        options: JitOptions,
+    ) -> Result<Jit, PrepareError> {
+        crate::Interpreter::new(insns, helpers.clone())?;
+        Jit::build(insns, helpers, true, options)
+    }
+
+    fn build(
+        insns: &[Insn],
+        helpers: Helpers,
+        verified: bool,
+        options: JitOptions,
+    ) -> Result<Jit, PrepareError> {
         let has_calls = insns.iter().any(waggle_isa::is_local_call);
         let calls_rust = insns.iter().any(|i| {
             matches!(
@@ -111,7 +163,12 @@ impl Jit {
                     | Insn::LoadPacket { .. }
             )
         });
-        let (code, offsets) = compile(insns, verified, verified && !calls_rust)?;
+        let mode = Mode {
+            verified,
+            lean: verified && !calls_rust,
+            blind: options.blind,
+        };
+        let (code, offsets) = compile(insns, mode)?;
         Ok(Jit {
             code,
             helpers,
@@ -256,11 +313,7 @@ impl Jit {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile(
-    insns: &[Insn],
-    verified: bool,
-    own_stack: bool,
-) -> Result<(code::Code, Box<[u32]>), PrepareError> {
+fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), PrepareError> {
     let tramps = emit::Trampolines {
         memory: code::memory as code::Trampoline as usize,
         helper: code::helper as code::Trampoline as usize,
@@ -268,15 +321,7 @@ fn compile(
         packet: code::packet as code::Trampoline as usize,
         helper_direct: code::helper_direct as code::Direct as usize,
     };
-    let out = emit::compile(
-        insns,
-        &tramps,
-        emit::Mode {
-            verified,
-            lean: own_stack,
-        },
-    )
-    .map_err(|_| PrepareError::Unsupported {
+    let out = emit::compile(insns, &tramps, mode).map_err(|_| PrepareError::Unsupported {
         pc: 0,
         what: "JIT code generation failed",
     })?;
@@ -290,8 +335,7 @@ fn compile(
 #[cfg(not(target_arch = "x86_64"))]
 fn compile(
     _insns: &[Insn],
-    _verified: bool,
-    _own_stack: bool,
+    _mode: Mode,
 ) -> Result<(std::convert::Infallible, Box<[u32]>), PrepareError> {
     Err(PrepareError::Unsupported {
         pc: 0,
