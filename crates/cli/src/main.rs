@@ -41,6 +41,9 @@ enum Command {
         /// Only this program of an object.
         #[arg(long, value_name = "NAME")]
         program: Option<String>,
+        /// Show the x86-64 machine code the JIT makes (checked mode) under each instruction.
+        #[arg(long)]
+        jited: bool,
     },
     /// Show an object's sections, programs, maps, relocations and BTF.
     Inspect {
@@ -161,7 +164,8 @@ fn run(command: Command) -> Result<(), Failure> {
             file,
             syntax,
             program,
-        } => commands::disasm::disasm(&file, syntax.map(Syntax::from), program.as_deref()),
+            jited,
+        } => commands::disasm::disasm(&file, syntax.map(Syntax::from), program.as_deref(), jited),
         Command::Inspect { file, json } => commands::inspect::inspect(&file, json),
         Command::Run {
             file,

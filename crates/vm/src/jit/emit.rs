@@ -274,6 +274,9 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
     for (pc, insn) in insns.iter().enumerate() {
         e.insn(pc, *insn);
     }
+    // One more offset: where the out-of-line code starts.
+    let body = e.ops.offset().0 as u32;
+    e.offsets.push(body);
     // Falling off the end (impossible after validation) is the interpreter's error.
     let end = e.labels[insns.len()];
     asm!(e.ops

@@ -186,7 +186,8 @@ impl Jit {
     }
 
     /// Offset in the machine code (see [`Jit::code`]) where each slot's code starts, by slot
-    /// index (the second slot of an `lddw` has no code: it points at the next one's).
+    /// index (the second slot of an `lddw` has no code: it has the next slot's offset), plus
+    /// one last entry: where the out-of-line code (exits, calls into Rust, stubs) starts.
     pub fn slot_offsets(&self) -> &[u32] {
         &self.offsets
     }
