@@ -84,6 +84,9 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Execution engine [default: jit on x86-64, interpreter elsewhere].
+        #[arg(long, value_enum)]
+        engine: Option<Engine>,
     },
     /// Run a program once (or `--repeat` times) and print r0.
     ///
@@ -177,7 +180,14 @@ fn run(command: Command) -> Result<(), Failure> {
             ctx,
             repeat,
             json,
+            engine,
         } => {
+            if let Some(engine) = engine {
+                waggle_runtime::set_default_engine(match engine {
+                    Engine::Jit => waggle_runtime::Engine::Jit,
+                    Engine::Interpreter => waggle_runtime::Engine::Interpreter,
+                });
+            }
             let data = match (data, data_hex, pcap) {
                 (Some(f), _, _) => DataSource::File(f),
                 (None, Some(h), _) => DataSource::Hex(h),

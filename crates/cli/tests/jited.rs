@@ -108,3 +108,29 @@ fn elf_object_program() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `waggle run --engine`: both engines give the same verdict and maps.
+#[test]
+fn run_on_either_engine() {
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/xdp_maps.bpf.o");
+    if !obj.exists() {
+        println!("SKIPPED: {} not found", obj.display());
+        return;
+    }
+    let obj = obj.display().to_string();
+    let data = "00 11 22 33 44 55 66 77 88 99 aa bb 08 00";
+    let out: Vec<String> = ["jit", "interpreter"]
+        .iter()
+        .map(|e| {
+            ok(&["run", &obj, "--engine", e, "--data-hex", data])
+                .lines()
+                .filter(|l| !l.starts_with("time:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert!(out[0].contains("return: XDP_PASS"), "{}", out[0]);
+    assert_eq!(out[0], out[1]);
+    let o = waggle(&["run", &obj, "--engine", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}
