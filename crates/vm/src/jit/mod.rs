@@ -1,4 +1,14 @@
-//! The x86-64 JIT, checked mode: native code with the interpreter's semantics and errors.
+//! The x86-64 JIT: native code with the interpreter's semantics and errors.
+//!
+//! Two modes. **Checked** ([`Jit::new`], described below) is for code no verifier has seen:
+//! every access is bounds-checked and an instruction budget is kept. **Verified**
+//! ([`Jit::new_verified`], `unsafe`: the caller promises the program was verified) has no
+//! checks and no budget; code that never calls into Rust also gets a lean entry (its BPF
+//! stack on the native stack, r1..=r5 in registers), about 3 ns per call. Both can blind
+//! constants ([`JitOptions::blind`]). [`Jit::code`] and [`Jit::slot_offsets`] expose the
+//! machine code per slot (`waggle disasm --jited`).
+//!
+//! Checked mode:
 //!
 //! A program is validated and prepared exactly as by the [`Interpreter`](crate::Interpreter)
 //! (same accepted programs, same [`PrepareError`]s), then compiled once into read+execute
