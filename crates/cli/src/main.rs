@@ -41,6 +41,9 @@ enum Command {
         /// Only this program of an object.
         #[arg(long, value_name = "NAME")]
         program: Option<String>,
+        /// Show the x86-64 machine code the JIT makes (checked mode) under each instruction.
+        #[arg(long)]
+        jited: bool,
     },
     /// Show an object's sections, programs, maps, relocations and BTF.
     Inspect {
@@ -81,6 +84,9 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Execution engine [default: jit on x86-64, interpreter elsewhere].
+        #[arg(long, value_enum)]
+        engine: Option<Engine>,
     },
     /// Verify an object's programs (as PROG_LOAD would) without running them.
     ///
@@ -277,7 +283,8 @@ fn run(command: Command) -> Result<(), Failure> {
             file,
             syntax,
             program,
-        } => commands::disasm::disasm(&file, syntax.map(Syntax::from), program.as_deref()),
+            jited,
+        } => commands::disasm::disasm(&file, syntax.map(Syntax::from), program.as_deref(), jited),
         Command::Inspect { file, json } => commands::inspect::inspect(&file, json),
         Command::Run {
             file,
@@ -289,7 +296,14 @@ fn run(command: Command) -> Result<(), Failure> {
             ctx,
             repeat,
             json,
+            engine,
         } => {
+            if let Some(engine) = engine {
+                waggle_runtime::set_default_engine(match engine {
+                    Engine::Jit => waggle_runtime::Engine::Jit,
+                    Engine::Interpreter => waggle_runtime::Engine::Interpreter,
+                });
+            }
             let data = match (data, data_hex, pcap) {
                 (Some(f), _, _) => DataSource::File(f),
                 (None, Some(h), _) => DataSource::Hex(h),

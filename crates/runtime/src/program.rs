@@ -5,11 +5,86 @@ use crate::map::Map;
 use crate::memory::map_region;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 use waggle_isa::Insn;
 use waggle_uapi::ProgramType;
-use waggle_vm::{Interpreter, Region, RunConfig, VmError};
+use waggle_vm::{Interpreter, Jit, Region, RunConfig, VmError};
+
+/// Which engine runs loaded programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The x86-64 JIT, checked mode (bounds checks and errors as the interpreter's; the
+    /// verified mode is for when the verifier is wired in). Programs it cannot run yet
+    /// (callbacks: `bpf_loop`, `bpf_for_each_map_elem`) use the interpreter.
+    Jit,
+    /// The interpreter.
+    Interpreter,
+}
+
+/// The engine chosen with [`set_default_engine`]: 0 = not chosen.
+static DEFAULT_ENGINE: AtomicU8 = AtomicU8::new(0);
+
+/// Choose the engine for programs loaded from now on, in every runtime of the process.
+pub fn set_default_engine(engine: Engine) {
+    let v = match engine {
+        Engine::Jit => 1,
+        Engine::Interpreter => 2,
+    };
+    DEFAULT_ENGINE.store(v, Ordering::Relaxed);
+}
+
+/// The engine programs are loaded for: the one set with [`set_default_engine`], else the
+/// `WAGGLE_ENGINE` environment variable (`jit` or `interpreter`), else the JIT on x86-64 and
+/// the interpreter elsewhere.
+pub fn default_engine() -> Engine {
+    match DEFAULT_ENGINE.load(Ordering::Relaxed) {
+        1 => return Engine::Jit,
+        2 => return Engine::Interpreter,
+        _ => {}
+    }
+    match std::env::var("WAGGLE_ENGINE").as_deref() {
+        Ok("interpreter") => Engine::Interpreter,
+        Ok("jit") => Engine::Jit,
+        _ if cfg!(target_arch = "x86_64") => Engine::Jit,
+        _ => Engine::Interpreter,
+    }
+}
+
+/// A program prepared for its engine.
+#[derive(Debug)]
+pub(crate) enum Compiled {
+    Interpreter(Interpreter),
+    Jit(Jit),
+}
+
+impl Compiled {
+    /// Prepare for the default engine: the JIT where it can run the program (the interpreter
+    /// was prepared by the loader, with its helpers; programs with callbacks keep it).
+    fn new(insns: &[Insn], interpreter: Interpreter) -> Compiled {
+        if default_engine() == Engine::Jit
+            && let Ok(jit) = Jit::new(insns, interpreter.helpers().clone())
+        {
+            return Compiled::Jit(jit);
+        }
+        Compiled::Interpreter(interpreter)
+    }
+
+    fn run(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
+        match self {
+            Compiled::Interpreter(vm) => vm.run(config),
+            Compiled::Jit(jit) => jit.run(config),
+        }
+    }
+
+    /// Which engine this is.
+    fn engine(&self) -> Engine {
+        match self {
+            Compiled::Interpreter(_) => Engine::Interpreter,
+            Compiled::Jit(_) => Engine::Jit,
+        }
+    }
+}
 
 /// Global data a program addresses directly (`lddw r, map_value`): one array value.
 #[derive(Debug)]
@@ -37,7 +112,7 @@ pub struct Program {
     /// Maps the program uses; they live at least as long as the program.
     pub maps: Vec<Arc<Map>>,
     pub(crate) direct_values: Vec<DirectValue>,
-    pub(crate) engine: Interpreter,
+    pub(crate) engine: Compiled,
     run_count: AtomicU64,
     run_time_ns: AtomicU64,
 }
@@ -73,6 +148,7 @@ impl Program {
         direct_values: Vec<DirectValue>,
         engine: Interpreter,
     ) -> Program {
+        let engine = Compiled::new(&insns, engine);
         Program {
             id,
             name,
@@ -80,8 +156,8 @@ impl Program {
             license,
             insns,
             maps,
-            direct_values,
             engine,
+            direct_values,
             run_count: AtomicU64::new(0),
             run_time_ns: AtomicU64::new(0),
         }
@@ -153,6 +229,11 @@ impl Program {
         }
     }
 
+    /// The engine that runs this program.
+    pub fn engine(&self) -> Engine {
+        self.engine.engine()
+    }
+
     /// This program's info.
     pub fn info(&self) -> ProgramInfo {
         ProgramInfo {
@@ -169,5 +250,68 @@ impl Program {
     /// The map among this program's maps whose token (`lddw` value) is `token`.
     pub fn map_by_token(&self, token: u64) -> Option<&Arc<Map>> {
         self.maps.iter().find(|m| m.token() == token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ProgLoad, Runtime};
+    use waggle_isa::{Insn, LddwKind, Reg};
+
+    fn load(rt: &Runtime, insns: Vec<Insn>) -> Arc<Program> {
+        let h = rt
+            .prog_load(&ProgLoad {
+                name: "t".into(),
+                insns,
+                license: "GPL".into(),
+                ..ProgLoad::default()
+            })
+            .unwrap_or_else(|e| panic!("load: {e}"));
+        rt.program(h).expect("program")
+    }
+
+    /// The engine follows `default_engine()`; programs with callbacks stay on the
+    /// interpreter (the JIT cannot call back into BPF yet); both give the same result.
+    #[test]
+    fn engine_selection() {
+        let rt = Runtime::new();
+        let plain = waggle_isa::asm::assemble("mov %r0, 7\nexit\n").expect("asm");
+        let p = load(&rt, plain);
+        // Nothing in this test binary calls `set_default_engine`.
+        let want = match std::env::var("WAGGLE_ENGINE").as_deref() {
+            Ok("interpreter") => Engine::Interpreter,
+            _ if cfg!(target_arch = "x86_64") => Engine::Jit,
+            _ => Engine::Interpreter,
+        };
+        assert_eq!(p.engine(), want);
+        assert_eq!(p.run([0; 5], Vec::new()), Ok(7));
+
+        // r1 = &callback (never called); r0 = 3.
+        let with_callback = vec![
+            Insn::Lddw {
+                dst: Reg::R1,
+                kind: LddwKind::Func,
+                imm: 2,
+            },
+            Insn::LddwHigh,
+            Insn::Alu {
+                width: waggle_isa::Width::W64,
+                op: waggle_isa::AluOp::Mov,
+                dst: Reg::R0,
+                src: waggle_isa::Operand::Imm(3),
+            },
+            Insn::Exit,
+            Insn::Alu {
+                width: waggle_isa::Width::W64,
+                op: waggle_isa::AluOp::Mov,
+                dst: Reg::R0,
+                src: waggle_isa::Operand::Imm(0),
+            },
+            Insn::Exit,
+        ];
+        let p = load(&rt, with_callback);
+        assert_eq!(p.engine(), Engine::Interpreter);
+        assert_eq!(p.run([0; 5], Vec::new()), Ok(3));
     }
 }

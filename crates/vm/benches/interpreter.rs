@@ -137,6 +137,44 @@ fn bench_jit(bencher: Bencher, w: &Workload) {
     });
 }
 
+fn bench_jit_verified(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        insns, mut memory, ..
+    } = prepare(w);
+    // SAFETY: `prepare` ran the program on this memory on the interpreter (checked): it stays
+    // in bounds and terminates, and every run here starts from the same memory contents
+    // except what the program itself wrote (the workloads only write where they read).
+    let jit = unsafe { Jit::new_verified(&insns, waggle_helpers()) }.expect("checked in prepare");
+    bencher.bench_local(|| {
+        jit.run_on(black_box(&mut memory))
+            .expect("checked in prepare")
+    });
+}
+
+fn bench_rbpf_jit(bencher: Bencher, w: &Workload) {
+    let Prepared {
+        bytecode,
+        mut memory,
+        ..
+    } = prepare(w);
+    let mut vm = rbpf_vm(&bytecode);
+    vm.jit_compile().expect("rbpf compiles the program");
+    // SAFETY: rbpf's JIT has no bounds checks; `prepare` ran this program on rbpf's (checked)
+    // interpreter over this memory, so it stays in bounds.
+    let check = unsafe { vm.execute_program_jit(&mut memory.clone()) };
+    let mut native_mem = memory.clone();
+    assert_eq!(
+        check.expect("rbpf JIT run"),
+        (w.native)(&mut native_mem),
+        "{}: rbpf JIT differs from native",
+        w.name
+    );
+    bencher.bench_local(|| {
+        // SAFETY: as above.
+        unsafe { vm.execute_program_jit(black_box(&mut memory)) }.expect("checked above")
+    });
+}
+
 fn bench_rbpf(bencher: Bencher, w: &Workload) {
     let Prepared {
         bytecode,
@@ -172,8 +210,18 @@ macro_rules! bench_workload {
             }
 
             #[divan::bench]
+            fn waggle_jit_verified(bencher: Bencher) {
+                bench_jit_verified(bencher, &$workload);
+            }
+
+            #[divan::bench]
             fn rbpf_interpreter(bencher: Bencher) {
                 bench_rbpf(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn rbpf_jit(bencher: Bencher) {
+                bench_rbpf_jit(bencher, &$workload);
             }
         }
     };
@@ -192,4 +240,112 @@ mod workload {
     bench_workload!(memcpy, workloads::MEMCPY);
     bench_workload!(strcmp, workloads::STRCMP);
     bench_workload!(helper_calls, workloads::HELPER_CALLS);
+}
+
+/// A valid program of exactly `n` slots (n >= 2): a repeating mix of ALU, stack stores and
+/// loads and short forward jumps, then `exit`. rbpf accepts it too.
+fn compile_program(n: usize) -> Vec<Insn> {
+    use waggle_isa::{AluOp, JmpOp, Operand, Reg, Size, Width};
+    let r = |i: u8| Reg::new(i).expect("register");
+    let mut p = Vec::with_capacity(n);
+    while p.len() < n - 1 {
+        let k = p.len();
+        let left = n - 1 - k;
+        p.push(match k % 8 {
+            0 => Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: r(0),
+                src: Operand::Imm(k as i32),
+            },
+            1 => Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Add,
+                dst: r(0),
+                src: Operand::Reg(r(1)),
+            },
+            2 => Insn::Alu {
+                width: Width::W32,
+                op: AluOp::Xor,
+                dst: r(2),
+                src: Operand::Imm(0x55),
+            },
+            3 => Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Lsh,
+                dst: r(3),
+                src: Operand::Imm(3),
+            },
+            4 => Insn::Store {
+                size: Size::DW,
+                dst: r(10),
+                off: -8,
+                src: Operand::Reg(r(0)),
+            },
+            5 => Insn::Load {
+                size: Size::DW,
+                signed: false,
+                dst: r(4),
+                src: r(10),
+                off: -8,
+            },
+            6 if left > 2 => Insn::Jump {
+                width: Width::W64,
+                op: JmpOp::Jeq,
+                dst: r(4),
+                src: Operand::Imm(7),
+                off: 1,
+            },
+            _ => Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Mul,
+                dst: r(5),
+                src: Operand::Imm(3),
+            },
+        });
+    }
+    p.push(Insn::Exit);
+    p
+}
+
+/// Compile time: `Jit::new` (validation, preparation and code generation; what loading a
+/// program costs) per program size, and rbpf's `jit_compile` on the same programs.
+mod compile {
+    use super::*;
+
+    const SIZES: [usize; 5] = [10, 100, 1_000, 10_000, 100_000];
+
+    #[divan::bench(args = SIZES)]
+    fn waggle_jit(bencher: Bencher, n: usize) {
+        let p = compile_program(n);
+        bencher
+            .counter(divan::counter::ItemsCount::new(n))
+            .bench_local(|| Jit::new(black_box(&p), Helpers::new()).expect("compiles"));
+    }
+
+    #[divan::bench(args = SIZES)]
+    fn waggle_jit_verified(bencher: Bencher, n: usize) {
+        let p = compile_program(n);
+        bencher
+            .counter(divan::counter::ItemsCount::new(n))
+            .bench_local(|| {
+                // SAFETY: compiled only, never run.
+                unsafe { Jit::new_verified(black_box(&p), Helpers::new()) }.expect("compiles")
+            });
+    }
+
+    /// rbpf's JIT writes into one fixed 4 KiB page: programs of 1,000 slots and more do not
+    /// fit (it panics), so it is measured on the small sizes only.
+    #[divan::bench(args = [10, 100])]
+    fn rbpf_jit(bencher: Bencher, n: usize) {
+        let bytecode = waggle_isa::encode(&compile_program(n));
+        bencher
+            .counter(divan::counter::ItemsCount::new(n))
+            .bench_local(|| {
+                let mut vm =
+                    rbpf::EbpfVmRaw::new(Some(black_box(&bytecode))).expect("rbpf accepts");
+                vm.jit_compile().expect("rbpf compiles");
+                vm
+            });
+    }
 }

@@ -43,5 +43,5 @@ mod memory;
 pub use error::{PrepareError, VmError};
 pub use helpers::{HelperContext, HelperError, HelperFn, Helpers, MAX_HELPER_ID};
 pub use interpreter::{Interpreter, MAY_GOTO_LIMIT, RunConfig};
-pub use jit::Jit;
+pub use jit::{Jit, JitOptions};
 pub use memory::{MAX_FRAMES, Region, STACK_FRAME_SIZE};

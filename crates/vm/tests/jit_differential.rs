@@ -437,8 +437,10 @@ fn check(insns: &[Insn], s: &Setup<'_>) -> Option<Outcome> {
         ),
     }
     let (vm, jit) = (vm.ok()?, jit.ok()?);
-    let mut rw = [0u8; PAD + RW + PAD];
-    let mut ro = [0u8; PAD + RO + PAD];
+    // On the heap, far from either engine's stack frames: a wild offset from r1 must not land
+    // in one engine's stack and not the other's (their stacks are at different addresses).
+    let mut rw = Box::new([0u8; PAD + RW + PAD]);
+    let mut ro = Box::new([0u8; PAD + RO + PAD]);
     let want = run_one(&|c| vm.run(c), s, &mut rw, &mut ro);
     let got = run_one(&|c| jit.run(c), s, &mut rw, &mut ro);
     assert_eq!(

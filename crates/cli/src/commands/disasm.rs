@@ -11,7 +11,13 @@ use waggle_object::{Object, Program, RelocationKind};
 
 /// Disassemble `file`. `syntax` defaults to conformance for raw code (re-assemblable, as
 /// before) and to LLVM for objects (comparable with `llvm-objdump -d`).
-pub fn disasm(file: &Path, syntax: Option<Syntax>, program: Option<&str>) -> Result<(), Failure> {
+/// With `jited`, each instruction is followed by the x86-64 code the JIT makes for it.
+pub fn disasm(
+    file: &Path,
+    syntax: Option<Syntax>,
+    program: Option<&str>,
+    jited: bool,
+) -> Result<(), Failure> {
     let bytes = read(file)?;
     if !is_elf(&bytes) {
         if program.is_some() {
@@ -21,7 +27,13 @@ pub fn disasm(file: &Path, syntax: Option<Syntax>, program: Option<&str>) -> Res
             )));
         }
         let insns = load_program(file, &bytes).map_err(usage)?;
-        return emit(&disassemble(&insns, syntax.unwrap_or(Syntax::Conformance)));
+        let syntax = syntax.unwrap_or(Syntax::Conformance);
+        if jited {
+            let mut out = String::new();
+            jited_listing(&mut out, &insns, syntax).map_err(usage)?;
+            return emit(&out);
+        }
+        return emit(&disassemble(&insns, syntax));
     }
     let object = parse_object(file, &bytes)?;
     let syntax = syntax.unwrap_or(Syntax::Llvm);
@@ -46,7 +58,13 @@ pub fn disasm(file: &Path, syntax: Option<Syntax>, program: Option<&str>) -> Res
         if i > 0 {
             out.push('\n');
         }
-        program_listing(&mut out, &object, p, syntax);
+        if jited {
+            let _ = writeln!(out, "{} ({}):", p.name, p.section);
+            jited_listing(&mut out, &p.insns, syntax)
+                .map_err(|e| usage(format!("{}: {}: {e}", file.display(), p.name)))?;
+        } else {
+            program_listing(&mut out, &object, p, syntax);
+        }
     }
     emit(&out)
 }
@@ -135,4 +153,84 @@ fn note(object: &Object, p: &Program, slot: usize, insn: &Insn) -> Option<String
         }
         _ => None,
     }
+}
+
+/// The program as the JIT compiles it (checked mode, the runtime's): each instruction, then
+/// the x86-64 instructions generated for it (offset, bytes, Intel syntax), then the shared
+/// out-of-line code (epilogue, error exits, calls into Rust, slow-path stubs).
+///
+/// The code is only generated, never run, so what only a loader can resolve is stood in for:
+/// `lddw` of maps, globals and functions load 0 and every helper id gets a placeholder.
+fn jited_listing(out: &mut String, insns: &[Insn], syntax: Syntax) -> Result<(), String> {
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+    use waggle_isa::LddwKind;
+    use waggle_vm::{HelperError, Helpers, Jit};
+
+    let mut helpers = Helpers::new();
+    let code: Vec<Insn> = insns
+        .iter()
+        .map(|insn| match *insn {
+            Insn::Lddw { dst, kind, .. } if kind != LddwKind::Imm => Insn::Lddw {
+                dst,
+                kind: LddwKind::Imm,
+                imm: 0,
+            },
+            Insn::Call(CallTarget::Helper(id)) => {
+                if let Ok(id) = u32::try_from(id)
+                    && id < waggle_vm::MAX_HELPER_ID
+                {
+                    helpers.register(id, |_, _| Err(HelperError::failed("not runnable")));
+                }
+                *insn
+            }
+            other => other,
+        })
+        .collect();
+    let jit = Jit::new(&code, helpers).map_err(|e| format!("the JIT refuses the program: {e}"))?;
+    let bytes = jit.code();
+    let offsets = jit.slot_offsets();
+    // The last entry is where the out-of-line code starts.
+    let body_end = offsets
+        .get(insns.len())
+        .map_or(bytes.len(), |&o| o as usize);
+    let width = insns.len().saturating_sub(1).to_string().len().max(4);
+    let mut formatter = IntelFormatter::new();
+    let mut text = String::new();
+    let mut machine = |out: &mut String, start: usize, end: usize| {
+        let mut decoder =
+            Decoder::with_ip(64, &bytes[start..end], start as u64, DecoderOptions::NONE);
+        while decoder.can_decode() {
+            let ip = decoder.ip() as usize;
+            let insn = decoder.decode();
+            text.clear();
+            formatter.format(&insn, &mut text);
+            let raw: String = bytes[ip..ip + insn.len()]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let _ = writeln!(out, "      {ip:6x}:  {raw:<24} {text}");
+        }
+    };
+    let _ = writeln!(out, "; prologue");
+    machine(out, 0, offsets.first().map_or(0, |&o| o as usize));
+    for (slot, insn) in insns.iter().enumerate() {
+        if *insn == Insn::LddwHigh {
+            continue;
+        }
+        // Up to the next slot with code (an `lddw`'s second slot has the same offset).
+        let start = offsets[slot] as usize;
+        let end = offsets
+            .get(slot + 1..)
+            .and_then(|rest| rest.iter().find(|&&o| o as usize > start))
+            .map_or(body_end, |&o| o as usize);
+        let _ = writeln!(
+            out,
+            "{slot:>width$}: {}",
+            format_insn(insn, slot, syntax).replace('\t', " ")
+        );
+        machine(out, start, end.max(start));
+    }
+    let _ = writeln!(out, "; out of line: exits, calls into Rust, slow paths");
+    machine(out, body_end, bytes.len());
+    Ok(())
 }

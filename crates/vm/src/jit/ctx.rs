@@ -31,10 +31,21 @@ pub(crate) const ERR_INVALID: u32 = 3;
 /// Indices into `Ctx::saved` (BPF r0..=r5 by number, then the budget register).
 pub(crate) const SAVED_BUDGET: usize = 6;
 
-/// Everything one native run needs. `repr(C)` so that offsets are stable and the
-/// code-visible fields come first.
+/// The fields generated code reads and writes (at fixed offsets from `r12`). `repr(C)` so
+/// that offsets are stable. A run whose code never calls into Rust needs nothing else.
 #[repr(C)]
-pub(crate) struct Ctx<'m, 'r> {
+pub(crate) struct Head {
+    // The first fields are exactly `Core`'s (checked below).
+    /// Current call depth (0 in the program's own frame).
+    pub(crate) depth: u64,
+    /// `may_goto` iterations left.
+    pub(crate) loops_left: u64,
+    /// `rsp` after the prologue: error exits unwind to it from any call depth.
+    pub(crate) entry_rsp: u64,
+    /// Slot index of the instruction calling out or failing.
+    pub(crate) pc: u32,
+    /// Error code set by generated code (`ERR_*`), 0 otherwise.
+    pub(crate) err: u32,
     /// Lowest byte of the active stack frames.
     pub(crate) stack_lo: u64,
     /// Per access size: `addr - stack_lo` must be below this (`len - size + 1`).
@@ -45,18 +56,12 @@ pub(crate) struct Ctx<'m, 'r> {
     pub(crate) region_rlim: [u64; 4],
     /// Per access size: write limit (0 when the region is read-only).
     pub(crate) region_wlim: [u64; 4],
-    /// Current call depth (0 in the program's own frame).
-    pub(crate) depth: u64,
-    /// `may_goto` iterations left.
-    pub(crate) loops_left: u64,
     /// Instructions the run may still execute (`u64::MAX` without a budget).
     pub(crate) budget: u64,
     /// Frame pointer of frame 0 (initial r10).
     pub(crate) fp: u64,
     /// Initial r1..=r5.
     pub(crate) args: [u64; 5],
-    /// `rsp` after the prologue: error exits unwind to it from any call depth.
-    pub(crate) entry_rsp: u64,
     /// `rsp` around a call into Rust (which realigns the stack).
     pub(crate) call_rsp: u64,
     /// Caller-saved registers during a call into Rust: r0..=r5, the budget, a spill slot.
@@ -67,12 +72,116 @@ pub(crate) struct Ctx<'m, 'r> {
     pub(crate) val: u64,
     /// Slow-path argument: operation descriptor or helper id.
     pub(crate) op: u32,
-    /// Slot index of the instruction calling out or failing.
-    pub(crate) pc: u32,
     /// Result of a slow path (loaded value, old value, helper r0).
     pub(crate) ret: u64,
+}
+
+/// The fields that code compiled for the lean path (verified, never calling into Rust, own
+/// stack, arguments in registers) touches: `Head`'s first fields, at the same offsets.
+#[repr(C)]
+pub(crate) struct Core {
+    /// Current call depth (0 in the program's own frame).
+    pub(crate) depth: u64,
+    /// `may_goto` iterations left.
+    pub(crate) loops_left: u64,
+    /// `rsp` after the prologue: error exits unwind to it from any call depth.
+    pub(crate) entry_rsp: u64,
+    /// Slot index of the instruction calling out or failing.
+    pub(crate) pc: u32,
     /// Error code set by generated code (`ERR_*`), 0 otherwise.
     pub(crate) err: u32,
+}
+
+const _: () = {
+    assert!(offset_of!(Core, depth) == offset_of!(Head, depth));
+    assert!(offset_of!(Core, loops_left) == offset_of!(Head, loops_left));
+    assert!(offset_of!(Core, entry_rsp) == offset_of!(Head, entry_rsp));
+    assert!(offset_of!(Core, pc) == offset_of!(Head, pc));
+    assert!(offset_of!(Core, err) == offset_of!(Head, err));
+};
+
+impl Core {
+    /// The state at the start of a lean run.
+    #[inline]
+    pub(crate) fn new() -> Core {
+        Core {
+            depth: 0,
+            loops_left: crate::MAY_GOTO_LIMIT,
+            entry_rsp: 0,
+            pc: 0,
+            err: 0,
+        }
+    }
+
+    /// The result of a lean run once native code has returned `r0`.
+    #[inline]
+    pub(crate) fn result(&self, r0: u64) -> Result<u64, VmError> {
+        if self.err == 0 {
+            Ok(r0)
+        } else {
+            Err(error(self.err, self.pc, u64::MAX))
+        }
+    }
+}
+
+/// The error for code `err` set by generated code at slot `pc`.
+#[cold]
+fn error(err: u32, pc: u32, max_insns: u64) -> VmError {
+    let pc = pc as usize;
+    match err {
+        ERR_BUDGET => VmError::BudgetExceeded {
+            pc,
+            executed: max_insns,
+        },
+        ERR_DEPTH => VmError::CallDepthExceeded { pc },
+        _ => VmError::InvalidInstruction { pc },
+    }
+}
+
+impl Head {
+    /// The code-visible state at the start of a run with frame pointer `fp`; no inline
+    /// checks grant anything but the stack frame below `fp` until the caller sets regions.
+    pub(crate) fn new(fp: u64, args: [u64; 5], max_insns: Option<u64>) -> Head {
+        let frame = STACK_FRAME_SIZE as u64;
+        Head {
+            stack_lo: fp.wrapping_sub(frame),
+            stack_lim: limits(frame),
+            region_addr: 0,
+            region_rlim: [0; 4],
+            region_wlim: [0; 4],
+            depth: 0,
+            loops_left: crate::MAY_GOTO_LIMIT,
+            budget: max_insns.unwrap_or(u64::MAX),
+            fp,
+            args,
+            entry_rsp: 0,
+            call_rsp: 0,
+            saved: [0; 8],
+            addr: 0,
+            val: 0,
+            op: 0,
+            pc: 0,
+            ret: 0,
+            err: 0,
+        }
+    }
+
+    /// The result of a run once native code has returned `r0`, from the error code.
+    pub(crate) fn result(&self, r0: u64, max_insns: u64) -> Result<u64, VmError> {
+        if self.err == 0 {
+            Ok(r0)
+        } else {
+            Err(error(self.err, self.pc, max_insns))
+        }
+    }
+}
+
+/// Everything one native run needs: the code-visible [`Head`] first (so a pointer to the
+/// context is a pointer to its head), then what only Rust uses.
+#[repr(C)]
+pub(crate) struct Ctx<'m, 'r> {
+    /// The code-visible fields.
+    pub(crate) head: Head,
     /// Rust-only from here on.
     pub(crate) mem: &'m mut Memory<'r>,
     pub(crate) helpers: &'m Helpers,
@@ -88,7 +197,7 @@ pub(crate) struct Ctx<'m, 'r> {
 /// Byte offsets of the code-visible fields, as `i32` displacements from `r12`.
 pub(crate) mod off {
     use super::*;
-    type C = Ctx<'static, 'static>;
+    type C = Head;
     pub(crate) const STACK_LO: i32 = offset_of!(C, stack_lo) as i32;
     pub(crate) const STACK_LIM: i32 = offset_of!(C, stack_lim) as i32;
     pub(crate) const REGION_ADDR: i32 = offset_of!(C, region_addr) as i32;
@@ -125,35 +234,15 @@ impl<'m, 'r> Ctx<'m, 'r> {
         packet: Option<&'m [u8]>,
         max_insns: Option<u64>,
     ) -> Ctx<'m, 'r> {
-        let fp = mem.stack.fp();
-        let frame = STACK_FRAME_SIZE as u64;
-        let (region_addr, region_rlim, region_wlim) = match regions.first() {
-            Some(r) => {
-                let rlim = limits(r.len() as u64);
-                (r.addr(), rlim, if r.is_writable() { rlim } else { [0; 4] })
-            }
-            None => (0, [0; 4], [0; 4]),
-        };
+        let mut head = Head::new(mem.stack.fp(), args, max_insns);
+        if let Some(r) = regions.first() {
+            let rlim = limits(r.len() as u64);
+            head.region_addr = r.addr();
+            head.region_rlim = rlim;
+            head.region_wlim = if r.is_writable() { rlim } else { [0; 4] };
+        }
         Ctx {
-            stack_lo: fp - frame,
-            stack_lim: limits(frame),
-            region_addr,
-            region_rlim,
-            region_wlim,
-            depth: 0,
-            loops_left: crate::MAY_GOTO_LIMIT,
-            budget: max_insns.unwrap_or(u64::MAX),
-            fp,
-            args,
-            entry_rsp: 0,
-            call_rsp: 0,
-            saved: [0; 8],
-            addr: 0,
-            val: 0,
-            op: 0,
-            pc: 0,
-            ret: 0,
-            err: 0,
+            head,
             mem,
             helpers,
             packet,
@@ -185,15 +274,19 @@ impl<'m, 'r> Ctx<'m, 'r> {
         if let Some(outcome) = self.outcome.take() {
             return outcome;
         }
-        let pc = self.pc as usize;
-        match self.err {
-            0 => Ok(r0),
-            ERR_BUDGET => Err(VmError::BudgetExceeded {
-                pc,
-                executed: self.max_insns,
-            }),
-            ERR_DEPTH => Err(VmError::CallDepthExceeded { pc }),
-            _ => Err(VmError::InvalidInstruction { pc }),
-        }
+        self.head.result(r0, self.max_insns)
+    }
+}
+
+impl std::ops::Deref for Ctx<'_, '_> {
+    type Target = Head;
+    fn deref(&self) -> &Head {
+        &self.head
+    }
+}
+
+impl std::ops::DerefMut for Ctx<'_, '_> {
+    fn deref_mut(&mut self) -> &mut Head {
+        &mut self.head
     }
 }

@@ -34,6 +34,7 @@ macro_rules! asm {
 const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
+const R9: u8 = 9;
 const R11: u8 = 11;
 
 /// x86 register of each BPF register.
@@ -43,12 +44,19 @@ fn x86(r: Reg) -> u8 {
     MAP[r.index()]
 }
 
+/// The BPF register mapped to x86 register `x`.
+fn reg_of(x: u8) -> Reg {
+    let i = MAP.iter().position(|&m| m == x).unwrap_or(0);
+    Reg::new(i as u8).unwrap_or(Reg::R0)
+}
+
 /// Addresses of the `extern "sysv64"` shims generated code calls.
 pub(crate) struct Trampolines {
     pub(crate) memory: usize,
     pub(crate) helper: usize,
     pub(crate) callx: usize,
     pub(crate) packet: usize,
+    pub(crate) helper_direct: usize,
 }
 
 /// A value the memory slow path needs besides the address.
@@ -57,6 +65,8 @@ enum Val {
     None,
     Reg(u8),
     Imm(i32),
+    /// An immediate to materialise blinded.
+    Blind(i32),
 }
 
 /// Out-of-line code emitted after the program.
@@ -82,6 +92,77 @@ struct Emitter {
     ops: Asm,
     labels: Vec<DynamicLabel>,
     stubs: Vec<Stub>,
+    /// Verified mode: no bounds checks, no budget (see `Jit::new_verified`).
+    verified: bool,
+    /// Lean entry (see `Mode::lean`).
+    lean: bool,
+    /// Bit `n` set when the program names BPF register `rn` (see `mentioned`).
+    used: u16,
+    /// Address of the direct helper-call shim.
+    helper_direct_addr: usize,
+    /// Slots some jump or call targets (control may arrive from elsewhere).
+    targets: Vec<bool>,
+    /// The x86 register and width whose value the flags (ZF) describe after the previous
+    /// instruction, when that instruction was an add/sub/and/or/xor.
+    flags: Option<(u8, bool)>,
+    /// The same, set by the instruction being emitted.
+    new_flags: Option<(u8, bool)>,
+    /// Constant blinding: a random source of keys and a counter, when enabled.
+    blind: Option<(std::hash::RandomState, u64)>,
+    /// Whether the program has BPF-to-BPF calls (else every `exit` leaves the run).
+    has_calls: bool,
+    /// Code offset of each slot's first instruction.
+    offsets: Vec<u32>,
+    /// Slots that are the target of a backward jump: aligned to 16 bytes.
+    loop_heads: Vec<bool>,
+    /// Host callee-saved registers the program uses, pushed by the prologue in this order.
+    saved: Vec<u8>,
+    /// Bytes of BPF stack the code reserves on the native stack itself (own-stack mode), 0
+    /// when the run's `StackBuf` is used (`Head::fp`).
+    own_stack: i32,
+}
+
+/// How to compile.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mode {
+    /// Leave out bounds checks and the budget (the program was verified).
+    pub(crate) verified: bool,
+    /// Constant blinding: no immediate of the program appears in the code.
+    pub(crate) blind: bool,
+    /// The lean path (code that never calls into Rust): the BPF stack is reserved on the
+    /// native stack (no Rust view of it is needed; r10 does not come from `Head::fp`), and
+    /// r1..=r5 arrive in registers after the context (`LeanEntry`); only `Core` fields of
+    /// the context are used.
+    pub(crate) lean: bool,
+}
+
+/// Bit `n` set for each BPF register `rn` the instruction names (or uses implicitly).
+fn mentioned(insn: &Insn) -> u16 {
+    let bit = |r: Reg| 1u16 << r.index();
+    let op = |o: Operand| match o {
+        Operand::Reg(r) => bit(r),
+        Operand::Imm(_) => 0,
+    };
+    match *insn {
+        Insn::Alu { dst, src, .. } | Insn::Jump { dst, src, .. } => bit(dst) | op(src),
+        Insn::Store { dst, src, .. } => bit(dst) | op(src),
+        Insn::Neg { dst, .. } | Insn::Endian { dst, .. } | Insn::Lddw { dst, .. } => bit(dst),
+        Insn::Load { dst, src, .. } | Insn::Atomic { dst, src, .. } => bit(dst) | bit(src) | 1,
+        Insn::LoadPacket { mode, .. } => match mode {
+            PacketMode::Ind(r) => bit(r) | 1,
+            PacketMode::Abs => 1,
+        },
+        Insn::Callx { reg } => bit(reg) | 0x3f,
+        Insn::Call(_) => 0x3f,
+        Insn::Exit => 1,
+        _ => 0,
+    }
+}
+
+/// Compiled code and where each slot's code starts.
+pub(crate) struct Output {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) offsets: Vec<u32>,
 }
 
 fn size_index(size: Size) -> usize {
@@ -117,22 +198,85 @@ macro_rules! binop {
     };
 }
 
+/// `$mn dst, src` for instructions with a sign-extended 8-bit immediate form (add, sub, and,
+/// or, xor, cmp): that form when the immediate fits (3-4 bytes instead of 6-7).
+macro_rules! arith {
+    ($ops:expr, $mn:ident, $w64:expr, $d:expr, $src:expr) => {
+        match ($w64, $src) {
+            (true, Operand::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!($ops; $mn Rq($d), BYTE (i as i8).into())
+            }
+            (false, Operand::Imm(i)) if i8::try_from(i).is_ok() => {
+                asm!($ops; $mn Rd($d), BYTE (i as i8).into())
+            }
+            _ => binop!($ops, $mn, $w64, $d, $src),
+        }
+    };
+}
+
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
-pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines) -> Result<Vec<u8>, String> {
+pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Result<Output, String> {
     // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
     let n = insns.len();
     let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
     let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
+    let mut loop_heads = vec![false; n];
+    let mut targets = vec![false; n];
+    let mut has_calls = false;
+    for (pc, insn) in insns.iter().enumerate() {
+        has_calls |= waggle_isa::is_local_call(insn);
+        if let Some(t) = insn.jump_target(pc)
+            && let Ok(t) = usize::try_from(t)
+            && t < n
+        {
+            targets[t] = true;
+            loop_heads[t] |= t <= pc;
+        }
+    }
+    let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
+    let uses = |r: Reg| used & (1 << r.index()) != 0;
+    // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
+    let mut saved = vec![12u8];
+    if uses(Reg::R10) || has_calls {
+        saved.push(5);
+    }
+    for r in [Reg::R6, Reg::R7, Reg::R8, Reg::R9] {
+        if uses(r) || has_calls {
+            saved.push(x86(r));
+        }
+    }
+    let own_stack = match (mode.lean, has_calls, uses(Reg::R10)) {
+        (false, _, _) => 0,
+        (true, true, _) => (crate::MAX_FRAMES * STACK_FRAME_SIZE) as i32,
+        (true, false, true) => STACK_FRAME_SIZE as i32,
+        (true, false, false) => 0,
+    };
     let mut e = Emitter {
         ops,
         labels,
         stubs: Vec::new(),
+        lean: mode.lean,
+        used,
+        helper_direct_addr: tramps.helper_direct,
+        targets,
+        flags: None,
+        new_flags: None,
+        blind: mode.blind.then(|| (std::hash::RandomState::new(), 0)),
+        verified: mode.verified,
+        has_calls,
+        offsets: vec![0; n],
+        loop_heads,
+        saved,
+        own_stack,
     };
     e.prologue();
     for (pc, insn) in insns.iter().enumerate() {
         e.insn(pc, *insn);
     }
+    // One more offset: where the out-of-line code starts.
+    let body = e.ops.offset().0 as u32;
+    e.offsets.push(body);
     // Falling off the end (impossible after validation) is the interpreter's error.
     let end = e.labels[insns.len()];
     asm!(e.ops
@@ -142,33 +286,86 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines) -> Result<Vec<u8>, S
     );
     e.shared(tramps);
     e.emit_stubs();
-    e.ops.finalize().map_err(|err| err.to_string())
+    let offsets = e.offsets;
+    let bytes = e.ops.finalize().map_err(|err| err.to_string())?;
+    Ok(Output { bytes, offsets })
 }
 
+/// Recommended multi-byte NOPs (Intel SDM, "NOP"), by length 1..=9.
+const NOPS: [&[u8]; 9] = [
+    &[0x90],
+    &[0x66, 0x90],
+    &[0x0f, 0x1f, 0x00],
+    &[0x0f, 0x1f, 0x40, 0x00],
+    &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+    &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
 impl Emitter {
+    /// Save the callee-saved registers the program uses, set up r1..=r5 from the context,
+    /// zero r0 and r6..=r9, set r10 and the budget.
     fn prologue(&mut self) {
-        asm!(self.ops
-            ; push rbp
-            ; push rbx
-            ; push r12
-            ; push r13
-            ; push r14
-            ; push r15
-            ; mov r12, rdi
-            ; mov [r12 + off::ENTRY_RSP], rsp
-            ; mov rdi, [r12 + off::ARGS]
-            ; mov rsi, [r12 + off::ARGS + 8]
-            ; mov rdx, [r12 + off::ARGS + 16]
-            ; mov rcx, [r12 + off::ARGS + 24]
-            ; mov r8, [r12 + off::ARGS + 32]
-            ; xor eax, eax
-            ; xor ebx, ebx
-            ; xor r13d, r13d
-            ; xor r14d, r14d
-            ; xor r15d, r15d
-            ; mov rbp, [r12 + off::FP]
-            ; mov r10, [r12 + off::BUDGET]
-        );
+        for i in 0..self.saved.len() {
+            let r = self.saved[i];
+            asm!(self.ops ; push Rq(r));
+        }
+        if self.lean {
+            // Each move reads its source before a later one overwrites it, so unused
+            // arguments can be left out.
+            asm!(self.ops ; mov r12, rdi);
+            let args = [
+                (Reg::R1, 7u8, 6u8),
+                (Reg::R2, 6, 2),
+                (Reg::R3, 2, 1),
+                (Reg::R4, 1, 8),
+                (Reg::R5, 8, 9),
+            ];
+            for (r, dst, src) in args {
+                if self.used & (1 << r.index()) != 0 {
+                    asm!(self.ops ; mov Rq(dst), Rq(src));
+                }
+            }
+            asm!(self.ops ; xor eax, eax);
+            if self.has_calls {
+                asm!(self.ops ; mov [r12 + off::ENTRY_RSP], rsp);
+            }
+        } else {
+            asm!(self.ops
+                ; mov r12, rdi
+                ; mov [r12 + off::ENTRY_RSP], rsp
+                ; mov rdi, [r12 + off::ARGS]
+                ; mov rsi, [r12 + off::ARGS + 8]
+                ; mov rdx, [r12 + off::ARGS + 16]
+                ; mov rcx, [r12 + off::ARGS + 24]
+                ; mov r8, [r12 + off::ARGS + 32]
+                ; xor eax, eax
+            );
+        }
+        for i in 0..self.saved.len() {
+            let r = self.saved[i];
+            if ![5, 12].contains(&r) {
+                asm!(self.ops ; xor Rd(r), Rd(r));
+            }
+        }
+        if self.own_stack > 0 {
+            // Touch each page on the way down (as a stack probe would), so that a guard page
+            // below the native stack is hit rather than jumped over.
+            let mut left = self.own_stack;
+            while left > 0 {
+                let step = left.min(2048);
+                asm!(self.ops ; sub rsp, step ; or BYTE [rsp], 0);
+                left -= step;
+            }
+            asm!(self.ops ; lea rbp, [rsp + self.own_stack]);
+        } else if self.saved.contains(&5) {
+            asm!(self.ops ; mov rbp, [r12 + off::FP]);
+        }
+        if !self.verified {
+            asm!(self.ops ; mov r10, [r12 + off::BUDGET]);
+        }
     }
 
     /// Routines shared by all sites: exits and the calls into Rust.
@@ -177,13 +374,21 @@ impl Emitter {
         asm!(self.ops
             // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
             ; ->epilogue:
-            ; mov rsp, [r12 + off::ENTRY_RSP]
-            ; pop r15
-            ; pop r14
-            ; pop r13
-            ; pop r12
-            ; pop rbx
-            ; pop rbp
+        );
+        if self.lean && !self.has_calls {
+            // Every exit leaves from the body's own stack level (no native calls in lean code
+            // without BPF-to-BPF calls): no reload through memory on the way out.
+            if self.own_stack > 0 {
+                asm!(self.ops ; add rsp, self.own_stack);
+            }
+        } else {
+            asm!(self.ops ; mov rsp, [r12 + off::ENTRY_RSP]);
+        }
+        for i in (0..self.saved.len()).rev() {
+            let r = self.saved[i];
+            asm!(self.ops ; pop Rq(r));
+        }
+        asm!(self.ops
             ; ret
             ; ->budget_fail:
             ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
@@ -272,10 +477,11 @@ impl Emitter {
                     asm!(self.ops
                         ; =>entry
                         ; mov DWORD [r12 + off::PC], pc as i32
-                        ; sub r10, 1
-                        ; jb ->budget_fail
-                        ; jmp ->invalid
                     );
+                    if !self.verified {
+                        asm!(self.ops ; sub r10, 1 ; jb ->budget_fail);
+                    }
+                    asm!(self.ops ; jmp ->invalid);
                 }
                 Stub::Mem {
                     entry,
@@ -295,6 +501,10 @@ impl Emitter {
                         Val::None => {}
                         Val::Reg(r) => asm!(self.ops ; mov [r12 + off::VAL], Rq(r)),
                         Val::Imm(i) => asm!(self.ops ; mov QWORD [r12 + off::VAL], i),
+                        Val::Blind(i) => {
+                            self.blinded_imm(R9, i, true);
+                            asm!(self.ops ; mov [r12 + off::VAL], r9);
+                        }
                     }
                     asm!(self.ops ; call ->mem_slow);
                     if let Some(r) = result {
@@ -307,23 +517,38 @@ impl Emitter {
     }
 
     fn insn(&mut self, pc: usize, insn: Insn) {
+        // Flags carry over only from the previous slot, and not into a jump target.
+        self.flags = if self.targets[pc] || !self.verified {
+            None
+        } else {
+            self.new_flags.take()
+        };
+        self.new_flags = None;
         if insn == Insn::LddwHigh {
             self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
             return;
         }
         let here = self.labels[pc];
-        let budget = self.ops.new_dynamic_label();
-        self.stubs.push(Stub::Budget {
-            entry: budget,
-            pc: pc as u32,
-        });
-        // Exact per-instruction budget, as the interpreter: fail before executing slot `pc`
-        // when nothing is left (borrow out of the decrement).
-        asm!(self.ops
-            ; =>here
-            ; sub r10, 1
-            ; jb =>budget
-        );
+        if self.loop_heads[pc] {
+            self.align16();
+        }
+        self.offsets[pc] = self.ops.offset().0 as u32;
+        if self.verified {
+            asm!(self.ops ; =>here);
+        } else {
+            let budget = self.ops.new_dynamic_label();
+            self.stubs.push(Stub::Budget {
+                entry: budget,
+                pc: pc as u32,
+            });
+            // Exact per-instruction budget, as the interpreter: fail before executing slot
+            // `pc` when nothing is left (borrow out of the decrement).
+            asm!(self.ops
+                ; =>here
+                ; sub r10, 1
+                ; jb =>budget
+            );
+        }
         let target = |t: Option<i64>| self.labels[t.map_or(0, |t| t as usize)];
         match insn {
             Insn::Alu {
@@ -342,7 +567,14 @@ impl Emitter {
             Insn::Endian { order, bits, dst } => self.endian(order, bits, x86(dst)),
             Insn::Lddw { dst, imm, .. } => {
                 let d = x86(dst);
-                if let Ok(i) = i32::try_from(imm as i64) {
+                if self.blind.is_some() {
+                    let key = self.next_key();
+                    asm!(self.ops
+                        ; mov Rq(d), QWORD (imm ^ key) as i64
+                        ; mov r11, QWORD key as i64
+                        ; xor Rq(d), r11
+                    );
+                } else if let Ok(i) = i32::try_from(imm as i64) {
                     asm!(self.ops ; mov Rq(d), i);
                 } else if let Ok(u) = u32::try_from(imm) {
                     asm!(self.ops ; mov Rd(d), u as i32);
@@ -372,13 +604,25 @@ impl Emitter {
                 off,
             } => self.atomic(pc, size, op, x86(dst), x86(src), off),
             Insn::LoadPacket { size, mode, imm } => {
-                match mode {
-                    PacketMode::Abs => asm!(self.ops ; mov QWORD [r12 + off::VAL], imm),
-                    PacketMode::Ind(r) => asm!(self.ops
+                match (mode, self.blind.is_some()) {
+                    (PacketMode::Abs, false) => asm!(self.ops ; mov QWORD [r12 + off::VAL], imm),
+                    (PacketMode::Abs, true) => {
+                        self.blinded_imm(R11, imm, true);
+                        asm!(self.ops ; mov [r12 + off::VAL], r11);
+                    }
+                    (PacketMode::Ind(r), false) => asm!(self.ops
                         ; mov r11d, Rd(x86(r))
                         ; add r11d, imm
                         ; mov [r12 + off::VAL], r11
                     ),
+                    (PacketMode::Ind(r), true) => {
+                        self.blinded_imm(R9, imm, false);
+                        asm!(self.ops
+                            ; mov r11d, Rd(x86(r))
+                            ; add r11d, r9d
+                            ; mov [r12 + off::VAL], r11
+                        );
+                    }
                 }
                 asm!(self.ops
                     ; mov DWORD [r12 + off::OP], size.bytes() as i32
@@ -401,6 +645,7 @@ impl Emitter {
                 let t = target(insn.jump_target(pc));
                 self.jump(width == Width::W64, op, x86(dst), src, t);
             }
+            Insn::Call(CallTarget::Helper(id)) if self.verified => self.helper_direct(pc, id),
             Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
                 ; mov DWORD [r12 + off::OP], id
                 ; mov DWORD [r12 + off::PC], pc as i32
@@ -423,6 +668,12 @@ impl Emitter {
                 ; mov rax, [r12 + off::RET]
             ),
             // The outermost exit leaves the run; a nested one returns to its native `call`.
+            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp ->epilogue),
+            Insn::Exit if self.verified => asm!(self.ops
+                ; cmp QWORD [r12 + off::DEPTH], 0
+                ; je ->epilogue
+                ; ret
+            ),
             Insn::Exit => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
                 ; je ->epilogue
@@ -439,13 +690,31 @@ impl Emitter {
         }
     }
 
+    /// Whether the flags describe `d` at width `w64` (a 32-bit result's ZF also holds for
+    /// the zero-extended 64-bit value, not the other way round).
+    fn flags_of(&self, d: u8, w64: bool) -> bool {
+        matches!(self.flags, Some((r, w)) if r == d && (w == w64 || !w))
+    }
+
     fn alu(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
+        if matches!(
+            op,
+            AluOp::Add | AluOp::Sub | AluOp::Or | AluOp::And | AluOp::Xor
+        ) {
+            self.new_flags = Some((d, w64));
+        }
+        if let Operand::Imm(i) = src
+            && self.blind.is_some()
+            && self.alu_blinded(w64, op, d, i)
+        {
+            return;
+        }
         match op {
-            AluOp::Add => binop!(self.ops, add, w64, d, src),
-            AluOp::Sub => binop!(self.ops, sub, w64, d, src),
-            AluOp::Or => binop!(self.ops, or, w64, d, src),
-            AluOp::And => binop!(self.ops, and, w64, d, src),
-            AluOp::Xor => binop!(self.ops, xor, w64, d, src),
+            AluOp::Add => arith!(self.ops, add, w64, d, src),
+            AluOp::Sub => arith!(self.ops, sub, w64, d, src),
+            AluOp::Or => arith!(self.ops, or, w64, d, src),
+            AluOp::And => arith!(self.ops, and, w64, d, src),
+            AluOp::Xor => arith!(self.ops, xor, w64, d, src),
             AluOp::Mov => match (w64, src) {
                 (_, Operand::Imm(0)) => asm!(self.ops ; xor Rd(d), Rd(d)),
                 (true, Operand::Reg(s)) if x86(s) == d => {}
@@ -475,6 +744,63 @@ impl Emitter {
         }
     }
 
+    /// An ALU operation with immediate `i`, blinded: the value is built in r11 (or the
+    /// destination itself for a move) from `i ^ key` and `key`. False for operations that
+    /// keep their immediate (shifts, whose count is at most 63; division by 0 or -1, which
+    /// emits none; sign-extending moves, which have none).
+    fn alu_blinded(&mut self, w64: bool, op: AluOp, d: u8, i: i32) -> bool {
+        match op {
+            AluOp::Mov => self.blinded_imm(d, i, w64),
+            AluOp::Add | AluOp::Sub | AluOp::Or | AluOp::And | AluOp::Xor | AluOp::Mul => {
+                self.blinded_imm(R11, i, w64);
+                match (op, w64) {
+                    (AluOp::Add, true) => asm!(self.ops ; add Rq(d), r11),
+                    (AluOp::Add, false) => asm!(self.ops ; add Rd(d), r11d),
+                    (AluOp::Sub, true) => asm!(self.ops ; sub Rq(d), r11),
+                    (AluOp::Sub, false) => asm!(self.ops ; sub Rd(d), r11d),
+                    (AluOp::Or, true) => asm!(self.ops ; or Rq(d), r11),
+                    (AluOp::Or, false) => asm!(self.ops ; or Rd(d), r11d),
+                    (AluOp::And, true) => asm!(self.ops ; and Rq(d), r11),
+                    (AluOp::And, false) => asm!(self.ops ; and Rd(d), r11d),
+                    (AluOp::Xor, true) => asm!(self.ops ; xor Rq(d), r11),
+                    (AluOp::Xor, false) => asm!(self.ops ; xor Rd(d), r11d),
+                    (_, true) => asm!(self.ops ; imul Rq(d), r11),
+                    (_, false) => asm!(self.ops ; imul Rd(d), r11d),
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A fresh non-zero blinding key.
+    fn next_key(&mut self) -> u64 {
+        use std::hash::BuildHasher;
+        let Some((state, n)) = &mut self.blind else {
+            return 1;
+        };
+        *n += 1;
+        state.hash_one(*n) | 1
+    }
+
+    /// Set x86 register `x` to immediate `i` (sign-extended to 64 bits when `w64`, else
+    /// zero-extended) without `i` appearing in the code when blinding (plainly otherwise).
+    fn blinded_imm(&mut self, x: u8, i: i32, w64: bool) {
+        if self.blind.is_none() {
+            if w64 {
+                asm!(self.ops ; mov Rq(x), i);
+            } else {
+                asm!(self.ops ; mov Rd(x), i);
+            }
+            return;
+        }
+        let key = self.next_key() as i32 | 1;
+        asm!(self.ops ; mov Rd(x), i ^ key ; xor Rd(x), key);
+        if w64 {
+            asm!(self.ops ; movsxd Rq(x), Rd(x));
+        }
+    }
+
     /// Division and modulo, RFC 9669: by zero, `dst / 0 = 0` and `dst % 0 = dst`; signed
     /// `INT_MIN / -1 = INT_MIN`, `x % -1 = 0` (x86 would trap on both; -1 is handled apart).
     fn divmod(&mut self, w64: bool, op: AluOp, d: u8, src: Operand) {
@@ -484,11 +810,7 @@ impl Emitter {
             Operand::Imm(0) => self.div_by_zero(w64, div, d),
             Operand::Imm(-1) if signed => self.div_by_minus_one(w64, div, d),
             Operand::Imm(i) => {
-                if w64 {
-                    asm!(self.ops ; mov r11, i);
-                } else {
-                    asm!(self.ops ; mov r11d, i);
-                }
+                self.blinded_imm(R11, i, w64);
                 self.div_core(w64, signed, div, d);
             }
             Operand::Reg(s) => {
@@ -628,10 +950,30 @@ impl Emitter {
     }
 
     fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
-        if op == JmpOp::Jset {
+        let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
+        if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
+            self.blinded_imm(R11, i, w64);
+            if w64 {
+                asm!(self.ops ; test Rq(d), r11);
+            } else {
+                asm!(self.ops ; test Rd(d), r11d);
+            }
+        } else if op == JmpOp::Jset {
             binop!(self.ops, test, w64, d, src);
+        } else if src == Operand::Imm(0) && zf_only && self.flags_of(d, w64) {
+            // The previous instruction's result is this register's value: its ZF stands.
+        } else if src == Operand::Imm(0) {
+            // `test r, r` sets every flag the conditions read as `cmp r, 0` does (CF = OF = 0).
+            binop!(self.ops, test, w64, d, Operand::Reg(reg_of(d)));
+        } else if let (Operand::Imm(i), true) = (src, self.blind.is_some()) {
+            self.blinded_imm(R11, i, w64);
+            if w64 {
+                asm!(self.ops ; cmp Rq(d), r11);
+            } else {
+                asm!(self.ops ; cmp Rd(d), r11d);
+            }
         } else {
-            binop!(self.ops, cmp, w64, d, src);
+            arith!(self.ops, cmp, w64, d, src);
         }
         match op {
             JmpOp::Jeq => asm!(self.ops ; je =>t),
@@ -648,6 +990,46 @@ impl Emitter {
         }
     }
 
+    /// A helper call in verified mode: r1..=r5 passed straight in the argument registers
+    /// (the verifier treats them as clobbered afterwards, so they are not kept), r0 returned
+    /// in rax and the stop flag in rdx. The stack's alignment is known statically here.
+    fn helper_direct(&mut self, pc: usize, id: i32) {
+        // rsp is 8 mod 16 at entry; each push flips it; frames and BPF calls keep it.
+        let adjust = self.saved.len().is_multiple_of(2);
+        asm!(self.ops
+            ; mov DWORD [r12 + off::OP], id
+            ; mov DWORD [r12 + off::PC], pc as i32
+        );
+        if adjust {
+            asm!(self.ops ; sub rsp, 8);
+        }
+        asm!(self.ops
+            ; mov r9, r8
+            ; mov r8, rcx
+            ; mov rcx, rdx
+            ; mov rdx, rsi
+            ; mov rsi, rdi
+            ; mov rdi, r12
+            ; mov rax, QWORD self.helper_direct_addr as i64
+            ; call rax
+        );
+        if adjust {
+            asm!(self.ops ; add rsp, 8);
+        }
+        asm!(self.ops ; test edx, edx ; jnz ->epilogue);
+    }
+
+    /// Pad with NOPs to a 16-byte boundary (loop heads: a back edge then fetches a whole
+    /// aligned block).
+    fn align16(&mut self) {
+        let mut pad = (16 - self.ops.offset().0 % 16) % 16;
+        while pad > 0 {
+            let n = pad.min(NOPS.len());
+            self.ops.extend(NOPS[n - 1].iter().copied());
+            pad -= n;
+        }
+    }
+
     /// A BPF-to-BPF call: a native `call`, with r6..=r9 and r10 saved on the native stack and
     /// the active stack range widened by one frame (generated code tracks the depth; Rust
     /// catches up when it next looks, see `Ctx::sync_stack`).
@@ -658,6 +1040,28 @@ impl Emitter {
             pc: pc as u32,
         });
         let last = (crate::MAX_FRAMES - 2) as i32;
+        if self.verified {
+            // No stack range to widen: only the depth, for helpers and `exit`.
+            asm!(self.ops
+                ; cmp QWORD [r12 + off::DEPTH], last
+                ; ja =>depth_fail
+                ; add QWORD [r12 + off::DEPTH], 1
+                ; push rbx
+                ; push r13
+                ; push r14
+                ; push r15
+                ; push rbp
+                ; sub rbp, STACK_FRAME_SIZE as i32
+                ; call =>t
+                ; pop rbp
+                ; pop r15
+                ; pop r14
+                ; pop r13
+                ; pop rbx
+                ; sub QWORD [r12 + off::DEPTH], 1
+            );
+            return;
+        }
         asm!(self.ops
             ; cmp QWORD [r12 + off::DEPTH], last
             ; ja =>depth_fail
@@ -725,6 +1129,26 @@ impl Emitter {
         Some(slow)
     }
 
+    /// The address of an access as `[reg + disp]`: in verified mode the base register itself
+    /// (atomics use r11, as their fetch loops need rax), else r11 after the checks.
+    fn operand(
+        &mut self,
+        base: u8,
+        off: i16,
+        size: Size,
+        write: bool,
+        atomic: bool,
+    ) -> (u8, i32, Option<DynamicLabel>) {
+        if self.verified {
+            if atomic {
+                asm!(self.ops ; lea r11, [Rq(base) + i32::from(off)]);
+                return (R11, 0, None);
+            }
+            return (base, i32::from(off), None);
+        }
+        (R11, 0, self.check(base, off, size, write, atomic))
+    }
+
     fn mem_stub(
         &mut self,
         slow: Option<DynamicLabel>,
@@ -747,15 +1171,15 @@ impl Emitter {
     }
 
     fn load(&mut self, pc: usize, size: Size, signed: bool, d: u8, base: u8, off: i16) {
-        let slow = self.check(base, off, size, false, false);
+        let (b, o, slow) = self.operand(base, off, size, false, false);
         match (size, signed) {
-            (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [r11]),
-            (Size::H, false) => asm!(self.ops ; movzx Rd(d), WORD [r11]),
-            (Size::W, false) => asm!(self.ops ; mov Rd(d), DWORD [r11]),
-            (Size::DW, _) => asm!(self.ops ; mov Rq(d), QWORD [r11]),
-            (Size::B, true) => asm!(self.ops ; movsx Rq(d), BYTE [r11]),
-            (Size::H, true) => asm!(self.ops ; movsx Rq(d), WORD [r11]),
-            (Size::W, true) => asm!(self.ops ; movsxd Rq(d), DWORD [r11]),
+            (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [Rq(b) + o]),
+            (Size::H, false) => asm!(self.ops ; movzx Rd(d), WORD [Rq(b) + o]),
+            (Size::W, false) => asm!(self.ops ; mov Rd(d), DWORD [Rq(b) + o]),
+            (Size::DW, _) => asm!(self.ops ; mov Rq(d), QWORD [Rq(b) + o]),
+            (Size::B, true) => asm!(self.ops ; movsx Rq(d), BYTE [Rq(b) + o]),
+            (Size::H, true) => asm!(self.ops ; movsx Rq(d), WORD [Rq(b) + o]),
+            (Size::W, true) => asm!(self.ops ; movsxd Rq(d), DWORD [Rq(b) + o]),
         }
         let class = if signed { OP_LOAD_SIGNED } else { OP_LOAD };
         let op = class | size_index(size) as u32;
@@ -763,24 +1187,34 @@ impl Emitter {
     }
 
     fn store(&mut self, pc: usize, size: Size, base: u8, off: i16, src: Operand) {
-        let slow = self.check(base, off, size, true, false);
+        let (b, o, slow) = self.operand(base, off, size, true, false);
         let val = match src {
             Operand::Reg(s) => {
                 let s = x86(s);
                 match size {
-                    Size::B => asm!(self.ops ; mov BYTE [r11], Rb(s)),
-                    Size::H => asm!(self.ops ; mov WORD [r11], Rw(s)),
-                    Size::W => asm!(self.ops ; mov DWORD [r11], Rd(s)),
-                    Size::DW => asm!(self.ops ; mov QWORD [r11], Rq(s)),
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], Rb(s)),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], Rw(s)),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], Rd(s)),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], Rq(s)),
                 }
                 Val::Reg(s)
             }
+            Operand::Imm(i) if self.blind.is_some() => {
+                self.blinded_imm(R9, i, true);
+                match size {
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], r9b),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], r9w),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], r9d),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], r9),
+                }
+                Val::Blind(i)
+            }
             Operand::Imm(i) => {
                 match size {
-                    Size::B => asm!(self.ops ; mov BYTE [r11], i as i8),
-                    Size::H => asm!(self.ops ; mov WORD [r11], i as i16),
-                    Size::W => asm!(self.ops ; mov DWORD [r11], i),
-                    Size::DW => asm!(self.ops ; mov QWORD [r11], i),
+                    Size::B => asm!(self.ops ; mov BYTE [Rq(b) + o], i as i8),
+                    Size::H => asm!(self.ops ; mov WORD [Rq(b) + o], i as i16),
+                    Size::W => asm!(self.ops ; mov DWORD [Rq(b) + o], i),
+                    Size::DW => asm!(self.ops ; mov QWORD [Rq(b) + o], i),
                 }
                 Val::Imm(i)
             }
@@ -792,7 +1226,7 @@ impl Emitter {
     /// Atomics with `lock`; or/and/xor with fetch loop on `cmpxchg`, which needs rax (r0):
     /// r0 is kept in the context's spill slot meanwhile.
     fn atomic(&mut self, pc: usize, size: Size, op: AtomicOp, base: u8, s: u8, off: i16) {
-        let slow = self.check(base, off, size, true, true);
+        let (_, _, slow) = self.operand(base, off, size, true, true);
         let w64 = size == Size::DW;
         let spill = off::SAVED + 8 * 7;
         match (op, w64) {

@@ -5,7 +5,7 @@
 
 use super::ctx::{Ctx, OP_ATOMIC, OP_LOAD_SIGNED, OP_STORE, SIZES};
 use crate::error::VmError;
-use crate::helpers::{HelperContext, HelperError};
+use crate::helpers::{HelperContext, HelperError, HelperFn};
 use crate::memory::{AtomicFault, Rmw};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -44,7 +44,7 @@ pub(crate) fn memory(ctx: &mut Ctx<'_, '_>) -> u32 {
     let mem = &mut *ctx.mem;
     let result = match op & 0xc {
         OP_STORE => {
-            let v = ctx.val;
+            let v = ctx.head.val;
             let done = match len {
                 1 => mem.store::<u8>(addr, v as u8),
                 2 => mem.store::<u16>(addr, v as u16),
@@ -57,7 +57,7 @@ pub(crate) fn memory(ctx: &mut Ctx<'_, '_>) -> u32 {
             let Some(&(rmw, _)) = ATOMIC_OPS.get((op >> 4) as usize) else {
                 return stop(ctx, Err(VmError::InvalidInstruction { pc }));
             };
-            let (v, expected) = (ctx.val, ctx.saved[0]);
+            let (v, expected) = (ctx.head.val, ctx.head.saved[0]);
             let old = if len == 8 {
                 mem.atomic64(addr, rmw, v, expected)
             } else {
@@ -107,12 +107,6 @@ pub(crate) fn callx(ctx: &mut Ctx<'_, '_>) -> u32 {
 }
 
 fn call_helper(ctx: &mut Ctx<'_, '_>, id: u32, target: u64) -> u32 {
-    let pc = ctx.pc as usize;
-    let helpers = ctx.helpers;
-    let Some(f) = helpers.get(id) else {
-        return stop(ctx, Err(VmError::BadCallTarget { pc, target }));
-    };
-    ctx.sync_stack();
     let args = [
         ctx.saved[1],
         ctx.saved[2],
@@ -120,10 +114,29 @@ fn call_helper(ctx: &mut Ctx<'_, '_>, id: u32, target: u64) -> u32 {
         ctx.saved[4],
         ctx.saved[5],
     ];
+    call_helper_with(ctx, id, target, args)
+}
+
+/// Helper `ctx.op` with r1..=r5 = `args` passed in registers (verified mode: no register
+/// is spilled to the context on the way); returns r0 and whether the run stops.
+pub(crate) fn helper_direct(ctx: &mut Ctx<'_, '_>, args: [u64; 5]) -> (u64, bool) {
+    let id = ctx.op;
+    let stopped = call_helper_with(ctx, id, u64::from(id), args) != 0;
+    (ctx.ret, stopped)
+}
+
+fn call_helper_with(ctx: &mut Ctx<'_, '_>, id: u32, target: u64, args: [u64; 5]) -> u32 {
+    let pc = ctx.pc as usize;
+    let helpers = ctx.helpers;
+    let Some(f) = helpers.get(id) else {
+        return stop(ctx, Err(VmError::BadCallTarget { pc, target }));
+    };
+    ctx.sync_stack();
     let mut hctx = HelperContext::new(ctx.mem.helper_view());
     // A panic must not unwind through generated code: it is carried across and resumed in
     // `Jit::run`, so a panicking helper behaves as under the interpreter.
-    match catch_unwind(AssertUnwindSafe(|| f(&mut hctx, args))) {
+    let [a, b, c, d, e] = args;
+    match catch_unwind(AssertUnwindSafe(|| invoke(&**f, &mut hctx, a, b, c, d, e))) {
         Ok(Ok(r0)) => {
             ctx.ret = r0;
             0
@@ -142,6 +155,21 @@ fn call_helper(ctx: &mut Ctx<'_, '_>, id: u32, target: u64) -> u32 {
             1
         }
     }
+}
+
+/// `f(ctx, [a, b, c, d, e])`, the array built right where the call passes it: copying an
+/// array the caller stored as separate words with wider loads stalls on store forwarding.
+#[inline(never)]
+fn invoke(
+    f: &HelperFn,
+    ctx: &mut HelperContext<'_>,
+    a: u64,
+    b: u64,
+    c: u64,
+    d: u64,
+    e: u64,
+) -> Result<u64, HelperError> {
+    f(ctx, [a, b, c, d, e])
 }
 
 /// Legacy `ldabs`/`ldind`: `ctx.op` bytes big-endian at packet offset `ctx.val as u32`.

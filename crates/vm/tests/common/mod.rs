@@ -262,3 +262,75 @@ pub fn known_opcodes() -> Vec<u8> {
         })
         .collect()
 }
+
+/// The conformance suite's helpers (id 5: "unwind", which ends the run when r1 is 0).
+pub fn conformance_helpers() -> Helpers {
+    Helpers::new().with(5, |_, a| {
+        if a[0] == 0 {
+            Err(waggle_vm::HelperError::Exit(0))
+        } else {
+            Ok(a[0])
+        }
+    })
+}
+
+/// A conformance test: file name, program, memory.
+pub type Conformance = (String, Vec<Insn>, Vec<u8>);
+
+/// Every program of the conformance suite (`../shared/conformance/tests`) with its memory,
+/// by file name; `None` (after printing a SKIPPED line) when the suite is not there.
+pub fn conformance_programs() -> Option<Vec<Conformance>> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/tests");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!(
+            "SKIPPED: {} not found (the conformance suite lives in ../shared)",
+            dir.display()
+        );
+        return None;
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_none_or(|e| e != "data") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable test file");
+        if let Some((insns, mem)) = parse_data(&text) {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            out.push((name.into_owned(), insns, mem));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Some(out)
+}
+
+/// The `-- asm` (or `-- raw`) program and `-- mem` bytes of a conformance test file.
+pub fn parse_data(text: &str) -> Option<(Vec<Insn>, Vec<u8>)> {
+    let mut section = "";
+    let (mut asm, mut mem, mut raw) = (String::new(), String::new(), String::new());
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("-- ") {
+            section = name.trim();
+            continue;
+        }
+        let line = line.split('#').next().unwrap_or("");
+        match section {
+            "asm" => asm.push_str(&format!("{line}\n")),
+            "mem" => mem.push_str(&format!("{line} ")),
+            "raw" => raw.push_str(&format!("{line} ")),
+            _ => {}
+        }
+    }
+    let hex = |s: &str| -> Option<Vec<u8>> {
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b.trim_start_matches("0x"), 16).ok())
+            .collect()
+    };
+    let insns = if raw.trim().is_empty() {
+        waggle_isa::asm::assemble(&asm).ok()?
+    } else {
+        waggle_isa::decode_and_validate(&hex(&raw)?).ok()?
+    };
+    Some((insns, hex(&mem)?))
+}

@@ -1,0 +1,209 @@
+//! The JIT's verified mode (no bounds checks, no budget) against the interpreter, on programs
+//! that are safe: the conformance suite's programs that run without error, the benchmark
+//! workloads, and generated programs safe by construction (constant in-bounds stack and
+//! region offsets, forward jumps only). Both engines must agree on r0 and on the memory.
+
+#![allow(unsafe_code)]
+
+use proptest::prelude::*;
+use waggle_isa::{AluOp, Insn, JmpOp, Operand, Reg, Size, Width};
+use waggle_vm::{Helpers, Interpreter, Jit};
+
+#[path = "../benches/workloads/mod.rs"]
+#[allow(dead_code, missing_docs)]
+mod workloads;
+
+mod common;
+use common::{ALU_OPS, JMP_OPS, conformance_helpers, conformance_programs};
+
+/// Compile `insns` in verified mode.
+fn verified(insns: &[Insn], helpers: Helpers) -> Jit {
+    // SAFETY: every caller passes a program that runs without error on the interpreter (so
+    // it stays in bounds and terminates on that input) and runs it on that same input.
+    unsafe { Jit::new_verified(insns, helpers) }.expect("the verified JIT accepts the program")
+}
+
+/// Run on the interpreter; if it succeeds, the verified JIT must give the same r0 and memory.
+/// Returns whether the program was compared.
+fn compare(name: &str, insns: &[Insn], helpers: Helpers, mem: &[u8]) -> bool {
+    let Ok(vm) = Interpreter::new(insns, helpers.clone()) else {
+        return false;
+    };
+    let mut want_mem = mem.to_vec();
+    let Ok(want) = vm.run_on(&mut want_mem) else {
+        return false;
+    };
+    let jit = verified(insns, helpers);
+    assert!(jit.is_verified());
+    let mut got_mem = mem.to_vec();
+    let got = jit.run_on(&mut got_mem);
+    assert_eq!(got, Ok(want), "{name}: r0 differs");
+    assert_eq!(got_mem, want_mem, "{name}: memory differs");
+    true
+}
+
+#[test]
+fn verified_mode_agrees_on_the_conformance_suite() {
+    let Some(programs) = conformance_programs() else {
+        return;
+    };
+    let files = programs.len();
+    let mut compared = 0;
+    for (name, insns, mem) in &programs {
+        compared += usize::from(compare(name, insns, conformance_helpers(), mem));
+    }
+    println!(
+        "verified JIT: {compared} of {files} conformance programs compared (the others fail on the interpreter)"
+    );
+    assert!(compared >= 250, "only {compared} programs compared");
+}
+
+#[test]
+fn verified_mode_agrees_on_the_bench_workloads() {
+    for w in workloads::ALL {
+        let insns = waggle_isa::asm::assemble(w.source).expect("workload assembles");
+        let mut helpers = Helpers::new();
+        helpers.register_fn(workloads::HELPER_ID, workloads::helper_inc);
+        let mem = (w.memory)();
+        assert!(
+            compare(w.name, &insns, helpers, &mem),
+            "{}: interpreter failed",
+            w.name
+        );
+        let mut native_mem = mem.clone();
+        let want = (w.native)(&mut native_mem);
+        let mut helpers = Helpers::new();
+        helpers.register_fn(workloads::HELPER_ID, workloads::helper_inc);
+        let mut got_mem = mem.clone();
+        assert_eq!(
+            verified(&insns, helpers).run_on(&mut got_mem),
+            Ok(want),
+            "{}",
+            w.name
+        );
+        assert_eq!(got_mem, native_mem, "{}", w.name);
+    }
+}
+
+const REGION: usize = 64;
+
+/// A program safe by construction: r1 (the region, `REGION` bytes) and r10 are never
+/// written; memory accesses use them as bases with constant in-bounds offsets; jumps only go
+/// forward; every register is set before the body.
+fn safe_program(words: &[u64]) -> Vec<Insn> {
+    let mut p = Vec::new();
+    for r in [0u8, 2, 3, 4, 5, 6, 7, 8, 9] {
+        p.push(Insn::Alu {
+            width: Width::W64,
+            op: AluOp::Mov,
+            dst: Reg::new(r).expect("register"),
+            src: Operand::Imm(i32::from(r) * 0x1111 - 0x4000),
+        });
+    }
+    // Verified code reads no stack byte the run has not written: write them all first.
+    for k in 1..=64 {
+        p.push(Insn::Store {
+            size: Size::DW,
+            dst: Reg::R10,
+            off: -8 * k,
+            src: Operand::Imm(k.into()),
+        });
+    }
+    let n = words.len();
+    // Writable value registers: not r1, not r10.
+    let vreg = |w: u64| Reg::new([0u8, 2, 3, 4, 5, 6, 7, 8, 9][(w % 9) as usize]).expect("reg");
+    let sizes = [Size::B, Size::H, Size::W, Size::DW];
+    for (i, &w) in words.iter().enumerate() {
+        let (a, b, c) = (w >> 8, w >> 16, w >> 32);
+        let size = sizes[(b % 4) as usize];
+        let bytes = size.bytes() as u64;
+        let (base, off) = if a % 2 == 0 {
+            (Reg::R10, -((((c % (512 / bytes)) + 1) * bytes) as i16))
+        } else {
+            (Reg::R1, ((c % (REGION as u64 / bytes)) * bytes) as i16)
+        };
+        let src = if c % 3 == 0 {
+            Operand::Imm((w >> 40) as i32 - 0x80)
+        } else {
+            Operand::Reg(vreg(b >> 3))
+        };
+        p.push(match w % 6 {
+            0 | 1 => {
+                let op = ALU_OPS[(a % ALU_OPS.len() as u64) as usize];
+                let src = if matches!(op, AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
+                    Operand::Reg(vreg(b))
+                } else {
+                    src
+                };
+                let width = if b % 2 == 0 { Width::W64 } else { Width::W32 };
+                let width = if op == AluOp::MovSx32 {
+                    Width::W64
+                } else {
+                    width
+                };
+                Insn::Alu {
+                    width,
+                    op,
+                    dst: vreg(c),
+                    src,
+                }
+            }
+            2 => Insn::Load {
+                size,
+                signed: a % 5 == 1 && size != Size::DW,
+                dst: vreg(c >> 7),
+                src: base,
+                off,
+            },
+            3 => Insn::Store {
+                size,
+                dst: base,
+                off,
+                src,
+            },
+            4 if i + 1 < n => {
+                let op = JMP_OPS[(a % JMP_OPS.len() as u64) as usize];
+                let op: JmpOp = op;
+                let width = if b % 2 == 0 { Width::W64 } else { Width::W32 };
+                let off = (c % (n - i) as u64) as i16;
+                // Comparisons with 0 after an ALU result exercise the reuse of its flags.
+                let src = if a % 3 == 0 { Operand::Imm(0) } else { src };
+                Insn::Jump {
+                    width,
+                    op,
+                    dst: vreg(b),
+                    src,
+                    off,
+                }
+            }
+            _ => Insn::Alu {
+                width: Width::W64,
+                op: AluOp::Xor,
+                dst: vreg(a),
+                src,
+            },
+        });
+    }
+    p.push(Insn::Exit);
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn verified_mode_agrees_on_safe_generated_programs(
+        words in prop::collection::vec(any::<u64>(), 1..60),
+        mem in prop::collection::vec(any::<u8>(), REGION),
+    ) {
+        let p = safe_program(&words);
+        let vm = Interpreter::new(&p, Helpers::new()).expect("the generator makes valid programs");
+        let mut want_mem = mem.clone();
+        let want = vm.run_on(&mut want_mem);
+        prop_assert!(want.is_ok(), "safe program failed on the interpreter: {want:?}");
+        let mut got_mem = mem.clone();
+        let got = verified(&p, Helpers::new()).run_on(&mut got_mem);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(got_mem, want_mem);
+    }
+}
