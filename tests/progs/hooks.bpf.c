@@ -117,8 +117,10 @@ SEC("perf_event")
 int tick(struct bpf_perf_event_data *ctx)
 {
 	__u32 slot = 11;
+	/* Helpers take stack or map memory, not the context (as in Linux): copy it first. */
+	__u64 period = ctx->sample_period;
 	add(10, 1);
-	bpf_map_update_elem(&counts, &slot, &ctx->sample_period, BPF_ANY);
+	bpf_map_update_elem(&counts, &slot, &period, BPF_ANY);
 	add(12, bpf_get_smp_processor_id() + 1);
 	return 0;
 }

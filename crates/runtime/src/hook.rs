@@ -40,6 +40,10 @@ pub struct HookSpec {
     pub prog_types: Vec<ProgramType>,
     /// How the programs' return values combine.
     pub combine: Combine,
+    /// For plain programs: the context the hook passes (bytes, writable). `LINK_CREATE`
+    /// refuses a program that the verifier saw read past it (`EINVAL`) or write a read-only
+    /// one (`EACCES`). `None`: the program type defines the context.
+    pub plain_ctx: Option<(u32, bool)>,
 }
 
 impl HookSpec {
@@ -48,6 +52,7 @@ impl HookSpec {
         HookSpec {
             prog_types: vec![prog_type],
             combine,
+            plain_ctx: None,
         }
     }
 }

@@ -9,7 +9,7 @@
 use crate::error::Error;
 use crate::helpers;
 use crate::map::Map;
-use crate::program::{DirectValue, Program};
+use crate::program::{CtxUse, DirectValue, Program};
 use crate::runtime::Runtime;
 use crate::table::{Handle, Object};
 use std::fmt::Write;
@@ -97,9 +97,15 @@ fn refuse(errno: i32, message: String, attr: &ProgLoad, pc: Option<usize>) -> Lo
 impl Runtime {
     /// `BPF_PROG_LOAD`.
     pub fn prog_load(&self, attr: &ProgLoad) -> Result<Handle, LoadError> {
-        if !attr.skip_verifier {
-            self.verify(attr)?;
-        }
+        let ctx_use = if attr.skip_verifier {
+            None
+        } else {
+            let stats = self.verify(attr)?;
+            Some(CtxUse {
+                end: stats.ctx_end,
+                writes: stats.ctx_writes,
+            })
+        };
         let mut insns = attr.insns.clone();
         let mut maps: Vec<Arc<Map>> = Vec::new();
         let mut direct_values = Vec::new();
@@ -205,7 +211,7 @@ impl Runtime {
         let engine = Interpreter::with_callbacks(&insns, helper_table)
             .map_err(|e| refuse(errno::EINVAL, e.to_string(), attr, None))?;
         let name: String = attr.name.chars().take(15).collect();
-        let program = Program::new(
+        let mut program = Program::new(
             id,
             name,
             attr.prog_type,
@@ -215,6 +221,7 @@ impl Runtime {
             direct_values,
             engine,
         );
+        program.ctx_use = ctx_use;
         Ok(self.open(Object::Program(Arc::new(program))))
     }
 }
@@ -222,7 +229,7 @@ impl Runtime {
 impl Runtime {
     /// Run the verifier on the program as given: map references become indices into a table
     /// of the maps' descriptions (handles and `fd_array` entries alike).
-    fn verify(&self, attr: &ProgLoad) -> Result<(), LoadError> {
+    fn verify(&self, attr: &ProgLoad) -> Result<waggle_verifier::Stats, LoadError> {
         let mut insns = attr.insns.clone();
         let mut maps: Vec<Arc<Map>> = Vec::new();
         for (pc, slot) in insns.iter_mut().enumerate() {
@@ -290,8 +297,7 @@ impl Runtime {
         waggle_verifier::verify(&prog, &opts).map_err(|r| LoadError {
             error: Error::new(r.errno(), r.message.clone()),
             log: r.log.clone(),
-        })?;
-        Ok(())
+        })
     }
 }
 

@@ -96,6 +96,15 @@ pub(crate) struct DirectValue {
     pub(crate) writable: bool,
 }
 
+/// How much of its context a plain program uses, as the verifier proved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CtxUse {
+    /// One past the furthest byte accessed.
+    pub(crate) end: u32,
+    /// Whether any access writes.
+    pub(crate) writes: bool,
+}
+
 /// A loaded program.
 #[derive(Debug)]
 pub struct Program {
@@ -113,6 +122,9 @@ pub struct Program {
     pub maps: Vec<Arc<Map>>,
     pub(crate) direct_values: Vec<DirectValue>,
     pub(crate) engine: Compiled,
+    /// Plain programs: the context bytes the verifier saw it use (`None` when the load
+    /// skipped the verifier); hooks refuse programs that need more than they give.
+    pub(crate) ctx_use: Option<CtxUse>,
     run_count: AtomicU64,
     run_time_ns: AtomicU64,
 }
@@ -150,6 +162,7 @@ impl Program {
     ) -> Program {
         let engine = Compiled::new(&insns, engine);
         Program {
+            ctx_use: None,
             id,
             name,
             prog_type,

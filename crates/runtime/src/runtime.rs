@@ -381,6 +381,23 @@ impl Runtime {
                 p.prog_type.name()
             )));
         }
+        if let (Some((size, writable)), Some(used)) = (target.spec().plain_ctx, p.ctx_use) {
+            if used.end > size {
+                return Err(Error::invalid(format!(
+                    "program {} reads its context up to byte {} but hook {hook} passes {size} bytes",
+                    p.name, used.end
+                )));
+            }
+            if used.writes && !writable {
+                return Err(Error::new(
+                    waggle_uapi::errno::EACCES,
+                    format!(
+                        "program {} writes its context but hook {hook}'s context is read-only",
+                        p.name
+                    ),
+                ));
+            }
+        }
         let link = Arc::new(Link::attach(self.next_id(), p, target, cookie));
         Ok(self.open(Object::Link(link)))
     }

@@ -117,18 +117,26 @@ fn context_access_is_as_declared() {
     let rw = rt
         .app_hook::<Req>("rw", CtxAccess::Writable, Combine::All)
         .unwrap();
-    let a = rt.link_create(prog(&o, "mark_seen"), "ro", 0).unwrap();
-    let b = rt.link_create(prog(&o, "mark_seen"), "rw", 0).unwrap();
+    // The verifier saw mark_seen write its context: a read-only hook refuses it at attach.
+    let e = rt.link_create(prog(&o, "mark_seen"), "ro", 0).unwrap_err();
+    assert_eq!(e.errno, waggle_uapi::errno::EACCES, "{e}");
+    assert!(e.message.contains("read-only"), "{e}");
     let mut r = Req::default();
-    assert!(
-        ro.fire(&mut r).is_err(),
-        "a store into a read-only context fails"
-    );
+    assert_eq!(ro.fire(&mut r).unwrap(), 0, "nothing attached to ro");
+    // A context smaller than what the program reads is refused too.
+    let small = rt
+        .app_hook::<u32>("small", CtxAccess::Writable, Combine::All)
+        .unwrap();
+    let e = rt
+        .link_create(prog(&o, "mark_seen"), "small", 0)
+        .unwrap_err();
+    assert_eq!(e.errno, waggle_uapi::errno::EINVAL, "{e}");
+    drop(small);
+    let b = rt.link_create(prog(&o, "mark_seen"), "rw", 0).unwrap();
     assert_eq!(r.seen, 0);
     rw.fire(&mut r).unwrap();
     rw.fire(&mut r).unwrap();
     assert_eq!(r.seen, 2);
-    rt.close(a).unwrap();
     rt.close(b).unwrap();
     o.close(&rt);
 }

@@ -82,6 +82,9 @@ pub struct Env<'a> {
     pub lines: &'a [(usize, String)],
     /// Where each maybe-NULL pointer id came from: (id, slot of the call, helper name).
     pub origins: Vec<(u32, usize, &'static str)>,
+    /// Plain programs: one past the furthest context byte accessed, and whether any access
+    /// writes (the runtime checks them against the context a hook provides).
+    pub plain_ctx: std::cell::Cell<(u32, bool)>,
 }
 
 impl Env<'_> {
@@ -250,6 +253,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         stack_depth: vec![0; nsub],
         lines: prog.line_info,
         origins: Vec::new(),
+        plain_ctx: std::cell::Cell::new((0, false)),
     };
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],
@@ -464,5 +468,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         max_stack_depth: depths,
         duration: start.elapsed(),
         log,
+        ctx_end: env.plain_ctx.get().0,
+        ctx_writes: env.plain_ctx.get().1,
     })
 }

@@ -189,7 +189,16 @@ pub struct Stats {
     pub duration: Duration,
     /// The verifier log at the requested level (level 2: every instruction with its state).
     pub log: String,
+    /// Plain programs only: one past the furthest context byte the program may access (like
+    /// the kernel's `max_ctx_offset` for raw tracepoints). Whoever runs the program must give
+    /// it a context at least this large; 0 for other program types.
+    pub ctx_end: u32,
+    /// Plain programs only: whether the program may write its context.
+    pub ctx_writes: bool,
 }
+
+/// Largest context a plain program may address: application hooks pass `#[repr(C)]` structs.
+pub const PLAIN_CTX_MAX: u32 = 4096;
 
 /// Why a program was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

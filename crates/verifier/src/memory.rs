@@ -257,6 +257,9 @@ impl Env<'_> {
                 "access context fields through the original context pointer with a constant offset",
             ));
         }
+        if self.prog_type == ProgramType::Unspec {
+            return self.plain_ctx_access(off, size, write);
+        }
         let Some(layout) = context(self.prog_type) else {
             return Err(Fail::new(
                 format!("{} programs have no modelled context", self.prog_type),
@@ -269,6 +272,27 @@ impl Env<'_> {
                 format!("{e} ({})", layout.name),
             )
         })
+    }
+
+    /// Plain programs (application hooks, raw test code) have no kernel context struct: the
+    /// context is whatever bytes their runner passes. Any naturally aligned scalar access at a
+    /// constant offset in `[0, PLAIN_CTX_MAX)` is allowed and recorded, and the runtime
+    /// refuses to attach the program where the context is smaller or read-only (as Linux
+    /// checks `max_ctx_offset` when a raw tracepoint program attaches).
+    fn plain_ctx_access(&self, off: i64, size: u64, write: bool) -> VResult<CtxFieldKind> {
+        let end = off + size as i64;
+        if off < 0 || end > i64::from(crate::PLAIN_CTX_MAX) || off % size as i64 != 0 {
+            return Err(Fail::new(
+                format!("invalid bpf_context access off={off} size={size}"),
+                format!(
+                    "a plain program's context is read at aligned offsets in [0, {})",
+                    crate::PLAIN_CTX_MAX
+                ),
+            ));
+        }
+        let (far, writes) = self.plain_ctx.get();
+        self.plain_ctx.set((far.max(end as u32), writes || write));
+        Ok(CtxFieldKind::Scalar)
     }
 
     /// Read `[lo, hi)` of a stack frame; bytes must be initialised.

@@ -223,3 +223,25 @@ fn rcu_kfuncs() {
     .unwrap_err();
     assert!(e.contains("R0 !read_ok"), "{e}");
 }
+
+/// A plain program's stats say how much context it uses, so hooks can refuse it at attach.
+#[test]
+fn plain_ctx_use_is_reported() {
+    let insns = waggle_isa::asm::assemble("ldxw %r0, [%r1+4]\nstdw [%r1+16], 1\nexit").unwrap();
+    let prog = waggle_verifier::Program {
+        insns: &insns,
+        prog_type: ProgramType::Unspec,
+        maps: &[],
+        line_info: &[],
+        kfuncs: &[],
+    };
+    let stats = waggle_verifier::verify(&prog, &waggle_verifier::Options::default()).unwrap();
+    assert_eq!((stats.ctx_end, stats.ctx_writes), (24, true));
+    let insns = waggle_isa::asm::assemble("ldxw %r0, [%r1+4]\nexit").unwrap();
+    let prog = waggle_verifier::Program {
+        insns: &insns,
+        ..prog
+    };
+    let stats = waggle_verifier::verify(&prog, &waggle_verifier::Options::default()).unwrap();
+    assert_eq!((stats.ctx_end, stats.ctx_writes), (8, false));
+}

@@ -11,9 +11,9 @@ pub mod pin;
 pub mod prog;
 pub mod ringbuf;
 pub mod run;
-pub mod verify;
 pub mod trace;
 pub mod values;
+pub mod verify;
 
 use std::path::Path;
 use waggle_object::{Object, ParseOptions};

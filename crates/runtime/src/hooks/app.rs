@@ -93,7 +93,14 @@ impl Runtime {
         access: CtxAccess,
         combine: Combine,
     ) -> Result<AppHook<T>> {
-        let hook = self.hook_create(name, HookSpec::new(ProgramType::PLAIN, combine))?;
+        let spec = HookSpec {
+            plain_ctx: Some((
+                std::mem::size_of::<T>() as u32,
+                access == CtxAccess::Writable,
+            )),
+            ..HookSpec::new(ProgramType::PLAIN, combine)
+        };
+        let hook = self.hook_create(name, spec)?;
         Ok(AppHook {
             hook,
             access,

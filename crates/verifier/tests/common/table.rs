@@ -125,6 +125,12 @@ macro_rules! cat {
 pub const CASES: &[Case] = &[
     // ---- registers ----
     c("mov0_exit", "unspec", "mov %r0, 0; exit", OK),
+    // Plain programs (application hooks): scalar context bytes at aligned constant offsets.
+    c("plain_ctx_read", "unspec", "ldxw %r0, [%r1+4]; exit", OK),
+    c("plain_ctx_write", "unspec", "stdw [%r1+8], 1; mov %r0, 0; exit", OK),
+    c("plain_ctx_negative", "unspec", "ldxw %r0, [%r1-4]; exit", e("invalid bpf_context access off=-4")),
+    c("plain_ctx_misaligned", "unspec", "ldxw %r0, [%r1+2]; exit", e("invalid bpf_context access off=2")),
+    c("plain_ctx_too_far", "unspec", "ldxb %r0, [%r1+4096]; exit", e("invalid bpf_context access off=4096")),
     c("exit_without_r0", "unspec", "exit", e("R0 !read_ok")),
     c("read_uninit_r2", "unspec", "mov %r0, %r2; exit", e("R2 !read_ok")),
     c("add_uninit_src", "unspec", "mov %r0, 1; add %r0, %r3; exit", e("R3 !read_ok")),
@@ -266,7 +272,7 @@ pub const CASES: &[Case] = &[
     c("ctx_skb_mark_write", "sched_cls", "stw [%r1+8], 1; mov %r0, 0; exit", OK),
     c("ctx_skb_len_write_refused", "sched_cls", "stw [%r1], 1; mov %r0, 0; exit", e("invalid bpf_context access")),
     c("ctx_skb_narrow_len", "socket_filter", "ldxb %r0, [%r1]; exit", OK),
-    c("ctx_unspec_no_struct", "unspec", "ldxw %r0, [%r1]; exit", e("invalid bpf_context access")),
+    c("ctx_unspec_modified_ptr", "unspec", "add %r1, 4; ldxw %r0, [%r1]; exit", e("dereference of modified ctx ptr")),
     c("ctx_kprobe_read", "kprobe", "ldxdw %r0, [%r1+8]; mov %r0, 0; exit", OK),
     c("ctx_kprobe_write_refused", "kprobe", "stdw [%r1+8], 0; mov %r0, 0; exit", e("invalid bpf_context access")),
     c("ctx_store_ptr_privileged", "sched_cls", "stxw [%r1+8], %r10; mov %r0, 0; exit", OK),
