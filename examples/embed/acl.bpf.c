@@ -25,10 +25,12 @@ int check_conn(struct conn *c)
 {
 	__u32 uid = c->uid;
 	__u64 one = 1, *n = bpf_map_lookup_elem(&per_uid, &uid);
+	/* Another thread may insert the key between the lookup and the update: then the
+	 * update fails with EEXIST and the count goes to the element it inserted. */
+	if (!n && bpf_map_update_elem(&per_uid, &uid, &one, BPF_NOEXIST) != 0)
+		n = bpf_map_lookup_elem(&per_uid, &uid);
 	if (n)
 		__sync_fetch_and_add(n, 1);
-	else
-		bpf_map_update_elem(&per_uid, &uid, &one, BPF_NOEXIST);
 	if (c->port == 23)
 		return DENY;
 	if (c->port < 1024 && c->uid != 0)
