@@ -300,12 +300,12 @@ mod tests {
         assert_eq!(p.engine(), want);
         assert_eq!(p.run([0; 5], Vec::new()), Ok(7));
 
-        // r1 = &callback (never called); r0 = 3.
+        // r1 = &callback (slot 0 + imm 3 + 1 = slot 4; never called); r0 = 3.
         let with_callback = vec![
             Insn::Lddw {
                 dst: Reg::R1,
                 kind: LddwKind::Func,
-                imm: 2,
+                imm: 3,
             },
             Insn::LddwHigh,
             Insn::Alu {

@@ -57,8 +57,9 @@ fn infinite_loop_is_refused_with_einval() {
 #[test]
 fn raw_code_may_skip_the_verifier_explicitly() {
     let rt = Runtime::new();
-    // Reads the plain type's data buffer, which the verifier cannot bound.
-    let text = "ldxb %r0, [%r1]\nexit";
+    // Reads past what any plain context may be (`PLAIN_CTX_MAX`): refused unless skipped
+    // (the checked engine then bounds the access at run time).
+    let text = "ldxb %r0, [%r1+8192]\nexit";
     let (_, msg, _) = load(&rt, ProgramType::PLAIN, text, false).unwrap_err();
     assert!(msg.contains("context"), "{msg}");
     load(&rt, ProgramType::PLAIN, text, true).unwrap();
