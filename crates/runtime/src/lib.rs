@@ -43,7 +43,9 @@ pub use link::Link;
 pub use load::{LoadError, ProgLoad};
 pub use loader::LoadedObject;
 pub use map::{Map, MapInfo};
-pub use program::{Engine, Program, ProgramInfo, default_engine, set_default_engine};
+pub use program::{
+    Engine, Program, ProgramInfo, StatsGuard, default_engine, enable_stats, set_default_engine,
+};
 pub use run_state::{CurrentTask, UserMemory, current_cpu, set_current_cpu, with_current_task};
 pub use runtime::{Info, MapCreate, Runtime};
 pub use table::{Handle, Object};

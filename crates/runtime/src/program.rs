@@ -5,6 +5,7 @@ use crate::map::Map;
 use crate::memory::map_region;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 use waggle_isa::Insn;
@@ -94,6 +95,29 @@ pub(crate) struct DirectValue {
     pub(crate) addr: usize,
     pub(crate) len: usize,
     pub(crate) writable: bool,
+}
+
+/// Live [`StatsGuard`]s: while there is one, program runs are timed.
+static STATS_ENABLED: AtomicUsize = AtomicUsize::new(0);
+
+/// `BPF_ENABLE_STATS(BPF_STATS_RUN_TIME)`: while the returned guard lives, every program run in
+/// this process adds its duration to the program's `run_time_ns` (Linux's
+/// `kernel.bpf_stats_enabled`). Run counts are kept always; timing costs two clock reads per run.
+pub fn enable_stats() -> StatsGuard {
+    STATS_ENABLED.fetch_add(1, Ordering::Relaxed);
+    StatsGuard(())
+}
+
+/// Keeps run-time statistics on (see [`enable_stats`]); dropping it turns them off again once
+/// no other guard remains.
+#[derive(Debug)]
+#[must_use = "statistics stay on only while the guard lives"]
+pub struct StatsGuard(());
+
+impl Drop for StatsGuard {
+    fn drop(&mut self) {
+        STATS_ENABLED.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How much of its context a plain program uses, as the verifier proved.
@@ -201,7 +225,9 @@ impl Program {
         let mut regions = regions;
         let base = regions.len();
         self.push_direct_values(&mut regions);
-        let start = Instant::now();
+        // Reading the clock twice costs more than running a short program: like Linux, runs
+        // are timed only while statistics are enabled (`BPF_ENABLE_STATS`).
+        let start = (STATS_ENABLED.load(Ordering::Relaxed) > 0).then(Instant::now);
         let r = crate::run_state::with_current_program(self, || {
             let mut r = self.engine.run(&RunConfig {
                 args,
@@ -228,8 +254,10 @@ impl Program {
             }
             r
         });
-        self.run_time_ns
-            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let Some(start) = start {
+            self.run_time_ns
+                .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
         self.run_count.fetch_add(1, Ordering::Relaxed);
         r
     }

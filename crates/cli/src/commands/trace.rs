@@ -82,6 +82,8 @@ pub fn trace(args: &TraceArgs) -> Result<(), Failure> {
     }
 
     let rt = Runtime::new();
+    // The report shows time per run, so runs are timed (BPF_ENABLE_STATS).
+    let _stats = waggle_runtime::enable_stats();
     let loaded = rt.load_object(&object, 1).map_err(|e| {
         let mut m = format!("{}: load refused: {}", args.file.display(), e.error);
         if !e.log.trim().is_empty() {
