@@ -355,4 +355,32 @@ mod tests {
         assert_eq!(p.engine(), Engine::Interpreter);
         assert_eq!(p.run([0; 5], Vec::new()), Ok(3));
     }
+    /// Runs are counted always and timed only while a stats guard lives.
+    #[test]
+    fn run_time_only_with_stats_enabled() {
+        let rt = Runtime::new();
+        let p = load(
+            &rt,
+            waggle_isa::asm::assemble("mov %r0, 7\nexit\n").expect("asm"),
+        );
+        for _ in 0..100 {
+            p.run([0; 5], Vec::new()).unwrap();
+        }
+        let info = p.info();
+        assert_eq!((info.run_count, info.run_time_ns), (100, 0));
+        let guard = crate::enable_stats();
+        for _ in 0..100 {
+            p.run([0; 5], Vec::new()).unwrap();
+        }
+        drop(guard);
+        let timed = p.info();
+        assert_eq!(timed.run_count, 200);
+        assert!(timed.run_time_ns > 0, "100 timed runs took some time");
+        p.run([0; 5], Vec::new()).unwrap();
+        assert_eq!(
+            p.info().run_time_ns,
+            timed.run_time_ns,
+            "off again after the guard"
+        );
+    }
 }
