@@ -13,6 +13,7 @@ pub mod disasm;
 pub mod opcode;
 
 mod insn;
+mod semantics;
 mod validate;
 
 pub use asm::{AsmError, assemble, assemble_bytes};

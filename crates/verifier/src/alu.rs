@@ -7,87 +7,11 @@
 use crate::scalar::Scalar;
 use waggle_isa::{AluOp, ByteOrder, Width};
 
-/// Concrete semantics, used to fold constants (same rules as the interpreter).
+/// Concrete semantics, used to fold constants (the ISA's, as every engine uses).
 pub fn eval(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
     match width {
-        Width::W64 => match op {
-            AluOp::Add => a.wrapping_add(b),
-            AluOp::Sub => a.wrapping_sub(b),
-            AluOp::Mul => a.wrapping_mul(b),
-            AluOp::Div => a.checked_div(b).unwrap_or(0),
-            AluOp::SDiv => {
-                if b == 0 {
-                    0
-                } else {
-                    (a as i64).wrapping_div(b as i64) as u64
-                }
-            }
-            AluOp::Mod => {
-                if b == 0 {
-                    a
-                } else {
-                    a % b
-                }
-            }
-            AluOp::SMod => {
-                if b == 0 {
-                    a
-                } else {
-                    (a as i64).wrapping_rem(b as i64) as u64
-                }
-            }
-            AluOp::Or => a | b,
-            AluOp::And => a & b,
-            AluOp::Xor => a ^ b,
-            AluOp::Lsh => a << (b & 63),
-            AluOp::Rsh => a >> (b & 63),
-            AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
-            AluOp::Mov => b,
-            AluOp::MovSx8 => b as i8 as i64 as u64,
-            AluOp::MovSx16 => b as i16 as i64 as u64,
-            AluOp::MovSx32 => b as i32 as i64 as u64,
-        },
-        Width::W32 => {
-            let (x, y) = (a as u32, b as u32);
-            let r: u32 = match op {
-                AluOp::Add => x.wrapping_add(y),
-                AluOp::Sub => x.wrapping_sub(y),
-                AluOp::Mul => x.wrapping_mul(y),
-                AluOp::Div => x.checked_div(y).unwrap_or(0),
-                AluOp::SDiv => {
-                    if y == 0 {
-                        0
-                    } else {
-                        (x as i32).wrapping_div(y as i32) as u32
-                    }
-                }
-                AluOp::Mod => {
-                    if y == 0 {
-                        x
-                    } else {
-                        x % y
-                    }
-                }
-                AluOp::SMod => {
-                    if y == 0 {
-                        x
-                    } else {
-                        (x as i32).wrapping_rem(y as i32) as u32
-                    }
-                }
-                AluOp::Or => x | y,
-                AluOp::And => x & y,
-                AluOp::Xor => x ^ y,
-                AluOp::Lsh => x << (y & 31),
-                AluOp::Rsh => x >> (y & 31),
-                AluOp::Arsh => ((x as i32) >> (y & 31)) as u32,
-                AluOp::Mov => y,
-                AluOp::MovSx8 => y as i8 as i32 as u32,
-                AluOp::MovSx16 => y as i16 as i32 as u32,
-                AluOp::MovSx32 => y,
-            };
-            u64::from(r)
-        }
+        Width::W64 => op.eval64(a, b),
+        Width::W32 => op.eval32(a as u32, b as u32),
     }
 }
 
