@@ -7,7 +7,8 @@
 //!      bump count (elements handed out at least once); index 0 means none, so a zeroed
 //!      region is an empty table
 //! 64   buckets: n_buckets x 32 bytes { seq: u32, head: u32, slots: 3 x u64 (tag << 32 | index) }
-//!      (n_buckets = roundup_pow_of_two(max))
+//!      (n_buckets = roundup_pow_of_two(max)); for keys of 5 to 16 bytes, 64 bytes: the same
+//!      plus a copy of the keys of the first slots (3 keys of 8 bytes or 2 of 16)
 //! ..   elements: pool x { next, hash, state, lru_ref: u32; key (padded to 8); value(s) }
 //! ```
 //!
@@ -15,8 +16,11 @@
 //! linked through `next`). A slot keeps a 32-bit tag next to the element index: the half of
 //! the key's 64-bit hash not used for the bucket index or, for keys of at most 4 bytes, the key
 //! itself. A lookup picks the candidate from the bucket's cache line without branching on its
-//! contents and then touches only that element to compare the key (not even that for keys of
-//! at most 4 bytes). With at most one element per bucket on average, chains are rare.
+//! contents and compares the key there: keys of at most 4 bytes are their tags, keys of 5 to
+//! 16 bytes have a copy in the bucket for its first slots, so a hit in those touches one cache
+//! line, not two (at 1 M entries each is a cache and TLB miss). Longer keys, and keys in the
+//! last slot or the overflow chain, are compared in the element. With at most one element per
+//! bucket on average, chains are rare.
 //!
 //! Writers take their bucket's sequence lock; lookups read the chain without writing shared
 //! memory and retry if the bucket's sequence moved. Replaced and deleted elements go back to a
@@ -44,11 +48,14 @@ const E_STATE: usize = 8;
 const E_REF: usize = 12;
 const E_KEY: usize = 16;
 const LINKED: u32 = 1;
-/// Bytes per bucket, and the element slots in it.
+/// Bytes per bucket without key copies, and the element slots in it.
 const BUCKET_SIZE: usize = 32;
 const B_HEAD: usize = 4;
 const B_SLOTS: usize = 8;
 const NSLOTS: usize = 3;
+/// Where a bucket's key copies start, and the bucket size with them (one cache line).
+const B_KEYS: usize = 32;
+const BUCKET_SIZE_KEYS: usize = 64;
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
 const K2: u64 = 0xd6e8_feb8_6659_fd93;
 
@@ -159,6 +166,12 @@ pub struct HashMap {
     lock_off: Option<u32>,
     /// Keys of at most 4 bytes are their own slot tags: a lookup need not read the element.
     exact_tags: bool,
+    /// log2 of the bytes per bucket: [`BUCKET_SIZE`], or [`BUCKET_SIZE_KEYS`] with key copies.
+    bucket_shift: u32,
+    /// How many of a bucket's first slots have a copy of their key in the bucket (0 to 3).
+    bucket_keys: usize,
+    /// Bytes per key copy in a bucket (the key padded to 8).
+    key_stride: usize,
 }
 
 impl HashMap {
@@ -175,13 +188,27 @@ impl HashMap {
             val_stride
         };
         let elem_size = E_KEY + key_stride + values;
+        // Keys of 5 to 16 bytes get copies in their bucket's line (see the module docs).
+        let bucket_keys = if spec.key_size > 4 && key_stride <= 16 {
+            ((BUCKET_SIZE_KEYS - B_KEYS) / key_stride).min(NSLOTS)
+        } else {
+            0
+        };
+        let bucket_size = if bucket_keys > 0 {
+            BUCKET_SIZE_KEYS
+        } else {
+            BUCKET_SIZE
+        };
         // Spare elements let an update of an existing key swap in a fresh element.
         let spare = if lru || percpu { 0 } else { ncpus };
         let pool = spec
             .max_entries
             .checked_add(spare)
             .ok_or(MapError::TooBig)?;
-        let elems_off = BUCKETS_OFF + n_buckets as usize * BUCKET_SIZE;
+        let elems_off = (n_buckets as usize)
+            .checked_mul(bucket_size)
+            .and_then(|b| b.checked_add(BUCKETS_OFF))
+            .ok_or(MapError::NoMemory)?;
         let bytes = (pool as usize)
             .checked_mul(elem_size)
             .and_then(|b| b.checked_add(elems_off))
@@ -208,6 +235,9 @@ impl HashMap {
             },
             lock_off: spec.spin_lock_off,
             exact_tags: spec.key_size <= 4,
+            bucket_shift: bucket_size.trailing_zeros(),
+            bucket_keys,
+            key_stride,
         })
     }
 
@@ -245,14 +275,20 @@ impl HashMap {
         self.st.u32_at(off)
     }
 
+    /// Offset of bucket `b`.
+    #[inline(always)]
+    fn bucket(&self, b: u32) -> usize {
+        BUCKETS_OFF + ((b as usize) << self.bucket_shift)
+    }
+
     #[inline]
     fn seq(&self, b: u32) -> &AtomicU32 {
-        self.u32(BUCKETS_OFF + b as usize * BUCKET_SIZE)
+        self.u32(self.bucket(b))
     }
 
     #[inline]
     fn head(&self, b: u32) -> &AtomicU32 {
-        self.u32(BUCKETS_OFF + b as usize * BUCKET_SIZE + B_HEAD)
+        self.u32(self.bucket(b) + B_HEAD)
     }
 
     /// Slot `k` of bucket `b`: `tag << 32 | index`, or 0 when empty.
@@ -264,8 +300,7 @@ impl HashMap {
     /// Bucket `b`'s slots.
     #[inline(always)]
     fn slots(&self, b: u32) -> &[AtomicU64; NSLOTS] {
-        self.st
-            .u64s_at(BUCKETS_OFF + b as usize * BUCKET_SIZE + B_SLOTS)
+        self.st.u64s_at(self.bucket(b) + B_SLOTS)
     }
 
     /// Whether bucket `b` has no member (a racy hint unless the bucket lock is held).
@@ -405,7 +440,7 @@ impl HashMap {
         let h = self.hash(key);
         let b = h as u32 & self.mask;
         let tag = tag_of(h);
-        let bo = BUCKETS_OFF + b as usize * BUCKET_SIZE;
+        let bo = self.bucket(b);
         // SAFETY: `b <= mask`, so the bucket's 32 bytes lie in `BUCKETS_OFF..elems_off`, which
         // `new` allocated; offsets are 8-aligned as the storage is.
         let (seq, slots) = unsafe {
@@ -415,6 +450,17 @@ impl HashMap {
             )
         };
         let ones = |c: bool| u32::from(c).wrapping_neg();
+        // The key as the words its bucket copies hold (keys of 5 to 16 bytes, padded).
+        let key_words = if self.bucket_keys == 0 {
+            (0, 0)
+        } else if let Ok(k) = <[u8; 16]>::try_from(key) {
+            split16(k)
+        } else {
+            let mut w = [0u8; 16];
+            let n = key.len().min(16);
+            w[..n].copy_from_slice(&key[..n]);
+            split16(w)
+        };
         loop {
             let s = seq_read_begin(seq);
             let pick = |k: usize| {
@@ -422,16 +468,43 @@ impl HashMap {
                 w as u32 & ones((w >> 32) as u32 == tag)
             };
             let (i0, i1, i2) = (pick(0), pick(1), pick(2));
-            let idx = i0 | (i1 & ones(i0 == NIL));
-            let idx = idx | (i2 & ones(idx == NIL));
-            // `idx - 1 < pool` is `idx` in `1..=pool`. An exact tag is the key (of the right
-            // size: callers check it), so the element need not be read.
-            let r = if idx.wrapping_sub(1) < self.pool
-                && (self.exact_tags || self.key_matches_fast(idx, key))
-            {
-                Some(idx)
+            let hit = if self.bucket_keys == 0 {
+                let idx = i0 | (i1 & ones(i0 == NIL));
+                let idx = idx | (i2 & ones(idx == NIL));
+                // `idx - 1 < pool` is `idx` in `1..=pool`. An exact tag is the key (of the
+                // right size: callers check it), so the element need not be read.
+                (idx.wrapping_sub(1) < self.pool
+                    && (self.exact_tags || self.key_matches_fast(self.elem(idx) + E_KEY, key)))
+                .then_some(idx)
             } else {
-                self.find_slow(b, h, key)
+                // Keys with copies in the bucket: compare them all (one cache line) and keep
+                // the slot whose tag and key match, without branches. A key in a slot without
+                // a copy (rare) is found by the full walk.
+                let (ka, kb) = key_words;
+                let word = |k: usize, j: usize| {
+                    // SAFETY: `bucket_keys * key_stride <= 32` bytes of copies from `B_KEYS`
+                    // lie in the bucket's 64 bytes (see `new`), 8-aligned.
+                    unsafe {
+                        self.st
+                            .u64_unchecked(bo + B_KEYS + k * self.key_stride + 8 * j)
+                    }
+                    .load(Ordering::Relaxed)
+                };
+                let copy = |k: usize| {
+                    if self.key_stride == 16 {
+                        (word(k, 0) ^ ka) | (word(k, 1) ^ kb) == 0
+                    } else {
+                        word(k, 0) == ka
+                    }
+                };
+                let pick = |c: bool, i: u32| std::hint::select_unpredictable(c, i, NIL);
+                let idx = pick(copy(0), i0) | pick(copy(1), i1);
+                let idx = idx | pick(self.bucket_keys > 2 && copy(2), i2);
+                (idx.wrapping_sub(1) < self.pool).then_some(idx)
+            };
+            let r = match hit {
+                Some(idx) => Some(idx),
+                None => self.find_slow(b, h, key),
             };
             if !seq_read_retry(seq, s) {
                 return r;
@@ -439,18 +512,19 @@ impl HashMap {
         }
     }
 
-    /// [`key_matches`](Self::key_matches) for an element `idx` in `1..=pool`, unchecked.
+    /// [`key_matches`](Self::key_matches) for the key stored at `off`, unchecked: `off` is
+    /// the key of an element in `1..=pool` or a key copy of a bucket `<= mask`.
     #[allow(unsafe_code)]
     #[inline(always)]
-    fn key_matches_fast(&self, idx: u32, key: &[u8]) -> bool {
-        debug_assert!(idx != NIL && idx <= self.pool);
-        let off = self.elem(idx) + E_KEY;
+    fn key_matches_fast(&self, off: usize, key: &[u8]) -> bool {
+        debug_assert!(off >= BUCKETS_OFF && off + self.key_stride <= self.st.len());
         if key.len() != self.key_size {
             return false;
         }
-        // Element `idx` in `1..=pool` lies inside the storage (see `new`)
-        // and its key area holds `round_up(key_size, 8)` bytes from the 8-aligned `off`; the
-        // key is `key_size` bytes (checked above). That makes the accesses below in bounds.
+        // An element in `1..=pool` lies inside the storage (see `new`) and its key area holds
+        // `round_up(key_size, 8)` bytes from the 8-aligned `off`; so does a bucket's key copy
+        // (`bucket_keys * key_stride` bytes from `B_KEYS` fit in its 64 bytes). The key is
+        // `key_size` bytes (checked above). That makes the accesses below in bounds.
         if let Ok(k) = <[u8; 4]>::try_from(key) {
             // SAFETY: as above.
             let w = unsafe { self.st.u64_unchecked(off) }.load(Ordering::Relaxed);
@@ -697,6 +771,17 @@ impl HashMap {
         for k in 0..NSLOTS {
             let s = self.slot(b, k);
             if s.load(Ordering::Relaxed) as u32 == NIL {
+                if k < self.bucket_keys {
+                    // The copy is written before the slot is (readers retry meanwhile: the
+                    // bucket's sequence is odd). A replacement keeps the key, so only here.
+                    let (from, to) = (self.elem(n) + E_KEY, self.bucket(b) + B_KEYS);
+                    for i in (0..self.key_stride).step_by(8) {
+                        let w = self.st.u64_at(from + i).load(Ordering::Relaxed);
+                        self.st
+                            .u64_at(to + k * self.key_stride + i)
+                            .store(w, Ordering::Relaxed);
+                    }
+                }
                 s.store(tagged, Ordering::Release);
                 return;
             }

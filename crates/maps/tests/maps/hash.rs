@@ -271,3 +271,81 @@ fn for_each_can_delete() {
     }
     assert_eq!(left, 16);
 }
+
+/// Random updates, deletes and both lookups against a model, for key sizes with and without
+/// copies in the bucket, in maps small enough that slots fill and overflow chains form.
+#[test]
+fn matches_a_model_for_every_key_size() {
+    use std::collections::BTreeMap;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for ks in [4u32, 5, 8, 12, 16, 20, 24] {
+        for (t, max) in [
+            (MapType::Hash, 8u32),
+            (MapType::Hash, 64),
+            (MapType::LruHash, 64),
+        ] {
+            let m = create(spec(t, ks, 8, max), 2);
+            let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+            for step in 0..20_000u64 {
+                // 100 distinct keys that share all but a few bytes.
+                let id = (rnd() % 100) as u8;
+                let mut key = vec![0xabu8; ks as usize];
+                key[ks as usize - 1] = id;
+                key[0] = id.wrapping_mul(7);
+                match rnd() % 4 {
+                    0 | 1 => {
+                        let r = m.update(&key, &v(step), BPF_ANY);
+                        // LRU maps evict instead of failing.
+                        if t == MapType::LruHash
+                            || model.contains_key(&key)
+                            || model.len() < max as usize
+                        {
+                            r.unwrap();
+                            model.insert(key.clone(), step);
+                        } else {
+                            assert_eq!(r, Err(MapError::TooBig));
+                        }
+                    }
+                    2 => {
+                        let r = m.delete(&key);
+                        if t == MapType::LruHash {
+                            // Eviction may have dropped it already.
+                            model.remove(&key);
+                        } else {
+                            assert_eq!(r.is_ok(), model.remove(&key).is_some(), "delete");
+                        }
+                    }
+                    _ => {
+                        let user = get_u64(&m, &key).ok();
+                        let prog = m
+                            .lookup_ptr(&key, 0)
+                            // SAFETY: a hash value's address stays valid while the map lives,
+                            // and values are 8 bytes.
+                            .map(|p| unsafe { p.cast::<u64>().as_ptr().read_unaligned() });
+                        assert_eq!(user, prog, "key size {ks}: user and program lookups");
+                        match model.get(&key) {
+                            Some(&want) if t == MapType::Hash => {
+                                assert_eq!(user, Some(want), "key size {ks}, step {step}")
+                            }
+                            Some(&want) => {
+                                // LRU: evicted or present with the last value.
+                                if let Some(got) = user {
+                                    assert_eq!(got, want)
+                                } else {
+                                    model.remove(&key);
+                                }
+                            }
+                            None => assert_eq!(user, None, "key size {ks}: deleted key found"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
