@@ -463,12 +463,10 @@ impl HashMap {
         };
         loop {
             let s = seq_read_begin(seq);
-            let pick = |k: usize| {
-                let w = slots[k].load(Ordering::Acquire);
-                w as u32 & ones((w >> 32) as u32 == tag)
-            };
-            let (i0, i1, i2) = (pick(0), pick(1), pick(2));
+            let w = [0, 1, 2].map(|k| slots[k].load(Ordering::Acquire));
             let hit = if self.bucket_keys == 0 {
+                let pick = |w: u64| w as u32 & ones((w >> 32) as u32 == tag);
+                let (i0, i1, i2) = (pick(w[0]), pick(w[1]), pick(w[2]));
                 let idx = i0 | (i1 & ones(i0 == NIL));
                 let idx = idx | (i2 & ones(idx == NIL));
                 // `idx - 1 < pool` is `idx` in `1..=pool`. An exact tag is the key (of the
@@ -478,7 +476,7 @@ impl HashMap {
                 .then_some(idx)
             } else {
                 // Keys with copies in the bucket: compare them all (one cache line) and keep
-                // the slot whose tag and key match, without branches. A key in a slot without
+                // the slot whose key matches, without branches. A key in a slot without
                 // a copy (rare) is found by the full walk.
                 let (ka, kb) = key_words;
                 let word = |k: usize, j: usize| {
@@ -497,9 +495,11 @@ impl HashMap {
                         word(k, 0) == ka
                     }
                 };
-                let pick = |c: bool, i: u32| std::hint::select_unpredictable(c, i, NIL);
-                let idx = pick(copy(0), i0) | pick(copy(1), i1);
-                let idx = idx | pick(self.bucket_keys > 2 && copy(2), i2);
+                // A copy is the whole key, so the tags need no check; an empty slot's stale
+                // copy gives index 0.
+                let pick = |c: bool, w: u64| std::hint::select_unpredictable(c, w as u32, NIL);
+                let idx = pick(copy(0), w[0]) | pick(copy(1), w[1]);
+                let idx = idx | pick(self.bucket_keys > 2 && copy(2), w[2]);
                 (idx.wrapping_sub(1) < self.pool).then_some(idx)
             };
             let r = match hit {
