@@ -340,13 +340,19 @@ fn kinds_compat(a: &BtfKind, b: &BtfKind) -> bool {
 }
 
 /// Target types with the same essential name and a compatible kind.
+///
+/// The target is usually the object's own BTF (no kernel BTF given), standing in for a kernel's,
+/// and a kernel's BTF never has `___flavor` names: the object's flavors are its own variants
+/// of a kernel type (libbpf-tools' `task_struct___o` for an older layout), so they are not
+/// candidates when the real type is there, or a flavor would match itself and its real type
+/// at once ("ambiguity").
 fn find_cands(local: &Btf, local_id: u32, target: &Btf) -> Vec<u32> {
     let (Some(lt), name) = (local.type_by_id(local_id), local.name(local_id)) else {
         return Vec::new();
     };
     let ess = essential_len(name);
     let ess_name = &name[..ess];
-    target
+    let cands: Vec<u32> = target
         .types()
         .skip(1)
         .filter(|(id, t)| {
@@ -357,7 +363,15 @@ fn find_cands(local: &Btf, local_id: u32, target: &Btf) -> Vec<u32> {
             !tn.is_empty() && essential_len(tn) == ess && tn.starts_with(ess_name)
         })
         .map(|(id, _)| id)
-        .collect()
+        .collect();
+    // Real types only, unless there is none of that name (then the flavors are all there is
+    // to go by). A kernel's BTF has no flavors, so this only matters for the object's own.
+    let real: Vec<u32> = cands
+        .iter()
+        .copied()
+        .filter(|&id| target.name(id).len() == ess)
+        .collect();
+    if real.is_empty() { cands } else { real }
 }
 
 /// Parse the local access spec (`bpf_core_parse_spec`).
