@@ -162,12 +162,22 @@ impl Map {
     /// Creates a map with explicit options.
     pub fn create_with(spec: &MapSpec, opts: &MapOptions) -> Result<Map> {
         spec.validate()?;
+        let mut spec = spec.clone();
+        if matches!(spec.map_type, MapType::Devmap | MapType::DevmapHash) {
+            // dev_map_init_map(): programs only read device maps.
+            spec.flags |= flags::BPF_F_RDONLY_PROG;
+        }
+        let spec = &spec;
         let ncpus = opts.ncpus.unwrap_or_else(possible_cpus).max(1);
         let kind = match spec.map_type {
             MapType::Array | MapType::PercpuArray => MapKind::Array(ArrayMap::new(spec, ncpus)?),
             MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
                 MapKind::Hash(HashMap::new(spec, ncpus)?)
             }
+            // A device map holds `struct bpf_devmap_val`s (ifindex, program): in user space,
+            // an array or a hash of them; a cgroup array holds the cgroup handles it was given.
+            MapType::Devmap | MapType::CgroupArray => MapKind::Array(ArrayMap::new(spec, ncpus)?),
+            MapType::DevmapHash => MapKind::Hash(HashMap::new(spec, ncpus)?),
             MapType::Ringbuf => MapKind::RingBuf(RingBuf::new(spec)?),
             MapType::PerfEventArray => MapKind::PerfEventArray(PerfEventArray::new(spec)?),
             MapType::Queue | MapType::Stack => MapKind::QueueStack(QueueStack::new(spec)?),

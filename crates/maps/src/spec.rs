@@ -327,6 +327,8 @@ impl MapSpec {
             MapType::LpmTrie => self.check_lpm(),
             MapType::BloomFilter => self.check_bloom(),
             MapType::Ringbuf => self.check_ringbuf(),
+            MapType::Devmap | MapType::DevmapHash => self.check_devmap(),
+            MapType::CgroupArray => self.check_fd_array(),
             MapType::Unspec => Err(MapError::Invalid("map type 0 (unspec)")),
             _ => Err(MapError::NotSupported),
         };
@@ -373,6 +375,22 @@ impl MapSpec {
         }
         if percpu && round_up8(self.value_size as usize) as u64 > PCPU_MIN_UNIT_SIZE {
             return Err(MapError::TooBig);
+        }
+        Ok(())
+    }
+
+    /// devmap.c dev_map_alloc_check(): 4-byte keys, a `struct bpf_devmap_val` of 4 bytes
+    /// (ifindex) or 8 (and a program fd).
+    fn check_devmap(&self) -> Result<()> {
+        const DEV_CREATE_FLAG_MASK: u32 = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY;
+        if self.max_entries == 0
+            || self.key_size != 4
+            || (self.value_size != 4 && self.value_size != 8)
+            || self.flags & !DEV_CREATE_FLAG_MASK != 0
+        {
+            return Err(MapError::Invalid(
+                "devmap: max_entries 0, key_size != 4, value_size not 4 or 8, or bad flags",
+            ));
         }
         Ok(())
     }

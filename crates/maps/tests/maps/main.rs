@@ -2,6 +2,7 @@
 
 mod array;
 mod bloom;
+mod devmap;
 mod hash;
 mod lpm;
 mod lru;
