@@ -6,7 +6,8 @@ use crate::error::Error;
 use crate::load::{LoadError, ProgLoad};
 use crate::runtime::{MapCreate, Runtime};
 use crate::table::Handle;
-use waggle_object::{Object, SlotTarget};
+use waggle_isa::{Insn, LddwKind};
+use waggle_object::{Object, RelocationKind, SlotTarget};
 use waggle_uapi::{ProgramType, errno};
 
 /// Handles to everything an object created, by name.
@@ -117,13 +118,18 @@ impl Runtime {
             }
         }
         self.fill_slots(object, loaded, false)?;
+        let kconfig = self.create_kconfig(object, loaded)?;
         let fd_array: Vec<Handle> = loaded.maps.iter().map(|(_, h)| *h).collect();
         for p in &object.programs {
             let prog_type = ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec);
+            let mut insns = p.insns.clone();
+            if let Some((map_idx, names)) = &kconfig {
+                point_externs_at_kconfig(p, &mut insns, *map_idx, names);
+            }
             let attr = ProgLoad {
                 prog_type,
                 name: p.name.clone(),
-                insns: p.insns.clone(),
+                insns,
                 license: object.license.clone().unwrap_or_default(),
                 fd_array: fd_array.clone(),
                 log_level,
@@ -138,6 +144,39 @@ impl Runtime {
         }
         self.fill_slots(object, loaded, true)?;
         Ok(())
+    }
+
+    /// libbpf's `.kconfig` map: the object's `__kconfig` extern variables, 8 bytes each (in
+    /// order of first use), read-only for programs and frozen. Returns its index among the
+    /// object's maps and the externs' names; `None` when there are none.
+    fn create_kconfig(
+        &self,
+        object: &Object,
+        loaded: &mut LoadedObject,
+    ) -> Result<Option<(usize, Vec<String>)>, LoadError> {
+        let mut names: Vec<String> = Vec::new();
+        for r in object.programs.iter().flat_map(|p| &p.relocations) {
+            if r.kind == RelocationKind::ExternVar && !names.contains(&r.symbol) {
+                names.push(r.symbol.clone());
+            }
+        }
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let value: Vec<u8> = names
+            .iter()
+            .flat_map(|n| kconfig_value(n).to_le_bytes())
+            .collect();
+        let spec = waggle_maps::MapSpec::new(waggle_maps::MapType::Array, 4, value.len() as u32, 1)
+            .with_flags(waggle_maps::flags::BPF_F_RDONLY_PROG);
+        let h = self
+            .map_create(&MapCreate::new(spec, ".kconfig".to_string()))
+            .map_err(plain)?;
+        loaded.maps.push((".kconfig".to_string(), h));
+        self.map_update_elem(h, &0u32.to_ne_bytes(), &value, 0)
+            .map_err(plain)?;
+        self.map_freeze(h).map_err(plain)?;
+        Ok(Some((loaded.maps.len() - 1, names)))
     }
 
     /// Store the initial entries of prog arrays (`programs`) or of maps of maps (not
@@ -171,5 +210,69 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+}
+
+/// Points each `lddw` of a `__kconfig` extern at its 8 bytes in the `.kconfig` map.
+fn point_externs_at_kconfig(
+    p: &waggle_object::Program,
+    insns: &mut [Insn],
+    map_idx: usize,
+    names: &[String],
+) {
+    for r in p
+        .relocations
+        .iter()
+        .filter(|r| r.kind == RelocationKind::ExternVar)
+    {
+        let Some(i) = names.iter().position(|n| *n == r.symbol) else {
+            continue;
+        };
+        if let Some(Insn::Lddw { dst, .. }) = insns.get(r.slot).copied() {
+            insns[r.slot] = Insn::Lddw {
+                dst,
+                kind: LddwKind::MapIdxValue,
+                imm: map_idx as u64 | ((8 * i as u64) << 32),
+            };
+        }
+    }
+}
+
+/// The value libbpf gives a `__kconfig` extern on this machine: the running kernel's version
+/// (`KERNEL_VERSION(a, b, c)`), its syscall wrappers (x86-64 kernels since 4.17 have them, so
+/// `BPF_KSYSCALL` programs read arguments through the inner `pt_regs`), BPF cookies; `CONFIG_*`
+/// options are not read (0, as libbpf gives a `__weak` extern it cannot find).
+fn kconfig_value(name: &str) -> u64 {
+    match name {
+        "LINUX_KERNEL_VERSION" => std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|r| kernel_version(&r))
+            .unwrap_or(0),
+        "LINUX_HAS_SYSCALL_WRAPPER" => u64::from(cfg!(target_arch = "x86_64")),
+        "LINUX_HAS_BPF_COOKIE" => 1,
+        _ => 0,
+    }
+}
+
+/// `KERNEL_VERSION(a, b, c)` of a release string such as `6.18.44-generic`.
+fn kernel_version(release: &str) -> u64 {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let (a, b, c) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (a << 16) | (b.min(255) << 8) | c.min(255)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(super::kernel_version("6.18.44-fc-v669\n"), 0x06122c);
+        assert_eq!(super::kernel_version("5.4.300"), 0x0504ff);
+        assert_eq!(super::kernel_version("garbage"), 0);
     }
 }

@@ -20,3 +20,43 @@ fn perf_event_array_without_max_entries_gets_one_entry_per_cpu() {
     loaded.close(&rt);
     assert_eq!(rt.live_objects(), 0);
 }
+
+#[test]
+fn kconfig_externs_read_this_machine_from_a_frozen_map() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/kconfig.bpf.o");
+    let obj = Object::open(&path).expect("object");
+    let rt = Runtime::new();
+    let loaded = rt.load_object(&obj, 1).expect("loads");
+    let kconfig = loaded.map(".kconfig").expect("the .kconfig map");
+    let value = rt.map_lookup_elem(kconfig, &0u32.to_ne_bytes()).unwrap();
+    let version = u64::from_le_bytes(value[..8].try_into().unwrap());
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let major: u64 = release
+        .split('.')
+        .next()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert_eq!(version >> 16, major, "LINUX_KERNEL_VERSION of {release:?}");
+    assert!(
+        rt.map_update_elem(kconfig, &0u32.to_ne_bytes(), &value, 0)
+            .is_err(),
+        "frozen"
+    );
+    let prog = loaded.program("kconfig_prog").unwrap();
+    let packet = [0u8; 64];
+    let r = rt
+        .prog_test_run(
+            prog,
+            &waggle_runtime::TestRun {
+                data_in: &packet,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // XDP_PASS (2) where the kernel has syscall wrappers (x86-64), XDP_DROP (1) elsewhere.
+    let want = if cfg!(target_arch = "x86_64") { 2 } else { 1 };
+    assert_eq!(r.retval, want);
+    loaded.close(&rt);
+    assert_eq!(rt.live_objects(), 0);
+}
