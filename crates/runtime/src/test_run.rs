@@ -8,7 +8,7 @@
 //!   with `len`, `protocol` (from the Ethernet header), `ifindex`, `data`/`data_end` (for the
 //!   types that may read them) and `cb` from `ctx_in`; legacy packet loads read the packet.
 //! - kprobe, tracepoint, raw_tracepoint, perf_event: r1 = `ctx_in` as given (pt_regs, the
-//!   record, the args), no packet.
+//!   record, the args), zero-filled to the size of the type's context struct; no packet.
 
 use crate::error::{Error, Result};
 use crate::memory::LowBuffer;
@@ -192,8 +192,13 @@ impl Runtime {
             }
             _ => {
                 let mut ctx = t.ctx_in.map(<[u8]>::to_vec).unwrap_or_default();
-                if ctx.is_empty() {
-                    ctx = vec![0u8; 64];
+                let given = ctx.len();
+                // The context is at least as big as the type's struct (zero-filled past what
+                // was given): the verifier lets a program read all of it, and verified code
+                // runs without bounds checks.
+                let min = waggle_uapi::context(p.prog_type).map_or(64, |l| l.size as usize);
+                if ctx.len() < min.max(64) {
+                    ctx.resize(min.max(64), 0);
                 }
                 start = Instant::now();
                 for _ in 0..repeat {
@@ -202,6 +207,9 @@ impl Runtime {
                     retval = p.run([r1, 0, 0, 0, 0], vec![region]).map_err(fail)?;
                 }
                 data_out = Vec::new();
+                if given > 0 {
+                    ctx.truncate(given);
+                }
                 ctx_out = ctx;
             }
         }

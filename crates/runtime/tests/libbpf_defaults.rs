@@ -60,3 +60,34 @@ fn kconfig_externs_read_this_machine_from_a_frozen_map() {
     loaded.close(&rt);
     assert_eq!(rt.live_objects(), 0);
 }
+
+/// PROG_TEST_RUN of a tracing type without (or with a short) `ctx_in`: the context is the
+/// type's whole struct, zero-filled, since the verifier let the program read all of it.
+#[test]
+fn test_run_context_is_the_whole_struct() {
+    let rt = Runtime::new();
+    // kprobe: pt_regs is 168 bytes; read its last field (ss, at 160).
+    let prog = rt
+        .prog_load(&waggle_runtime::ProgLoad {
+            prog_type: waggle_runtime::ProgramType::Kprobe,
+            name: "last".into(),
+            insns: waggle_isa::asm::assemble("ldxdw %r0, [%r1+160]\nadd %r0, 7\nexit").unwrap(),
+            license: "GPL".into(),
+            ..Default::default()
+        })
+        .expect("verifies");
+    for ctx in [None, Some(&[1u8; 8][..])] {
+        let r = rt
+            .prog_test_run(
+                prog,
+                &waggle_runtime::TestRun {
+                    ctx_in: ctx,
+                    ..Default::default()
+                },
+            )
+            .expect("runs");
+        assert_eq!(r.retval, 7, "ctx {ctx:?}");
+        assert_eq!(r.ctx_out.len(), ctx.map_or(168, <[u8]>::len));
+    }
+    rt.close(prog).unwrap();
+}
