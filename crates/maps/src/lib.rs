@@ -178,6 +178,9 @@ impl Map {
             // an array or a hash of them; a cgroup array holds the cgroup handles it was given.
             MapType::Devmap | MapType::CgroupArray => MapKind::Array(ArrayMap::new(spec, ncpus)?),
             MapType::DevmapHash => MapKind::Hash(HashMap::new(spec, ncpus)?),
+            // Stack ids to stacks; a user-space runtime records no kernel stacks, so it stays
+            // as user space fills it (bpf_get_stackid has nothing to store).
+            MapType::StackTrace => MapKind::Hash(HashMap::new(spec, ncpus)?),
             MapType::Ringbuf => MapKind::RingBuf(RingBuf::new(spec)?),
             MapType::PerfEventArray => MapKind::PerfEventArray(PerfEventArray::new(spec)?),
             MapType::Queue | MapType::Stack => MapKind::QueueStack(QueueStack::new(spec)?),

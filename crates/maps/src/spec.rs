@@ -328,6 +328,7 @@ impl MapSpec {
             MapType::BloomFilter => self.check_bloom(),
             MapType::Ringbuf => self.check_ringbuf(),
             MapType::Devmap | MapType::DevmapHash => self.check_devmap(),
+            MapType::StackTrace => self.check_stack_trace(),
             MapType::CgroupArray => self.check_fd_array(),
             MapType::Unspec => Err(MapError::Invalid("map type 0 (unspec)")),
             _ => Err(MapError::NotSupported),
@@ -390,6 +391,30 @@ impl MapSpec {
         {
             return Err(MapError::Invalid(
                 "devmap: max_entries 0, key_size != 4, value_size not 4 or 8, or bad flags",
+            ));
+        }
+        Ok(())
+    }
+
+    /// stackmap.c stack_map_alloc(): 4-byte keys, values of 8-byte instruction pointers (or
+    /// 32-byte build-id records), at most `perf_event_max_stack` (127) frames.
+    fn check_stack_trace(&self) -> Result<()> {
+        const STACK_CREATE_FLAG_MASK: u32 =
+            BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F_WRONLY | BPF_F_STACK_BUILD_ID;
+        let elem = if self.flags & BPF_F_STACK_BUILD_ID != 0 {
+            32
+        } else {
+            8
+        };
+        if self.flags & !STACK_CREATE_FLAG_MASK != 0
+            || self.max_entries == 0
+            || self.key_size != 4
+            || self.value_size < elem
+            || !self.value_size.is_multiple_of(elem)
+            || self.value_size / elem > 127
+        {
+            return Err(MapError::Invalid(
+                "stack trace: max_entries 0, key_size != 4, bad value_size or flags",
             ));
         }
         Ok(())

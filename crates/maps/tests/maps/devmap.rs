@@ -1,5 +1,6 @@
-//! Device maps and cgroup arrays (devmap.c, arraymap.c's cgroup array): created with the
-//! kernel's checks, holding what user space puts in them; programs may only read device maps.
+//! Device maps, cgroup arrays and stack trace maps (devmap.c, arraymap.c, stackmap.c):
+//! created with the kernel's checks, holding what user space puts in them; programs may only
+//! read device maps.
 
 use crate::{create, k, spec};
 use waggle_maps::{MapError, MapType, flags::*, update::*};
@@ -50,4 +51,35 @@ fn cgroup_array_takes_four_byte_handles() {
     m.update(&k(0), &5u32.to_ne_bytes(), BPF_ANY).unwrap();
     let r = waggle_maps::Map::create(&spec(MapType::CgroupArray, 4, 8, 4));
     assert!(matches!(r, Err(MapError::Invalid(_))));
+}
+
+#[test]
+fn stack_trace_maps_check_like_the_kernel() {
+    create(spec(MapType::StackTrace, 4, 127 * 8, 16), 1);
+    create(
+        spec(MapType::StackTrace, 4, 64, 16).with_flags(BPF_F_STACK_BUILD_ID),
+        1,
+    );
+    // libbpf-tools' capable declares one without value_size and max_entries: EINVAL.
+    for (key, value, max) in [
+        (4, 0, 0),
+        (4, 0, 16),
+        (4, 64, 0),
+        (8, 64, 16),
+        (4, 12, 16),
+        (4, 128 * 8, 16),
+    ] {
+        let r = waggle_maps::Map::create(&spec(MapType::StackTrace, key, value, max));
+        assert!(
+            matches!(r, Err(MapError::Invalid(_))),
+            "key {key} value {value} max {max}"
+        );
+    }
+    let r = waggle_maps::Map::create(
+        &spec(MapType::StackTrace, 4, 40, 16).with_flags(BPF_F_STACK_BUILD_ID),
+    );
+    assert!(
+        matches!(r, Err(MapError::Invalid(_))),
+        "build ids are 32 bytes each"
+    );
 }
