@@ -190,6 +190,13 @@ impl Jit {
         })
     }
 
+    /// Whether the code may call into Rust (helper calls, `callx`, legacy packet loads).
+    /// Verified code that does not takes the lean path: it never looks at
+    /// [`RunConfig::regions`], [`RunConfig::packet`] or the budget, only at the arguments.
+    pub fn calls_rust(&self) -> bool {
+        self.calls_rust
+    }
+
     /// Whether the code was compiled without runtime checks ([`Jit::new_verified`]).
     pub fn is_verified(&self) -> bool {
         self.verified
