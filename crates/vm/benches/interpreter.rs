@@ -44,11 +44,28 @@ struct Prepared {
     memory: Vec<u8>,
 }
 
-/// Waggle's helper registry for the workloads: id 1 is `r0 = r1 + 1`.
+/// Waggle's helper registry for the workloads: id 1 is `r0 = r1 + 1`, with a direct form
+/// for verified code, as the runtime registers its hot helpers.
 fn waggle_helpers() -> Helpers {
     let mut helpers = Helpers::new();
-    helpers.register_fn(workloads::HELPER_ID, workloads::helper_inc);
+    helpers.register_native(
+        workloads::HELPER_ID,
+        |_, [a, b, c, d, e]| Ok(workloads::helper_inc(a, b, c, d, e)),
+        waggle_vm::NativeHelper::new(helper_inc_native, std::sync::Arc::new(())),
+    );
     helpers
+}
+
+/// The direct form of `helper_inc`.
+unsafe extern "C" fn helper_inc_native(
+    _: *const std::ffi::c_void,
+    r1: u64,
+    r2: u64,
+    r3: u64,
+    r4: u64,
+    r5: u64,
+) -> u64 {
+    workloads::helper_inc(r1, r2, r3, r4, r5)
 }
 
 fn rbpf_vm(bytecode: &[u8]) -> rbpf::EbpfVmRaw<'_> {

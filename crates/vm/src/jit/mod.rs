@@ -165,20 +165,38 @@ impl Jit {
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
         let has_calls = insns.iter().any(waggle_isa::is_local_call);
+        let helper_ids = || {
+            insns.iter().filter_map(|i| match i {
+                Insn::Call(waggle_isa::CallTarget::Helper(id)) => Some(*id as u32),
+                _ => None,
+            })
+        };
+        // Verified code calls helpers directly when every helper it calls has a direct form
+        // (all or none: a helper called through Rust may read memory a direct one returned,
+        // which only the regions of a Rust-side run would describe).
+        let native = verified && helper_ids().all(|id| helpers.native(id).is_some());
+        let natives: Vec<Option<(usize, usize)>> = if native {
+            let n = helper_ids().max().map_or(0, |m| m as usize + 1);
+            (0..n)
+                .map(|id| {
+                    helpers
+                        .native(id as u32)
+                        .map(|h| (h.fn_addr(), h.data_addr()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let calls_rust = insns.iter().any(|i| {
-            matches!(
-                i,
-                Insn::Call(waggle_isa::CallTarget::Helper(_))
-                    | Insn::Callx { .. }
-                    | Insn::LoadPacket { .. }
-            )
+            matches!(i, Insn::Callx { .. } | Insn::LoadPacket { .. })
+                || (!native && matches!(i, Insn::Call(waggle_isa::CallTarget::Helper(_))))
         });
         let mode = Mode {
             verified,
             lean: verified && !calls_rust,
             blind: options.blind,
         };
-        let (code, offsets) = compile(insns, mode)?;
+        let (code, offsets) = compile(insns, mode, &natives)?;
         Ok(Jit {
             code,
             helpers,
@@ -190,7 +208,8 @@ impl Jit {
         })
     }
 
-    /// Whether the code may call into Rust (helper calls, `callx`, legacy packet loads).
+    /// Whether the code may call into Rust with a run context (helper calls without direct
+    /// forms, `callx`, legacy packet loads).
     /// Verified code that does not takes the lean path: it never looks at
     /// [`RunConfig::regions`], [`RunConfig::packet`] or the budget, only at the arguments.
     pub fn calls_rust(&self) -> bool {
@@ -331,7 +350,11 @@ impl Jit {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), PrepareError> {
+fn compile(
+    insns: &[Insn],
+    mode: Mode,
+    natives: &[Option<(usize, usize)>],
+) -> Result<(code::Code, Box<[u32]>), PrepareError> {
     let tramps = emit::Trampolines {
         memory: code::memory as code::Trampoline as usize,
         helper: code::helper as code::Trampoline as usize,
@@ -339,10 +362,11 @@ fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), Prepa
         packet: code::packet as code::Trampoline as usize,
         helper_direct: code::helper_direct as code::Direct as usize,
     };
-    let out = emit::compile(insns, &tramps, mode).map_err(|_| PrepareError::Unsupported {
-        pc: 0,
-        what: "JIT code generation failed",
-    })?;
+    let out =
+        emit::compile(insns, &tramps, mode, natives).map_err(|_| PrepareError::Unsupported {
+            pc: 0,
+            what: "JIT code generation failed",
+        })?;
     let code = code::Code::new(&out.bytes).map_err(|_| PrepareError::Unsupported {
         pc: 0,
         what: "JIT could not map executable memory",
@@ -354,6 +378,7 @@ fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), Prepa
 fn compile(
     _insns: &[Insn],
     _mode: Mode,
+    _natives: &[Option<(usize, usize)>],
 ) -> Result<(std::convert::Infallible, Box<[u32]>), PrepareError> {
     Err(PrepareError::Unsupported {
         pc: 0,
