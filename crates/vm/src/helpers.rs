@@ -20,13 +20,14 @@ pub type HelperFn =
     dyn Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync;
 
 /// A helper as a plain function that verified JIT code calls directly:
-/// `r0 = f(data, r1, r2, r3, r4, r5)`, arguments in registers, no context, no unwinding
-/// guard (see [`NativeHelper`]).
+/// `r0 = f(r1, r2, r3, r4, r5, data)`, arguments in registers (r1..=r5 are already where the
+/// C calling convention wants them: the call moves nothing but `data`), no context, no
+/// unwinding guard (see [`NativeHelper`]).
 pub type NativeFn =
-    unsafe extern "C" fn(data: *const c_void, r1: u64, r2: u64, r3: u64, r4: u64, r5: u64) -> u64;
+    unsafe extern "C" fn(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64, data: *const c_void) -> u64;
 
 /// The direct form of a helper, for verified code ([`Helpers::register_native`]): a
-/// [`NativeFn`] and the data it receives as its first argument (the address of the value in
+/// [`NativeFn`] and the data it receives as its last argument (the address of the value in
 /// `data`, kept alive as long as the registry).
 ///
 /// Verified JIT code calls it with a plain `call`, instead of going through Rust with a
@@ -46,7 +47,7 @@ pub struct NativeHelper {
 }
 
 impl NativeHelper {
-    /// `f`, called with the address of `data`'s value (`Arc::as_ptr`) as its first argument.
+    /// `f`, called with the address of `data`'s value (`Arc::as_ptr`) as its last argument.
     pub fn new(f: NativeFn, data: Arc<dyn Any + Send + Sync>) -> NativeHelper {
         NativeHelper { f, data }
     }
@@ -56,7 +57,7 @@ impl NativeHelper {
         self.f as usize
     }
 
-    /// The first argument: the address of the data's value.
+    /// The last argument: the address of the data's value.
     pub(crate) fn data_addr(&self) -> usize {
         Arc::as_ptr(&self.data).cast::<()>() as usize
     }

@@ -225,12 +225,12 @@ fn check_alignment() {
 
 /// Native helper 1: the sum of the `r2` bytes at `r1`, plus `r3`.
 unsafe extern "C" fn sum_native(
-    _: *const std::ffi::c_void,
     r1: u64,
     r2: u64,
     r3: u64,
     _: u64,
     _: u64,
+    _: *const std::ffi::c_void,
 ) -> u64 {
     check_alignment();
     // SAFETY: the test programs pass a pointer into their region or stack with its length.
@@ -240,12 +240,12 @@ unsafe extern "C" fn sum_native(
 
 /// Native helper 2: `r1 * data + r5`, with `data` the registered `u64`.
 unsafe extern "C" fn mul_native(
-    data: *const std::ffi::c_void,
     r1: u64,
     _: u64,
     _: u64,
     _: u64,
     r5: u64,
+    data: *const std::ffi::c_void,
 ) -> u64 {
     check_alignment();
     // SAFETY: registered with an `Arc<u64>`: `data` points to that u64.

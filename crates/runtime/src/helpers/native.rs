@@ -1,5 +1,5 @@
 //! Direct forms of the hot helpers for verified JIT code ([`NativeHelper`]): plain
-//! `extern "C"` functions taking the program's [`Env`] and r1..=r5, called by a `call` in the
+//! `extern "C"` functions taking r1..=r5 and the program's [`Env`], called by a `call` in the
 //! generated code, with no `HelperContext`, no `catch_unwind` and no `Arc<dyn Fn>`. They do
 //! what the generic forms (`maps.rs`, `misc.rs`) do and must stay in step with them.
 //!
@@ -77,12 +77,12 @@ fn with_map<R>(env: &Env, token: u64, f: impl FnOnce(&Arc<Map>) -> R) -> Option<
 
 /// `bpf_map_lookup_elem(map, key)`.
 unsafe extern "C" fn map_lookup_elem(
-    data: *const c_void,
     map: u64,
     key: u64,
     _: u64,
     _: u64,
     _: u64,
+    data: *const c_void,
 ) -> u64 {
     // SAFETY: registered by `for_program` with its `Env`.
     let env = unsafe { env(data) };
@@ -109,12 +109,12 @@ unsafe extern "C" fn map_lookup_elem(
 
 /// `bpf_map_update_elem(map, key, value, flags)`.
 unsafe extern "C" fn map_update_elem(
-    data: *const c_void,
     map: u64,
     key: u64,
     value: u64,
     flags: u64,
     _: u64,
+    data: *const c_void,
 ) -> u64 {
     // SAFETY: registered by `for_program` with its `Env`.
     let env = unsafe { env(data) };
@@ -140,12 +140,12 @@ unsafe extern "C" fn map_update_elem(
 
 /// `bpf_map_delete_elem(map, key)`.
 unsafe extern "C" fn map_delete_elem(
-    data: *const c_void,
     map: u64,
     key: u64,
     _: u64,
     _: u64,
     _: u64,
+    data: *const c_void,
 ) -> u64 {
     // SAFETY: registered by `for_program` with its `Env`.
     let env = unsafe { env(data) };
@@ -162,30 +162,30 @@ unsafe extern "C" fn map_delete_elem(
 }
 
 /// `bpf_ktime_get_ns()` (and `_boot_ns`, `_coarse_ns`).
-unsafe extern "C" fn ktime_get_ns(_: *const c_void, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+unsafe extern "C" fn ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64, _: *const c_void) -> u64 {
     misc::now_ns()
 }
 
 /// `bpf_get_prandom_u32()`.
 unsafe extern "C" fn get_prandom_u32(
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
     _: *const c_void,
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
 ) -> u64 {
     misc::prandom_u32()
 }
 
 /// `bpf_get_smp_processor_id()`.
 unsafe extern "C" fn get_smp_processor_id(
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
+    _: u64,
     _: *const c_void,
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
-    _: u64,
 ) -> u64 {
     current_cpu().into()
 }

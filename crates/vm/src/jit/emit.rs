@@ -1033,7 +1033,7 @@ impl Emitter {
     }
 
     /// A helper call as a plain `extern "C"` call (verified mode, `NativeHelper`):
-    /// `f(data, r1, .., r5)`, r0 in rax. r1..=r5 are clobbered (the verifier treats them so);
+    /// `f(r1, .., r5, data)`, r0 in rax (r1..=r5 are already in rdi, rsi, rdx, rcx, r8). r1..=r5 are clobbered (the verifier treats them so);
     /// r6..=r10 and the context live in callee-saved registers. The stack's alignment is
     /// known statically, as in `helper_direct`.
     fn native_call(&mut self, f: usize, data: usize) {
@@ -1042,12 +1042,7 @@ impl Emitter {
             asm!(self.ops ; sub rsp, 8);
         }
         asm!(self.ops
-            ; mov r9, r8
-            ; mov r8, rcx
-            ; mov rcx, rdx
-            ; mov rdx, rsi
-            ; mov rsi, rdi
-            ; mov rdi, QWORD data as i64
+            ; mov r9, QWORD data as i64
             ; mov rax, QWORD f as i64
             ; call rax
         );

@@ -4,7 +4,10 @@
 //! every access is bounds-checked and an instruction budget is kept. **Verified**
 //! ([`Jit::new_verified`], `unsafe`: the caller promises the program was verified) has no
 //! checks and no budget; code that never calls into Rust also gets a lean entry (its BPF
-//! stack on the native stack, r1..=r5 in registers), about 3 ns per call. Both can blind
+//! stack on the native stack, r1..=r5 in registers), about 3 ns per call. Verified code calls
+//! helpers that have a direct form ([`NativeHelper`](crate::NativeHelper), registered with
+//! [`Helpers::register_native`]) with a plain `call`, r1..=r5 in the argument registers, when
+//! every helper it calls has one; such code still takes the lean entry. Both can blind
 //! constants ([`JitOptions::blind`]). [`Jit::code`] and [`Jit::slot_offsets`] expose the
 //! machine code per slot (`waggle disasm --jited`).
 //!
@@ -133,7 +136,10 @@ impl Jit {
     /// - it reads no stack byte it has not written in the same run (frames other than the
     ///   first are not zeroed);
     /// - every run terminates (no budget stops it), and calls nest at most
-    ///   [`MAX_FRAMES`](crate::MAX_FRAMES) frames deep (deeper ones still fail cleanly).
+    ///   [`MAX_FRAMES`](crate::MAX_FRAMES) frames deep (deeper ones still fail cleanly);
+    /// - every call of a helper with a direct form ([`NativeHelper`](crate::NativeHelper))
+    ///   passes the arguments that form relies on (the verifier's checks of the helper's
+    ///   prototype).
     ///
     /// Breaking it is undefined behaviour: generated code then reads or writes whatever the
     /// address designates.
