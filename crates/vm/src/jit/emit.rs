@@ -253,6 +253,18 @@ pub(crate) fn compile(
             saved.push(x86(r));
         }
     }
+    // Direct helper calls need a 16-byte aligned stack: with an even number of pushes it is
+    // 8 off in the body, so push one more unused callee-saved register (zeroed and restored
+    // like the others) instead of adjusting rsp around every call.
+    let direct_calls = insns.iter().any(|i| {
+        matches!(i, Insn::Call(CallTarget::Helper(id)) if matches!(natives.get(*id as usize), Some(Some(_))))
+    });
+    if direct_calls
+        && saved.len().is_multiple_of(2)
+        && let Some(&pad) = [3u8, 13, 14, 15].iter().find(|r| !saved.contains(r))
+    {
+        saved.push(pad);
+    }
     let own_stack = match (mode.lean, has_calls, uses(Reg::R10)) {
         (false, _, _) => 0,
         (true, true, _) => (crate::MAX_FRAMES * STACK_FRAME_SIZE) as i32,
