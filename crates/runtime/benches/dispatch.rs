@@ -72,6 +72,6 @@ fn program_run_direct(b: Bencher, name: &str) {
     b.bench_local(|| {
         let region = waggle_vm::Region::readonly(bytemuck::bytes_of(black_box(&r)));
         let r1 = region.addr();
-        prog.run([r1, 16, 0, 0, 0], vec![region])
+        prog.run([r1, 16, 0, 0, 0], [region])
     });
 }

@@ -144,12 +144,18 @@ impl Hook {
             Combine::All => default,
         };
         for a in list.iter() {
-            run_state::set_event(EventInfo {
-                attach_cookie: a.cookie,
-                func_ip: 0,
-            });
-            let r = run(&a.program);
-            run_state::set_event(EventInfo::default());
+            // Only helpers read the event's identity.
+            let r = if a.program.calls_helpers() {
+                run_state::set_event(EventInfo {
+                    attach_cookie: a.cookie,
+                    func_ip: 0,
+                });
+                let r = run(&a.program);
+                run_state::set_event(EventInfo::default());
+                r
+            } else {
+                run(&a.program)
+            };
             let r = r?;
             match self.spec.combine {
                 Combine::All => result = r,

@@ -29,6 +29,7 @@ mod runtime;
 mod table;
 mod test_run;
 mod trace;
+mod verified;
 
 pub use error::{Error, Result};
 pub use helpers::implemented_ids;

@@ -211,7 +211,7 @@ impl Runtime {
         let engine = Interpreter::with_callbacks(&insns, helper_table)
             .map_err(|e| refuse(errno::EINVAL, e.to_string(), attr, None))?;
         let name: String = attr.name.chars().take(15).collect();
-        let mut program = Program::new(
+        let program = Program::new(
             id,
             name,
             attr.prog_type,
@@ -220,8 +220,8 @@ impl Runtime {
             maps,
             direct_values,
             engine,
+            ctx_use,
         );
-        program.ctx_use = ctx_use;
         Ok(self.open(Object::Program(Arc::new(program))))
     }
 }

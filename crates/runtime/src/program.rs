@@ -1,8 +1,58 @@
 //! The runtime's program object: relocated instructions prepared for an engine, the maps it
 //! uses (kept alive as long as it is), and its run statistics.
+//!
+//! # Engines
+//!
+//! On x86-64, a program the verifier accepted runs as **verified** JIT code (the kernel's
+//! model: the verifier's proof replaces runtime checks; [`Engine::Jit`]). A program loaded
+//! with [`ProgLoad::skip_verifier`](crate::ProgLoad::skip_verifier) runs as **checked** JIT
+//! code (bounds checks on every access, [`Engine::JitChecked`]), and programs the JIT cannot
+//! run (callbacks: `bpf_loop`, `bpf_for_each_map_elem`) run on the interpreter. The
+//! interpreter prepared at load is kept next to verified code as its checked fallback.
+//! `WAGGLE_ENGINE=jit-checked` (or [`set_default_engine`]) forces checked code for every
+//! program, `WAGGLE_ENGINE=interpreter` the interpreter; [`Program::engine`] says which one a
+//! program got.
+//!
+//! # What verified code relies on
+//!
+//! Verified code does no bounds checks and keeps no instruction budget, so each of these
+//! must hold for every run (breaking one is undefined behaviour):
+//!
+//! - **The verifier's memory proofs**: every load, store and atomic of the program stays in
+//!   its context, its stack frames, map values returned by helpers, global data (`lddw` of
+//!   a map value: array storage the program holds alive), ring-buffer records, or the packet
+//!   between the context's `data`/`data_meta` and `data_end`; every loop terminates; calls
+//!   nest at most 8 frames deep (deeper ones still fail cleanly).
+//! - **The context a run is given**: the verifier assumed r1 points to a context of its
+//!   program type (for plain programs: the bytes it proved the program uses). Each run on
+//!   verified code first checks the run's memory against that assumption
+//!   (`verified::CtxCheck`: r1 is the first region, long enough, writable if the program
+//!   writes it; the packet the context points to lies in one writable region; the socket
+//!   pointer of `__sk_buff` is NULL) and otherwise runs on the checked fallback, so
+//!   [`Program::run`] stays safe whatever a caller passes. Program types whose contexts hold
+//!   other pointers (socket, flow keys) or are not modelled always use the fallback.
+//! - **Packets**: the runtime's packet frames are below 4 GiB (`memory::LowBuffer`), so the
+//!   32-bit `data`/`data_end`/`data_meta` fields hold the real addresses verified code uses
+//!   directly. Helpers that move them (`xdp_adjust_*`) check the new bounds against the run's
+//!   XDP frame themselves.
+//! - **Helpers**: verified code calls them with arguments whose types and sizes the verifier
+//!   checked against their prototypes; the helpers still reach memory only through
+//!   `HelperContext`, checked against the run's regions (the context, the packet, global
+//!   data, map values they returned), so a helper never reads or writes more than a region
+//!   holds even if a proof were wrong. `probe_read*` read unproven addresses that way too.
+//! - **The stack**: in verified mode frames are not zeroed. The verifier refuses reads of
+//!   stack bytes not written first (Linux allows them to privileged loaders; here such a read
+//!   would see old bytes of the run's own stack buffer, never memory outside it: the
+//!   verifier bounds every stack access to the 512-byte frame).
+//! - **Tail calls**: the target runs after the caller returned, with r1 = the context the
+//!   verifier proved unmodified, and goes through the same context check as a first run (its
+//!   own program type's), so a prog array mixing types falls back rather than trusting.
+//! - **Global data**: the program's maps outlive it; the regions of its global data are
+//!   added to runs that need regions (helper calls, checked engines).
 
 use crate::map::Map;
 use crate::memory::map_region;
+use crate::verified::CtxCheck;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -15,10 +65,14 @@ use waggle_vm::{Interpreter, Jit, Region, RunConfig, VmError};
 /// Which engine runs loaded programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// The x86-64 JIT, checked mode (bounds checks and errors as the interpreter's; the
-    /// verified mode is for when the verifier is wired in). Programs it cannot run yet
-    /// (callbacks: `bpf_loop`, `bpf_for_each_map_elem`) use the interpreter.
+    /// The x86-64 JIT: verified code (no runtime checks) for programs the verifier accepted,
+    /// checked code for loads that skipped it. Programs it cannot run (callbacks:
+    /// `bpf_loop`, `bpf_for_each_map_elem`) use the interpreter. As
+    /// [`Program::engine`]'s answer: verified JIT code.
     Jit,
+    /// The x86-64 JIT in checked mode for every program (bounds checks and errors as the
+    /// interpreter's). As [`Program::engine`]'s answer: checked JIT code.
+    JitChecked,
     /// The interpreter.
     Interpreter,
 }
@@ -31,22 +85,25 @@ pub fn set_default_engine(engine: Engine) {
     let v = match engine {
         Engine::Jit => 1,
         Engine::Interpreter => 2,
+        Engine::JitChecked => 3,
     };
     DEFAULT_ENGINE.store(v, Ordering::Relaxed);
 }
 
 /// The engine programs are loaded for: the one set with [`set_default_engine`], else the
-/// `WAGGLE_ENGINE` environment variable (`jit` or `interpreter`), else the JIT on x86-64 and
-/// the interpreter elsewhere.
+/// `WAGGLE_ENGINE` environment variable (`jit`, `jit-checked` or `interpreter`), else the
+/// JIT on x86-64 and the interpreter elsewhere.
 pub fn default_engine() -> Engine {
     match DEFAULT_ENGINE.load(Ordering::Relaxed) {
         1 => return Engine::Jit,
         2 => return Engine::Interpreter,
+        3 => return Engine::JitChecked,
         _ => {}
     }
     match std::env::var("WAGGLE_ENGINE").as_deref() {
         Ok("interpreter") => Engine::Interpreter,
         Ok("jit") => Engine::Jit,
+        Ok("jit-checked") => Engine::JitChecked,
         _ if cfg!(target_arch = "x86_64") => Engine::Jit,
         _ => Engine::Interpreter,
     }
@@ -56,33 +113,90 @@ pub fn default_engine() -> Engine {
 #[derive(Debug)]
 pub(crate) enum Compiled {
     Interpreter(Interpreter),
-    Jit(Jit),
+    JitChecked(Jit),
+    /// Verified code, and the interpreter for runs whose memory is not what the verifier
+    /// assumed (see `verified::CtxCheck`).
+    JitVerified {
+        jit: Jit,
+        fallback: Interpreter,
+    },
 }
 
 impl Compiled {
-    /// Prepare for the default engine: the JIT where it can run the program (the interpreter
-    /// was prepared by the loader, with its helpers; programs with callbacks keep it).
-    fn new(insns: &[Insn], interpreter: Interpreter) -> Compiled {
-        if default_engine() == Engine::Jit
+    /// Prepare for the default engine: the JIT where it can run the program, verified code
+    /// if the verifier accepted it (the interpreter was prepared by the loader, with its
+    /// helpers; programs with callbacks keep it).
+    fn new(insns: &[Insn], interpreter: Interpreter, verified: bool) -> Compiled {
+        let engine = default_engine();
+        if engine == Engine::Jit
+            && verified
+            && let Some(jit) = crate::verified::compile(insns, interpreter.helpers().clone())
+        {
+            return Compiled::JitVerified {
+                jit,
+                fallback: interpreter,
+            };
+        }
+        if engine != Engine::Interpreter
             && let Ok(jit) = Jit::new(insns, interpreter.helpers().clone())
         {
-            return Compiled::Jit(jit);
+            return Compiled::JitChecked(jit);
         }
         Compiled::Interpreter(interpreter)
-    }
-
-    fn run(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
-        match self {
-            Compiled::Interpreter(vm) => vm.run(config),
-            Compiled::Jit(jit) => jit.run(config),
-        }
     }
 
     /// Which engine this is.
     fn engine(&self) -> Engine {
         match self {
             Compiled::Interpreter(_) => Engine::Interpreter,
-            Compiled::Jit(_) => Engine::Jit,
+            Compiled::JitChecked(_) => Engine::JitChecked,
+            Compiled::JitVerified { .. } => Engine::Jit,
+        }
+    }
+}
+
+/// Regions of one run: the caller's, then the program's global data. Up to 8 live in the
+/// run's own frame (no allocation); more spill to the heap.
+struct RegionList<'a> {
+    inline: [Region<'a>; 8],
+    len: usize,
+    spill: Vec<Region<'a>>,
+}
+
+impl<'a> RegionList<'a> {
+    #[inline]
+    fn new() -> RegionList<'a> {
+        RegionList {
+            // Empty regions: no access ever falls inside one.
+            inline: std::array::from_fn(|_| Region::readonly(&[])),
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, r: Region<'a>) {
+        if self.spill.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = r;
+            self.len += 1;
+            return;
+        }
+        if self.spill.is_empty() {
+            self.spill = self
+                .inline
+                .iter_mut()
+                .map(|r| std::mem::replace(r, Region::readonly(&[])))
+                .collect();
+        }
+        self.spill.push(r);
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Region<'a>] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
         }
     }
 }
@@ -146,6 +260,10 @@ pub struct Program {
     pub maps: Vec<Arc<Map>>,
     pub(crate) direct_values: Vec<DirectValue>,
     pub(crate) engine: Compiled,
+    /// What a run must give verified code (see `verified::CtxCheck`).
+    ctx_check: CtxCheck,
+    /// Whether the program calls helpers (else runs need no per-run state).
+    calls_helpers: bool,
     /// Plain programs: the context bytes the verifier saw it use (`None` when the load
     /// skipped the verifier); hooks refuse programs that need more than they give.
     pub(crate) ctx_use: Option<CtxUse>,
@@ -183,10 +301,25 @@ impl Program {
         maps: Vec<Arc<Map>>,
         direct_values: Vec<DirectValue>,
         engine: Interpreter,
+        ctx_use: Option<CtxUse>,
     ) -> Program {
-        let engine = Compiled::new(&insns, engine);
+        let engine = Compiled::new(&insns, engine, ctx_use.is_some());
+        // Without a verifier run the engine is never verified code; the check is unused.
+        let u = ctx_use.unwrap_or(CtxUse {
+            end: 0,
+            writes: false,
+        });
+        let ctx_check = CtxCheck::new(prog_type, u.end, u.writes);
+        let calls_helpers = insns.iter().any(|i| {
+            matches!(
+                i,
+                Insn::Call(waggle_isa::CallTarget::Helper(_)) | Insn::Callx { .. }
+            )
+        });
         Program {
-            ctx_use: None,
+            ctx_use,
+            ctx_check,
+            calls_helpers,
             id,
             name,
             prog_type,
@@ -201,59 +334,47 @@ impl Program {
     }
 
     /// Run once with r1..r5 = `args` and access to `regions` (plus the program's global data),
-    /// counting the run in the program's statistics.
-    pub fn run(&self, args: [u64; 5], regions: Vec<Region<'_>>) -> Result<u64, VmError> {
-        self.run_inner(args, regions, None)
+    /// counting the run in the program's statistics. Verified code runs only if `regions`
+    /// hold what the verifier assumed (r1 = the first region, a context of the program
+    /// type's size, ...; see the module docs), else the checked engine does.
+    pub fn run<'r>(
+        &self,
+        args: [u64; 5],
+        regions: impl AsRef<[Region<'r>]>,
+    ) -> Result<u64, VmError> {
+        self.run_inner(args, regions.as_ref(), None)
     }
 
     /// Like [`Program::run`], with `packet` as the data of legacy packet loads (`ldabs`).
-    pub fn run_with_packet(
+    pub fn run_with_packet<'r>(
         &self,
         args: [u64; 5],
-        regions: Vec<Region<'_>>,
+        regions: impl AsRef<[Region<'r>]>,
         packet: &[u8],
     ) -> Result<u64, VmError> {
-        self.run_inner(args, regions, Some(packet))
+        self.run_inner(args, regions.as_ref(), Some(packet))
     }
 
+    // Inlined down to the engine: a `Result<u64, VmError>` returned through several calls is
+    // copied with wide loads right after narrow stores, which stalls on store forwarding
+    // (measured: most of a 16 ns run of a 2-instruction program).
+    #[inline(always)]
     fn run_inner(
         &self,
         args: [u64; 5],
-        regions: Vec<Region<'_>>,
+        regions: &[Region<'_>],
         packet: Option<&[u8]>,
     ) -> Result<u64, VmError> {
-        let mut regions = regions;
-        let base = regions.len();
-        self.push_direct_values(&mut regions);
         // Reading the clock twice costs more than running a short program: like Linux, runs
         // are timed only while statistics are enabled (`BPF_ENABLE_STATS`).
         let start = (STATS_ENABLED.load(Ordering::Relaxed) > 0).then(Instant::now);
-        let r = crate::run_state::with_current_program(self, || {
-            let mut r = self.engine.run(&RunConfig {
-                args,
-                regions: &regions,
-                packet,
-                ..RunConfig::default()
-            });
-            // Tail calls: the program ended through `bpf_tail_call`; the target runs with
-            // r1 = the context passed to the helper, the run's regions (not those helpers
-            // added) and its own global data, and its r0 is the run's. `run_state` bounds
-            // the chain to MAX_TAIL_CALL_CNT.
-            while let Some((next, ctx)) = crate::run_state::take_tail_call() {
-                if r.is_err() {
-                    break;
-                }
-                regions.truncate(base);
-                next.push_direct_values(&mut regions);
-                r = next.engine.run(&RunConfig {
-                    args: [ctx, 0, 0, 0, 0],
-                    regions: &regions,
-                    packet,
-                    ..RunConfig::default()
-                });
-            }
-            r
-        });
+        let r = if self.calls_helpers {
+            crate::run_state::with_current_program(self, || self.run_chain(args, regions, packet))
+        } else {
+            // No helper calls: nothing reads or changes the per-run state (no tail call,
+            // reservation, lock or redirect is possible).
+            self.run_once(args, regions, packet)
+        };
         if let Some(start) = start {
             self.run_time_ns
                 .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -262,12 +383,90 @@ impl Program {
         r
     }
 
+    /// A run and the tail calls it takes.
+    fn run_chain(
+        &self,
+        args: [u64; 5],
+        regions: &[Region<'_>],
+        packet: Option<&[u8]>,
+    ) -> Result<u64, VmError> {
+        let mut r = self.run_once(args, regions, packet);
+        // Tail calls: the program ended through `bpf_tail_call`; the target runs with
+        // r1 = the context passed to the helper, the run's regions (not those helpers
+        // added) and its own global data, and its r0 is the run's. `run_state` bounds
+        // the chain to MAX_TAIL_CALL_CNT.
+        while let Some((next, ctx)) = crate::run_state::take_tail_call() {
+            if r.is_err() {
+                break;
+            }
+            r = next.run_once([ctx, 0, 0, 0, 0], regions, packet);
+        }
+        r
+    }
+
+    /// One program run (no tail calls): verified code straight on the arguments when the
+    /// run's memory is what the verifier assumed, else with the regions.
+    #[inline(always)]
+    fn run_once(
+        &self,
+        args: [u64; 5],
+        caller: &[Region<'_>],
+        packet: Option<&[u8]>,
+    ) -> Result<u64, VmError> {
+        if let Compiled::JitVerified { jit, .. } = &self.engine
+            && self.ctx_check.trusts(&args, caller)
+        {
+            if !jit.calls_rust() {
+                // Lean code never looks at regions.
+                return jit.run(&RunConfig {
+                    args,
+                    ..RunConfig::default()
+                });
+            }
+            if self.direct_values.is_empty() {
+                return jit.run(&RunConfig {
+                    args,
+                    regions: caller,
+                    packet,
+                    ..RunConfig::default()
+                });
+            }
+        }
+        let mut list = RegionList::new();
+        for r in caller {
+            list.push(r.reborrow());
+        }
+        self.push_direct_values(&mut list);
+        let config = RunConfig {
+            args,
+            regions: list.as_slice(),
+            packet,
+            ..RunConfig::default()
+        };
+        match &self.engine {
+            Compiled::Interpreter(vm) => vm.run(&config),
+            Compiled::JitChecked(jit) => jit.run(&config),
+            Compiled::JitVerified { jit, fallback } => {
+                if self.ctx_check.trusts(&args, caller) {
+                    jit.run(&config)
+                } else {
+                    fallback.run(&config)
+                }
+            }
+        }
+    }
+
     /// Add the regions of this program's global data.
-    fn push_direct_values(&self, regions: &mut Vec<Region<'_>>) {
+    fn push_direct_values(&self, regions: &mut RegionList<'_>) {
         for v in &self.direct_values {
             let ptr = NonNull::new(v.addr as *mut u8).expect("map storage is never null");
             regions.push(map_region(&v.map, ptr, v.len, v.writable));
         }
+    }
+
+    /// Whether the program calls helpers (runs of one that does not need no per-run state).
+    pub(crate) fn calls_helpers(&self) -> bool {
+        self.calls_helpers
     }
 
     /// The engine that runs this program.
@@ -322,11 +521,30 @@ mod tests {
         // Nothing in this test binary calls `set_default_engine`.
         let want = match std::env::var("WAGGLE_ENGINE").as_deref() {
             Ok("interpreter") => Engine::Interpreter,
+            Ok("jit-checked") if cfg!(target_arch = "x86_64") => Engine::JitChecked,
             _ if cfg!(target_arch = "x86_64") => Engine::Jit,
             _ => Engine::Interpreter,
         };
         assert_eq!(p.engine(), want);
         assert_eq!(p.run([0; 5], Vec::new()), Ok(7));
+
+        // Skipping the verifier never gives verified code.
+        let h = rt
+            .prog_load(&ProgLoad {
+                name: "raw".into(),
+                insns: waggle_isa::asm::assemble("mov %r0, 8\nexit\n").expect("asm"),
+                skip_verifier: true,
+                ..ProgLoad::default()
+            })
+            .expect("load");
+        let raw = rt.program(h).expect("program");
+        let want_raw = if want == Engine::Jit {
+            Engine::JitChecked
+        } else {
+            want
+        };
+        assert_eq!(raw.engine(), want_raw);
+        assert_eq!(raw.run([0; 5], []), Ok(8));
 
         // r1 = &callback (slot 0 + imm 3 + 1 = slot 4; never called); r0 = 3.
         let with_callback = vec![
@@ -355,6 +573,48 @@ mod tests {
         assert_eq!(p.engine(), Engine::Interpreter);
         assert_eq!(p.run([0; 5], Vec::new()), Ok(3));
     }
+    /// Verified code trusts its context only when the run gives what the verifier assumed:
+    /// a context that is too short, read-only while the program writes it, or not r1 runs on
+    /// the checked fallback, which reports the bad access instead of performing it.
+    #[test]
+    fn verified_code_runs_only_on_the_memory_it_was_verified_for() {
+        let rt = Runtime::new();
+        // r0 = *(u64 *)(r1 + 8); *(u64 *)(r1 + 0) = r0; exit
+        let p = load(
+            &rt,
+            waggle_isa::asm::assemble("ldxdw %r0, [%r1+8]\nstxdw [%r1], %r0\nexit\n").expect("asm"),
+        );
+        let mut ctx = [0u8; 16];
+        ctx[8] = 42;
+        let addr = ctx.as_ptr() as u64;
+        assert_eq!(
+            p.run([addr, 16, 0, 0, 0], [Region::writable(&mut ctx)]),
+            Ok(42)
+        );
+        assert_eq!(ctx[0], 42, "the store happened");
+        // Too short: the load at offset 8 is outside the region.
+        let short = &mut ctx[..8];
+        let a = short.as_ptr() as u64;
+        assert!(matches!(
+            p.run([a, 8, 0, 0, 0], [Region::writable(short)]),
+            Err(VmError::MemoryAccess { .. })
+        ));
+        // Read-only: the store is refused.
+        let a = ctx.as_ptr() as u64;
+        assert!(matches!(
+            p.run([a, 16, 0, 0, 0], [Region::readonly(&ctx)]),
+            Err(VmError::MemoryAccess { write: true, .. })
+        ));
+        // r1 is not the context region.
+        let mut other = [0u8; 16];
+        assert!(matches!(
+            p.run([8, 16, 0, 0, 0], [Region::writable(&mut other)]),
+            Err(VmError::MemoryAccess { .. })
+        ));
+        // No region at all.
+        assert!(p.run([addr, 16, 0, 0, 0], []).is_err());
+    }
+
     /// Runs are counted always and timed only while a stats guard lives.
     #[test]
     fn run_time_only_with_stats_enabled() {

@@ -168,13 +168,18 @@ fn detaching_while_firing_loses_no_run_and_no_map_data() {
         .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // The firers are running before links come and go (on a loaded machine a new thread
+    // may otherwise first run after the loop below has ended).
+    let started = Arc::new(std::sync::Barrier::new(3));
     let firers: Vec<_> = (0..2)
         .map(|_| {
             let hook = hook.clone();
             let stop = stop.clone();
+            let started = started.clone();
             std::thread::spawn(move || {
                 let mut fires = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                started.wait();
+                loop {
                     let mut r = Req {
                         uid: 1,
                         port: 1,
@@ -182,12 +187,16 @@ fn detaching_while_firing_loses_no_run_and_no_map_data() {
                     };
                     assert_eq!(hook.fire(&mut r).unwrap(), 0);
                     fires += 1;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 fires
             })
         })
         .collect();
     let p = prog(&o, "deny_root");
+    started.wait();
     for _ in 0..300 {
         let l = rt.link_create(p, "acl", 0).unwrap();
         std::thread::yield_now();

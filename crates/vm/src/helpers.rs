@@ -6,6 +6,8 @@
 //! same region checks as the program's own loads and stores.
 
 use crate::memory::{MemoryMut, Region};
+use std::any::Any;
+use std::ffi::c_void;
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,6 +18,56 @@ pub const MAX_HELPER_ID: u32 = 1 << 16;
 /// A helper: gets the run's memory and r1..=r5, returns r0.
 pub type HelperFn =
     dyn Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync;
+
+/// A helper as a plain function that verified JIT code calls directly:
+/// `r0 = f(r1, r2, r3, r4, r5, data)`, arguments in registers (r1..=r5 are already where the
+/// C calling convention wants them: the call moves nothing but `data`), no context, no
+/// unwinding guard (see [`NativeHelper`]).
+pub type NativeFn =
+    unsafe extern "C" fn(r1: u64, r2: u64, r3: u64, r4: u64, r5: u64, data: *const c_void) -> u64;
+
+/// The direct form of a helper, for verified code ([`Helpers::register_native`]): a
+/// [`NativeFn`] and the data it receives as its last argument (the address of the value in
+/// `data`, kept alive as long as the registry).
+///
+/// Verified JIT code calls it with a plain `call`, instead of going through Rust with a
+/// [`HelperContext`], `catch_unwind` and an `Arc<dyn Fn>`. The function:
+/// - may rely on its arguments having passed the verifier's checks of the helper's
+///   prototype (e.g. a pointer to `key_size` readable bytes): it is only called by code
+///   compiled with [`Jit::new_verified`](crate::Jit::new_verified), whose caller promises
+///   that;
+/// - must not unwind (a panic aborts the process) and cannot end the run or report an
+///   error: it returns r0;
+/// - must behave as the generic form registered with it, which the interpreter and checked
+///   code call.
+#[derive(Clone)]
+pub struct NativeHelper {
+    f: NativeFn,
+    data: Arc<dyn Any + Send + Sync>,
+}
+
+impl NativeHelper {
+    /// `f`, called with the address of `data`'s value (`Arc::as_ptr`) as its last argument.
+    pub fn new(f: NativeFn, data: Arc<dyn Any + Send + Sync>) -> NativeHelper {
+        NativeHelper { f, data }
+    }
+
+    /// The function's address.
+    pub(crate) fn fn_addr(&self) -> usize {
+        self.f as usize
+    }
+
+    /// The last argument: the address of the data's value.
+    pub(crate) fn data_addr(&self) -> usize {
+        Arc::as_ptr(&self.data).cast::<()>() as usize
+    }
+}
+
+impl fmt::Debug for NativeHelper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NativeHelper({:#x})", self.fn_addr())
+    }
+}
 
 /// How a helper call ends other than by returning r0.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
@@ -152,6 +204,8 @@ impl<'c> HelperContext<'c> {
 #[derive(Clone, Default)]
 pub struct Helpers {
     table: Vec<Option<Arc<HelperFn>>>,
+    /// Direct forms, by id (a subset of `table`'s ids).
+    native: Vec<Option<NativeHelper>>,
 }
 
 impl Helpers {
@@ -187,7 +241,35 @@ impl Helpers {
             self.table.resize(i + 1, None);
         }
         self.table[i] = Some(f);
+        if let Some(n) = self.native.get_mut(i) {
+            *n = None;
+        }
         self
+    }
+
+    /// Register helper `id` in two forms: `f` for the interpreter and checked code, and
+    /// `native`, the same helper as a plain function for verified JIT code (see
+    /// [`NativeHelper`]), replacing any previous registration.
+    ///
+    /// # Panics
+    ///
+    /// If `id >= MAX_HELPER_ID`.
+    pub fn register_native<F>(&mut self, id: u32, f: F, native: NativeHelper) -> &mut Helpers
+    where
+        F: Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
+    {
+        self.register(id, f);
+        let i = id as usize;
+        if self.native.len() <= i {
+            self.native.resize(i + 1, None);
+        }
+        self.native[i] = Some(native);
+        self
+    }
+
+    /// The direct form of helper `id`, if it has one.
+    pub fn native(&self, id: u32) -> Option<&NativeHelper> {
+        self.native.get(id as usize)?.as_ref()
     }
 
     /// Register a helper that needs no memory access and cannot fail: `r0 = f(r1, .., r5)`
@@ -218,6 +300,9 @@ impl Helpers {
 
     /// Remove helper `id`; returns it if it was registered.
     pub fn remove(&mut self, id: u32) -> Option<Arc<HelperFn>> {
+        if let Some(n) = self.native.get_mut(id as usize) {
+            *n = None;
+        }
         self.table.get_mut(id as usize)?.take()
     }
 

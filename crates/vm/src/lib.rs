@@ -41,7 +41,9 @@ pub mod jit;
 mod memory;
 
 pub use error::{PrepareError, VmError};
-pub use helpers::{HelperContext, HelperError, HelperFn, Helpers, MAX_HELPER_ID};
+pub use helpers::{
+    HelperContext, HelperError, HelperFn, Helpers, MAX_HELPER_ID, NativeFn, NativeHelper,
+};
 pub use interpreter::{Interpreter, MAY_GOTO_LIMIT, RunConfig};
 pub use jit::{Jit, JitOptions};
 pub use memory::{MAX_FRAMES, Region, STACK_FRAME_SIZE};

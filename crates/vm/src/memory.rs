@@ -110,6 +110,36 @@ impl<'a> Region<'a> {
         }
     }
 
+    /// The same region, borrowed from this one (to collect regions of different origins
+    /// into one list for a run).
+    pub fn reborrow(&self) -> Region<'_> {
+        Region {
+            ptr: self.ptr,
+            len: self.len,
+            writable: self.writable,
+            _borrow: PhantomData,
+        }
+    }
+
+    /// Copy `out.len()` bytes at offset `off` of the region into `out`; false (and nothing
+    /// copied) if they are not all inside it. For a caller that must look at memory it is
+    /// about to hand to a run (e.g. pointers inside a context) without keeping a borrow.
+    pub fn copy_out(&self, off: usize, out: &mut [u8]) -> bool {
+        let Some(p) = self.locate(
+            self.addr().wrapping_add(off as u64),
+            out.len() as u64,
+            false,
+        ) else {
+            return false;
+        };
+        // SAFETY: `locate` granted `out.len()` bytes inside the region, which its constructor
+        // guarantees are allocated and initialised for `'a`; `out` is a distinct `&mut`
+        // buffer, so the ranges cannot overlap (a region's bytes are never a live `&mut`
+        // elsewhere while the region exists). The copy holds no borrow past this call.
+        unsafe { std::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+        true
+    }
+
     fn same_as(&self, other: &Region<'_>) -> bool {
         self.ptr == other.ptr && self.len == other.len && self.writable == other.writable
     }

@@ -19,7 +19,7 @@ pub(super) static HELPERS: &[(u32, Body)] = &[
 
 /// Monotonic nanoseconds since the first call in this process (like CLOCK_MONOTONIC's
 /// arbitrary epoch).
-fn now_ns() -> u64 {
+pub(super) fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
@@ -36,16 +36,21 @@ fn jiffies64(_: &Env, _: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, Hel
 
 /// `u32 bpf_get_prandom_u32(void)`: a per-thread xorshift generator.
 fn get_prandom_u32(_: &Env, _: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    Ok(prandom_u32())
+}
+
+/// The next number of this thread's xorshift generator, in the low 32 bits.
+pub(super) fn prandom_u32() -> u64 {
     use std::cell::Cell;
     thread_local!(static STATE: Cell<u64> = Cell::new(now_ns() | 1));
-    Ok(STATE.with(|s| {
+    STATE.with(|s| {
         let mut x = s.get();
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         s.set(x);
         x >> 32
-    }))
+    })
 }
 
 /// `u32 bpf_get_smp_processor_id(void)`.

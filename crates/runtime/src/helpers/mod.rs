@@ -16,6 +16,8 @@
 mod control;
 mod maps;
 mod misc;
+#[allow(unsafe_code)]
+mod native;
 mod packet;
 mod probe;
 mod ringbuf;
@@ -29,7 +31,7 @@ use crate::runtime::Runtime;
 use crate::trace::TracePipe;
 use std::sync::Arc;
 use waggle_uapi::ProgramType;
-use waggle_vm::{HelperContext, HelperError, Helpers};
+use waggle_vm::{HelperContext, HelperError, Helpers, NativeHelper};
 
 /// What a program's helpers may reach.
 pub(crate) struct Env {
@@ -110,8 +112,18 @@ pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: Progr
     });
     let mut helpers = Helpers::new();
     for (id, body) in table() {
-        let env = env.clone();
-        helpers.register(id, move |ctx, args| body(&env, ctx, args));
+        let env2 = env.clone();
+        let generic = move |ctx: &mut HelperContext<'_>, args| body(&env2, ctx, args);
+        match native::NATIVE.iter().find(|(n, _)| *n == id) {
+            // The hot helpers also get their direct form, for verified code.
+            Some(&(_, f)) => {
+                let data: Arc<dyn std::any::Any + Send + Sync> = env.clone();
+                helpers.register_native(id, generic, NativeHelper::new(f, data));
+            }
+            None => {
+                helpers.register(id, generic);
+            }
+        }
     }
     helpers
 }

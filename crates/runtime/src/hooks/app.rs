@@ -75,7 +75,7 @@ impl<T: bytemuck::Pod> AppHook<T> {
                 CtxAccess::Writable => Region::writable(bytemuck::bytes_of_mut(&mut *ctx)),
             };
             let r1 = region.addr();
-            p.run([r1, len, 0, 0, 0], vec![region])
+            p.run([r1, len, 0, 0, 0], [region])
         })
     }
 

@@ -32,6 +32,6 @@ pub fn fire_bytes(
             Region::readonly(&*ctx)
         };
         let r1 = region.addr();
-        p.run([r1, len, 0, 0, 0], vec![region])
+        p.run([r1, len, 0, 0, 0], [region])
     })
 }

@@ -144,7 +144,7 @@ impl XdpRunner {
                 let r1 = ctx_region.addr();
                 p.run(
                     [r1, 0, 0, 0, 0],
-                    vec![ctx_region, Region::writable(frame.bytes_mut())],
+                    [ctx_region, Region::writable(frame.bytes_mut())],
                 )
             })
         });
@@ -259,7 +259,7 @@ impl SkbRunner {
             let r1 = ctx_region.addr();
             p.run_with_packet(
                 [r1, 0, 0, 0, 0],
-                vec![ctx_region, Region::writable(buf.bytes_mut())],
+                [ctx_region, Region::writable(buf.bytes_mut())],
                 packet,
             )
         });

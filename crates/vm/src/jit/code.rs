@@ -66,7 +66,7 @@ impl Code {
 impl Code {
     /// Run lean-path code (compiled with `Mode::lean`: it never calls into Rust, reserves its
     /// own stack and takes r1..=r5 in registers) with only `core`; returns r0.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn call_lean(&self, core: &mut Core, a: [u64; 5]) -> u64 {
         let ptr = self.buf.ptr(AssemblyOffset(0));
         // SAFETY: `Code` of a `Jit` whose `lean()` is true was compiled with `Mode::lean`: its

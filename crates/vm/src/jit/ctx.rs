@@ -102,7 +102,7 @@ const _: () = {
 
 impl Core {
     /// The state at the start of a lean run.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new() -> Core {
         Core {
             depth: 0,
@@ -114,7 +114,7 @@ impl Core {
     }
 
     /// The result of a lean run once native code has returned `r0`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn result(&self, r0: u64) -> Result<u64, VmError> {
         if self.err == 0 {
             Ok(r0)

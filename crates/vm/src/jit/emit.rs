@@ -100,6 +100,8 @@ struct Emitter {
     used: u16,
     /// Address of the direct helper-call shim.
     helper_direct_addr: usize,
+    /// Verified mode: helpers called as plain functions, by id: (function, first argument).
+    natives: Vec<Option<(usize, usize)>>,
     /// Slots some jump or call targets (control may arrive from elsewhere).
     targets: Vec<bool>,
     /// The x86 register and width whose value the flags (ZF) describe after the previous
@@ -216,7 +218,12 @@ macro_rules! arith {
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
-pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Result<Output, String> {
+pub(crate) fn compile(
+    insns: &[Insn],
+    tramps: &Trampolines,
+    mode: Mode,
+    natives: &[Option<(usize, usize)>],
+) -> Result<Output, String> {
     // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
     let n = insns.len();
     let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
@@ -246,6 +253,18 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
             saved.push(x86(r));
         }
     }
+    // Direct helper calls need a 16-byte aligned stack: with an even number of pushes it is
+    // 8 off in the body, so push one more unused callee-saved register (zeroed and restored
+    // like the others) instead of adjusting rsp around every call.
+    let direct_calls = insns.iter().any(|i| {
+        matches!(i, Insn::Call(CallTarget::Helper(id)) if matches!(natives.get(*id as usize), Some(Some(_))))
+    });
+    if direct_calls
+        && saved.len().is_multiple_of(2)
+        && let Some(&pad) = [3u8, 13, 14, 15].iter().find(|r| !saved.contains(r))
+    {
+        saved.push(pad);
+    }
     let own_stack = match (mode.lean, has_calls, uses(Reg::R10)) {
         (false, _, _) => 0,
         (true, true, _) => (crate::MAX_FRAMES * STACK_FRAME_SIZE) as i32,
@@ -259,6 +278,7 @@ pub(crate) fn compile(insns: &[Insn], tramps: &Trampolines, mode: Mode) -> Resul
         lean: mode.lean,
         used,
         helper_direct_addr: tramps.helper_direct,
+        natives: natives.to_vec(),
         targets,
         flags: None,
         new_flags: None,
@@ -645,6 +665,11 @@ impl Emitter {
                 let t = target(insn.jump_target(pc));
                 self.jump(width == Width::W64, op, x86(dst), src, t);
             }
+            Insn::Call(CallTarget::Helper(id))
+                if let Some(&Some((f, data))) = self.natives.get(id as usize) =>
+            {
+                self.native_call(f, data);
+            }
             Insn::Call(CallTarget::Helper(id)) if self.verified => self.helper_direct(pc, id),
             Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
                 ; mov DWORD [r12 + off::OP], id
@@ -1019,6 +1044,25 @@ impl Emitter {
         asm!(self.ops ; test edx, edx ; jnz ->epilogue);
     }
 
+    /// A helper call as a plain `extern "C"` call (verified mode, `NativeHelper`):
+    /// `f(r1, .., r5, data)`, r0 in rax (r1..=r5 are already in rdi, rsi, rdx, rcx, r8). r1..=r5 are clobbered (the verifier treats them so);
+    /// r6..=r10 and the context live in callee-saved registers. The stack's alignment is
+    /// known statically, as in `helper_direct`.
+    fn native_call(&mut self, f: usize, data: usize) {
+        let adjust = self.saved.len().is_multiple_of(2);
+        if adjust {
+            asm!(self.ops ; sub rsp, 8);
+        }
+        asm!(self.ops
+            ; mov r9, QWORD data as i64
+            ; mov rax, QWORD f as i64
+            ; call rax
+        );
+        if adjust {
+            asm!(self.ops ; add rsp, 8);
+        }
+    }
+
     /// Pad with NOPs to a 16-byte boundary (loop heads: a back edge then fetches a whole
     /// aligned block).
     fn align16(&mut self) {
@@ -1224,11 +1268,11 @@ impl Emitter {
     }
 
     /// Atomics with `lock`; or/and/xor with fetch loop on `cmpxchg`, which needs rax (r0):
-    /// r0 is kept in the context's spill slot meanwhile.
+    /// r0 is kept on the native stack meanwhile (not in the context: lean code's context is
+    /// only the small `Core`).
     fn atomic(&mut self, pc: usize, size: Size, op: AtomicOp, base: u8, s: u8, off: i16) {
         let (_, _, slow) = self.operand(base, off, size, true, true);
         let w64 = size == Size::DW;
-        let spill = off::SAVED + 8 * 7;
         match (op, w64) {
             (AtomicOp::Add { fetch: false }, true) => asm!(self.ops ; lock add [r11], Rq(s)),
             (AtomicOp::Add { fetch: false }, false) => asm!(self.ops ; lock add [r11], Rd(s)),
@@ -1255,16 +1299,16 @@ impl Emitter {
                 // The operand is r0 itself: read it from the spill slot.
                 let from_spill = s == RAX;
                 let retry = self.ops.new_dynamic_label();
-                asm!(self.ops ; mov [r12 + spill], rax);
+                asm!(self.ops ; push rax);
                 if w64 {
                     asm!(self.ops ; mov rax, [r11] ; =>retry ; mov r9, rax);
                     match (op, from_spill) {
                         (AtomicOp::Or { .. }, false) => asm!(self.ops ; or r9, Rq(s)),
                         (AtomicOp::And { .. }, false) => asm!(self.ops ; and r9, Rq(s)),
                         (_, false) => asm!(self.ops ; xor r9, Rq(s)),
-                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9, [r12 + spill]),
-                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9, [r12 + spill]),
-                        (_, true) => asm!(self.ops ; xor r9, [r12 + spill]),
+                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9, [rsp]),
+                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9, [rsp]),
+                        (_, true) => asm!(self.ops ; xor r9, [rsp]),
                     }
                     asm!(self.ops ; lock cmpxchg [r11], r9 ; jne =>retry);
                 } else {
@@ -1273,9 +1317,9 @@ impl Emitter {
                         (AtomicOp::Or { .. }, false) => asm!(self.ops ; or r9d, Rd(s)),
                         (AtomicOp::And { .. }, false) => asm!(self.ops ; and r9d, Rd(s)),
                         (_, false) => asm!(self.ops ; xor r9d, Rd(s)),
-                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9d, [r12 + spill]),
-                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9d, [r12 + spill]),
-                        (_, true) => asm!(self.ops ; xor r9d, [r12 + spill]),
+                        (AtomicOp::Or { .. }, true) => asm!(self.ops ; or r9d, [rsp]),
+                        (AtomicOp::And { .. }, true) => asm!(self.ops ; and r9d, [rsp]),
+                        (_, true) => asm!(self.ops ; xor r9d, [rsp]),
                     }
                     asm!(self.ops ; lock cmpxchg [r11], r9d ; jne =>retry);
                 }
@@ -1284,13 +1328,14 @@ impl Emitter {
                     if !w64 {
                         asm!(self.ops ; mov eax, eax);
                     }
+                    asm!(self.ops ; add rsp, 8);
                 } else {
                     if w64 {
                         asm!(self.ops ; mov Rq(s), rax);
                     } else {
                         asm!(self.ops ; mov Rd(s), eax);
                     }
-                    asm!(self.ops ; mov rax, [r12 + spill]);
+                    asm!(self.ops ; pop rax);
                 }
             }
         }

@@ -4,7 +4,10 @@
 //! every access is bounds-checked and an instruction budget is kept. **Verified**
 //! ([`Jit::new_verified`], `unsafe`: the caller promises the program was verified) has no
 //! checks and no budget; code that never calls into Rust also gets a lean entry (its BPF
-//! stack on the native stack, r1..=r5 in registers), about 3 ns per call. Both can blind
+//! stack on the native stack, r1..=r5 in registers), about 3 ns per call. Verified code calls
+//! helpers that have a direct form ([`NativeHelper`](crate::NativeHelper), registered with
+//! [`Helpers::register_native`]) with a plain `call`, r1..=r5 in the argument registers, when
+//! every helper it calls has one; such code still takes the lean entry. Both can blind
 //! constants ([`JitOptions::blind`]). [`Jit::code`] and [`Jit::slot_offsets`] expose the
 //! machine code per slot (`waggle disasm --jited`).
 //!
@@ -133,7 +136,10 @@ impl Jit {
     /// - it reads no stack byte it has not written in the same run (frames other than the
     ///   first are not zeroed);
     /// - every run terminates (no budget stops it), and calls nest at most
-    ///   [`MAX_FRAMES`](crate::MAX_FRAMES) frames deep (deeper ones still fail cleanly).
+    ///   [`MAX_FRAMES`](crate::MAX_FRAMES) frames deep (deeper ones still fail cleanly);
+    /// - every call of a helper with a direct form ([`NativeHelper`](crate::NativeHelper))
+    ///   passes the arguments that form relies on (the verifier's checks of the helper's
+    ///   prototype).
     ///
     /// Breaking it is undefined behaviour: generated code then reads or writes whatever the
     /// address designates.
@@ -165,20 +171,38 @@ impl Jit {
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
         let has_calls = insns.iter().any(waggle_isa::is_local_call);
+        let helper_ids = || {
+            insns.iter().filter_map(|i| match i {
+                Insn::Call(waggle_isa::CallTarget::Helper(id)) => Some(*id as u32),
+                _ => None,
+            })
+        };
+        // Verified code calls helpers directly when every helper it calls has a direct form
+        // (all or none: a helper called through Rust may read memory a direct one returned,
+        // which only the regions of a Rust-side run would describe).
+        let native = verified && helper_ids().all(|id| helpers.native(id).is_some());
+        let natives: Vec<Option<(usize, usize)>> = if native {
+            let n = helper_ids().max().map_or(0, |m| m as usize + 1);
+            (0..n)
+                .map(|id| {
+                    helpers
+                        .native(id as u32)
+                        .map(|h| (h.fn_addr(), h.data_addr()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let calls_rust = insns.iter().any(|i| {
-            matches!(
-                i,
-                Insn::Call(waggle_isa::CallTarget::Helper(_))
-                    | Insn::Callx { .. }
-                    | Insn::LoadPacket { .. }
-            )
+            matches!(i, Insn::Callx { .. } | Insn::LoadPacket { .. })
+                || (!native && matches!(i, Insn::Call(waggle_isa::CallTarget::Helper(_))))
         });
         let mode = Mode {
             verified,
             lean: verified && !calls_rust,
             blind: options.blind,
         };
-        let (code, offsets) = compile(insns, mode)?;
+        let (code, offsets) = compile(insns, mode, &natives)?;
         Ok(Jit {
             code,
             helpers,
@@ -188,6 +212,14 @@ impl Jit {
             calls_rust,
             offsets,
         })
+    }
+
+    /// Whether the code may call into Rust with a run context (helper calls without direct
+    /// forms, `callx`, legacy packet loads).
+    /// Verified code that does not takes the lean path: it never looks at
+    /// [`RunConfig::regions`], [`RunConfig::packet`] or the budget, only at the arguments.
+    pub fn calls_rust(&self) -> bool {
+        self.calls_rust
     }
 
     /// Whether the code was compiled without runtime checks ([`Jit::new_verified`]).
@@ -236,7 +268,10 @@ impl Jit {
 
     /// Run the program once; returns r0 of the outermost `exit`. Same contract as
     /// [`Interpreter::run`](crate::Interpreter::run).
-    #[inline]
+    // Always inlined (with the lean path below): a `Result<u64, VmError>` returned through
+    // calls is copied with wide loads right after narrow stores (a store-forwarding stall
+    // that cost a 2-instruction program about 10 ns in the runtime).
+    #[inline(always)]
     pub fn run(&self, config: &RunConfig<'_>) -> Result<u64, VmError> {
         #[cfg(target_arch = "x86_64")]
         if self.lean() {
@@ -277,7 +312,7 @@ impl Jit {
     }
 
     /// Whether runs take the lean path: verified code that never calls into Rust.
-    #[inline]
+    #[inline(always)]
     fn lean(&self) -> bool {
         self.verified && !self.calls_rust
     }
@@ -286,7 +321,7 @@ impl Jit {
     /// the native stack itself (verified code reads no stack byte it has not written, so
     /// nothing is zeroed): no `Memory`, no regions, no 4 KiB Rust frame.
     #[cfg(target_arch = "x86_64")]
-    #[inline]
+    #[inline(always)]
     fn run_lean(&self, args: [u64; 5]) -> Result<u64, VmError> {
         let mut core = ctx::Core::new();
         let r0 = self.code.call_lean(&mut core, args);
@@ -324,7 +359,11 @@ impl Jit {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), PrepareError> {
+fn compile(
+    insns: &[Insn],
+    mode: Mode,
+    natives: &[Option<(usize, usize)>],
+) -> Result<(code::Code, Box<[u32]>), PrepareError> {
     let tramps = emit::Trampolines {
         memory: code::memory as code::Trampoline as usize,
         helper: code::helper as code::Trampoline as usize,
@@ -332,10 +371,11 @@ fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), Prepa
         packet: code::packet as code::Trampoline as usize,
         helper_direct: code::helper_direct as code::Direct as usize,
     };
-    let out = emit::compile(insns, &tramps, mode).map_err(|_| PrepareError::Unsupported {
-        pc: 0,
-        what: "JIT code generation failed",
-    })?;
+    let out =
+        emit::compile(insns, &tramps, mode, natives).map_err(|_| PrepareError::Unsupported {
+            pc: 0,
+            what: "JIT code generation failed",
+        })?;
     let code = code::Code::new(&out.bytes).map_err(|_| PrepareError::Unsupported {
         pc: 0,
         what: "JIT could not map executable memory",
@@ -347,6 +387,7 @@ fn compile(insns: &[Insn], mode: Mode) -> Result<(code::Code, Box<[u32]>), Prepa
 fn compile(
     _insns: &[Insn],
     _mode: Mode,
+    _natives: &[Option<(usize, usize)>],
 ) -> Result<(std::convert::Infallible, Box<[u32]>), PrepareError> {
     Err(PrepareError::Unsupported {
         pc: 0,
