@@ -24,6 +24,10 @@ mod cmd {
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_TEST_RUN: u32 = 10;
     pub const MAP_FREEZE: u32 = 22;
+    pub const MAP_LOOKUP_BATCH: u32 = 24;
+    pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
+    pub const MAP_UPDATE_BATCH: u32 = 26;
+    pub const MAP_DELETE_BATCH: u32 = 27;
 }
 
 /// A zeroed `union bpf_attr`, filled field by field.
@@ -202,6 +206,172 @@ pub fn map_freeze(map: &OwnedFd) -> io::Result<()> {
     let mut a = Attr::new();
     a.u32(0, fd_u32(map));
     a.call(cmd::MAP_FREEZE).map(drop)
+}
+
+/// What a batch command did (each batch function takes `flags` = (`elem_flags`, `flags`)): `attr.batch.count` on return, and the call's error (a lookup
+/// that reaches the end fails with `ENOENT` yet returns elements).
+#[derive(Debug)]
+pub struct Batch {
+    /// Elements processed.
+    pub count: u32,
+    /// The error `bpf()` returned, if any.
+    pub error: Option<io::Error>,
+}
+
+/// `attr.batch` (`flags` = (elem_flags, flags)): in_batch 0, out_batch 8, keys 16, values 24, count 32, map_fd 36,
+/// elem_flags 40, flags 48.
+#[allow(clippy::too_many_arguments)]
+fn batch(
+    cmd: u32,
+    map: &OwnedFd,
+    in_batch: *const u8,
+    out_batch: *mut u8,
+    keys: *const u8,
+    values: *const u8,
+    count: u32,
+    (elem_flags, flags): (u64, u64),
+) -> Batch {
+    let mut a = Attr::new();
+    a.ptr(0, in_batch)
+        .ptr(8, out_batch)
+        .ptr(16, keys)
+        .ptr(24, values)
+        .u32(32, count)
+        .u32(36, fd_u32(map))
+        .u64(40, elem_flags)
+        .u64(48, flags);
+    let error = a.call(cmd).err();
+    Batch {
+        count: a.get_u32(32),
+        error,
+    }
+}
+
+/// Buffer sizes of a batch call, checked before the kernel reads or writes them.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchSizes {
+    /// The map's key size.
+    pub key_size: usize,
+    /// Bytes per value (per-CPU maps: every possible CPU's value, each rounded up to 8).
+    pub value_size: usize,
+}
+
+impl BatchSizes {
+    /// The kernel's cursor is 4 bytes (hash tables) or a key (the others).
+    fn cursor(&self) -> usize {
+        self.key_size.max(4)
+    }
+
+    fn check(&self, count: u32, keys: usize, values: Option<usize>) -> io::Result<()> {
+        let n = count as usize;
+        let fits = |len: usize, each: usize| each.checked_mul(n).is_some_and(|need| need <= len);
+        if fits(keys, self.key_size) && values.is_none_or(|v| fits(v, self.value_size)) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffers smaller than count elements",
+            ))
+        }
+    }
+}
+
+fn refused(e: io::Error) -> Batch {
+    Batch {
+        count: 0,
+        error: Some(e),
+    }
+}
+
+/// `BPF_MAP_LOOKUP_BATCH` (or `LOOKUP_AND_DELETE_BATCH` when `delete`): up to `count`
+/// elements after cursor `in_batch` (from the start when `None`) into `keys` and `values`,
+/// the next cursor into `out_batch`. Buffers too small for what the kernel may read or write
+/// are refused (`InvalidInput`) without calling it.
+#[allow(clippy::too_many_arguments)]
+pub fn map_lookup_batch(
+    map: &OwnedFd,
+    delete: bool,
+    sizes: BatchSizes,
+    in_batch: Option<&[u8]>,
+    out_batch: &mut [u8],
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    let cursors_fit =
+        out_batch.len() >= sizes.cursor() && in_batch.is_none_or(|b| b.len() >= sizes.cursor());
+    if let Err(e) = sizes.check(count, keys.len(), Some(values.len())) {
+        return refused(e);
+    }
+    if !cursors_fit {
+        return refused(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "batch cursors must hold a key and at least 4 bytes",
+        ));
+    }
+    let cmd = if delete {
+        cmd::MAP_LOOKUP_AND_DELETE_BATCH
+    } else {
+        cmd::MAP_LOOKUP_BATCH
+    };
+    batch(
+        cmd,
+        map,
+        in_batch.map_or(std::ptr::null(), <[u8]>::as_ptr),
+        out_batch.as_mut_ptr(),
+        keys.as_mut_ptr(),
+        values.as_mut_ptr(),
+        count,
+        flags,
+    )
+}
+
+/// `BPF_MAP_UPDATE_BATCH`: the first `count` keys and values of the buffers.
+pub fn map_update_batch(
+    map: &OwnedFd,
+    sizes: BatchSizes,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    if let Err(e) = sizes.check(count, keys.len(), Some(values.len())) {
+        return refused(e);
+    }
+    batch(
+        cmd::MAP_UPDATE_BATCH,
+        map,
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        keys.as_ptr(),
+        values.as_ptr(),
+        count,
+        flags,
+    )
+}
+
+/// `BPF_MAP_DELETE_BATCH`: the first `count` keys of `keys`.
+pub fn map_delete_batch(
+    map: &OwnedFd,
+    sizes: BatchSizes,
+    keys: &[u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    if let Err(e) = sizes.check(count, keys.len(), None) {
+        return refused(e);
+    }
+    batch(
+        cmd::MAP_DELETE_BATCH,
+        map,
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        keys.as_ptr(),
+        std::ptr::null(),
+        count,
+        flags,
+    )
 }
 
 /// `BPF_PROG_LOAD` arguments.
