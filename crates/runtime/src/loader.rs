@@ -74,14 +74,17 @@ impl Runtime {
                     spec.name, spec.map_type
                 )))
             })?;
-            let mut s = waggle_maps::MapSpec::new(
-                map_type,
-                spec.key_size,
-                spec.value_size,
-                spec.max_entries,
-            )
-            .with_flags(spec.flags)
-            .with_map_extra(spec.map_extra);
+            // libbpf sizes a perf event array without max_entries for every possible CPU.
+            let max_entries =
+                if map_type == waggle_maps::MapType::PerfEventArray && spec.max_entries == 0 {
+                    waggle_maps::possible_cpus()
+                } else {
+                    spec.max_entries
+                };
+            let mut s =
+                waggle_maps::MapSpec::new(map_type, spec.key_size, spec.value_size, max_entries)
+                    .with_flags(spec.flags)
+                    .with_map_extra(spec.map_extra);
             if map_type == waggle_maps::MapType::Array && spec.section.starts_with('.') {
                 // Global data: no flags the loader adds (libbpf adds BPF_F_MMAPABLE, which the
                 // user-space storage does not need).

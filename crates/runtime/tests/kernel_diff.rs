@@ -18,6 +18,7 @@ use waggle_runtime::{Handle, LoadedObject, Runtime, TestRun};
 const HASH: u32 = 1;
 const ARRAY: u32 = 2;
 const PROG_ARRAY: u32 = 3;
+const PERF_EVENT_ARRAY: u32 = 4;
 const PERCPU_HASH: u32 = 5;
 const PERCPU_ARRAY: u32 = 6;
 const LRU_HASH: u32 = 9;
@@ -310,7 +311,12 @@ fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
         map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
-        max_entries: spec.max_entries,
+        // libbpf sizes a perf event array without max_entries for every possible CPU.
+        max_entries: if spec.map_type == PERF_EVENT_ARRAY && spec.max_entries == 0 {
+            kernel_possible_cpus() as u32
+        } else {
+            spec.max_entries
+        },
         map_flags: spec.flags,
         inner_map_fd: inner.as_ref().map(|fd| fd.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
