@@ -12,6 +12,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+pub mod btf;
 mod sys;
 
 /// `bpf()` commands used here (`enum bpf_cmd`).
@@ -23,6 +24,7 @@ mod cmd {
     pub const MAP_GET_NEXT_KEY: u32 = 4;
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_TEST_RUN: u32 = 10;
+    pub const BTF_LOAD: u32 = 18;
     pub const MAP_FREEZE: u32 = 22;
     pub const MAP_LOOKUP_BATCH: u32 = 24;
     pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
@@ -115,6 +117,12 @@ pub struct MapCreate {
     pub name: String,
     /// `map_extra` (bloom filter hash count, …).
     pub map_extra: u64,
+    /// BTF object (from [`btf_load`]) describing key and value.
+    pub btf_fd: Option<u32>,
+    /// BTF id of the key type (0: none).
+    pub btf_key_type_id: u32,
+    /// BTF id of the value type (0: none).
+    pub btf_value_type_id: u32,
 }
 
 /// Create a map.
@@ -127,6 +135,9 @@ pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
         .u32(16, spec.map_flags)
         .u32(20, spec.inner_map_fd.unwrap_or(0))
         .name(28, &spec.name)
+        .u32(48, spec.btf_fd.unwrap_or(0))
+        .u32(52, spec.btf_key_type_id)
+        .u32(56, spec.btf_value_type_id)
         .u64(64, spec.map_extra);
     a.call_fd(cmd::MAP_CREATE)
 }
@@ -412,8 +423,27 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// BTF for a program load: the object's BTF and the program's function and line info.
+#[derive(Clone, Debug, Default)]
+pub struct ProgBtf<'a> {
+    /// The BTF object (from [`btf_load`]).
+    pub btf_fd: u32,
+    /// `struct bpf_func_info` records: (instruction index, `FUNC` type id), sorted, the
+    /// first at 0.
+    pub func_info: &'a [[u32; 2]],
+    /// `struct bpf_line_info` records: (instruction index, file name offset, line text
+    /// offset, line << 10 | column); may be empty.
+    pub line_info: &'a [[u32; 4]],
+}
+
 /// Load (and verify) a program. On refusal, loads again with a log to say why.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    prog_load_btf(p, None)
+}
+
+/// Load a program with BTF (`prog_btf_fd`, `func_info`, `line_info`), as libbpf does for
+/// objects that carry BTF.
+pub fn prog_load_btf(p: &ProgLoad<'_>, btf: Option<&ProgBtf<'_>>) -> Result<OwnedFd, LoadError> {
     let license = format!("{}\0", p.license);
     let load = |log: &mut [u8], level: u32| {
         let mut a = Attr::new();
@@ -435,12 +465,57 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
             .u32(44, p.prog_flags)
             .name(48, p.name)
             .u32(68, p.expected_attach_type);
+        if let Some(b) = btf {
+            a.u32(72, b.btf_fd);
+            if !b.func_info.is_empty() {
+                a.u32(76, 8)
+                    .ptr(80, b.func_info.as_ptr())
+                    .u32(88, b.func_info.len() as u32);
+            }
+            if !b.line_info.is_empty() {
+                a.u32(92, 16)
+                    .ptr(96, b.line_info.as_ptr())
+                    .u32(104, b.line_info.len() as u32);
+            }
+        }
         a.call_fd(cmd::PROG_LOAD)
     };
     match load(&mut [], 0) {
         Ok(fd) => Ok(fd),
         Err(error) => {
             let mut log = vec![0u8; 1 << 20];
+            let _ = load(&mut log, 1);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(LoadError {
+                error,
+                log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            })
+        }
+    }
+}
+
+/// `BPF_BTF_LOAD`: load raw BTF (see [`btf::object_btf`]); on refusal, the kernel's log.
+pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
+    let load = |log: &mut [u8], level: u32| {
+        let mut a = Attr::new();
+        a.ptr(0, btf.as_ptr())
+            .ptr(
+                8,
+                if log.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    log.as_mut_ptr()
+                },
+            )
+            .u32(16, btf.len() as u32)
+            .u32(20, log.len() as u32)
+            .u32(24, level);
+        a.call_fd(cmd::BTF_LOAD)
+    };
+    match load(&mut [], 0) {
+        Ok(fd) => Ok(fd),
+        Err(error) => {
+            let mut log = vec![0u8; 1 << 16];
             let _ = load(&mut log, 1);
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             Err(LoadError {
