@@ -75,6 +75,12 @@ impl LiveSocket {
         self.ifindex
     }
 
+    /// Send `frame` (from its Ethernet header) out of the interface, as XDP_TX does. Safe to
+    /// call from another thread while `run` receives.
+    pub fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        ring::send(self.fd.as_fd(), self.ifindex, frame)
+    }
+
     /// Fire `hook` for every frame received on the interface until `stop` is set; `passed`
     /// gets the frames that pass, as the programs left them. `progress`, if given, is called
     /// with the statistics so far after each block of packets. Frames are handled in arrival
@@ -151,7 +157,7 @@ impl LiveSocket {
                     passed(data);
                 } else if out.verdict == xdp_action::TX {
                     let data = &r.frame()[out.data.clone()];
-                    if let Err(e) = ring::send(self.fd.as_fd(), self.ifindex, data) {
+                    if let Err(e) = self.send(data) {
                         s.tx_failed += 1;
                         s.first_error.get_or_insert_with(|| format!("XDP_TX: {e}"));
                     }
