@@ -117,16 +117,28 @@ pub struct MapCreate {
     pub name: String,
     /// `map_extra` (bloom filter hash count, …).
     pub map_extra: u64,
-    /// BTF object (from [`btf_load`]) describing key and value.
-    pub btf_fd: Option<u32>,
+}
+
+/// The BTF describing a map's key and value (see [`map_create_btf`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MapBtf {
+    /// BTF object (from [`btf_load`]).
+    pub btf_fd: u32,
     /// BTF id of the key type (0: none).
-    pub btf_key_type_id: u32,
+    pub key_type_id: u32,
     /// BTF id of the value type (0: none).
-    pub btf_value_type_id: u32,
+    pub value_type_id: u32,
 }
 
 /// Create a map.
 pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
+    map_create_btf(spec, None)
+}
+
+/// Create a map whose key and value BTF describes (`btf_fd`, `btf_key_type_id`,
+/// `btf_value_type_id`), as libbpf does for BTF-defined maps; spin locks and timers need it.
+pub fn map_create_btf(spec: &MapCreate, btf: Option<&MapBtf>) -> io::Result<OwnedFd> {
+    let b = btf.copied().unwrap_or_default();
     let mut a = Attr::new();
     a.u32(0, spec.map_type)
         .u32(4, spec.key_size)
@@ -135,9 +147,9 @@ pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
         .u32(16, spec.map_flags)
         .u32(20, spec.inner_map_fd.unwrap_or(0))
         .name(28, &spec.name)
-        .u32(48, spec.btf_fd.unwrap_or(0))
-        .u32(52, spec.btf_key_type_id)
-        .u32(56, spec.btf_value_type_id)
+        .u32(48, b.btf_fd)
+        .u32(52, b.key_type_id)
+        .u32(56, b.value_type_id)
         .u64(64, spec.map_extra);
     a.call_fd(cmd::MAP_CREATE)
 }

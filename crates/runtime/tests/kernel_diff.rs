@@ -307,6 +307,8 @@ struct KernelObject {
     programs: Vec<Result<OwnedFd, String>>,
     /// How each program was loaded: "BTF+lines", "BTF" (function info only) or "no BTF".
     btf_use: Vec<&'static str>,
+    /// How many of its maps were created with BTF.
+    maps_with_btf: usize,
     /// The object's BTF in the kernel, while its maps and programs live.
     _btf: Option<OwnedFd>,
 }
@@ -330,10 +332,11 @@ fn kernel_btf(object_name: &str, elf: &[u8]) -> Option<(OwnedFd, Vec<u8>)> {
     }
 }
 
-fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<OwnedFd, String> {
+/// A kernel map, and whether it was created with BTF.
+fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<(OwnedFd, bool), String> {
     // Map-in-map: a template of the inner map, needed only while the outer one is created.
     let inner = match &spec.inner {
-        Some(inner) => Some(kernel_map(inner, None)?),
+        Some(inner) => Some(kernel_map(inner, None)?.0),
         None => None,
     };
     let attr = waggle_kernel::MapCreate {
@@ -350,23 +353,28 @@ fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<OwnedFd, String> 
         inner_map_fd: inner.as_ref().map(|fd| fd.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
         map_extra: spec.map_extra,
-        ..waggle_kernel::MapCreate::default()
     };
-    // With the object's BTF when it describes key or value (spin locks need it), as libbpf.
+    // With the object's BTF when it describes key or value (spin locks need it), as libbpf,
+    // which gives none to the types whose values are not data (bpf_object__create_map).
+    let no_btf_types = [PERF_EVENT_ARRAY, ARRAY_OF_MAPS, HASH_OF_MAPS, QUEUE, STACK];
     if let Some(fd) = btf
+        && !no_btf_types.contains(&spec.map_type)
         && (spec.btf_key_type_id.is_some() || spec.btf_value_type_id.is_some())
     {
-        let with = waggle_kernel::MapCreate {
-            btf_fd: Some(fd.as_raw_fd() as u32),
-            btf_key_type_id: spec.btf_key_type_id.unwrap_or(0),
-            btf_value_type_id: spec.btf_value_type_id.unwrap_or(0),
-            ..attr.clone()
+        let with = waggle_kernel::MapBtf {
+            btf_fd: fd.as_raw_fd() as u32,
+            key_type_id: spec.btf_key_type_id.unwrap_or(0),
+            value_type_id: spec.btf_value_type_id.unwrap_or(0),
         };
-        if let Ok(m) = waggle_kernel::map_create(&with) {
-            return Ok(m);
+        // libbpf retries without BTF when the kernel refuses it (e.g. a keyless non-global
+        // array).
+        if let Ok(m) = waggle_kernel::map_create_btf(&attr, Some(&with)) {
+            return Ok((m, true));
         }
     }
-    waggle_kernel::map_create(&attr).map_err(|e| format!("map {}: {e}", spec.name))
+    waggle_kernel::map_create(&attr)
+        .map(|m| (m, false))
+        .map_err(|e| format!("map {}: {e}", spec.name))
 }
 
 /// `struct bpf_func_info` and `struct bpf_line_info` records of a linked program.
@@ -429,8 +437,10 @@ impl KernelObject {
     fn load(obj: &Object, btf: Option<&(OwnedFd, Vec<u8>)>) -> Result<KernelObject, String> {
         let map_btf = btf.map(|(fd, _)| fd);
         let mut maps = Vec::new();
+        let mut maps_with_btf = 0;
         for spec in &obj.maps {
-            let fd = kernel_map(spec, map_btf)?;
+            let (fd, with_btf) = kernel_map(spec, map_btf)?;
+            maps_with_btf += usize::from(with_btf);
             if let Some(data) = &spec.initial_data {
                 waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0)
                     .map_err(|e| format!("map {}: initial data: {e}", spec.name))?;
@@ -507,6 +517,7 @@ impl KernelObject {
             maps,
             programs,
             btf_use,
+            maps_with_btf,
             _btf: btf
                 .map(|(fd, _)| fd.try_clone())
                 .transpose()
@@ -914,7 +925,12 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
             }
         };
         let out = run_case(&rt, &loaded, &obj, &object_name, i, &kernel, kprog);
-        let btf_note = kernel.btf_use[i];
+        let btf_note = format!(
+            "{}, {}/{} maps with BTF",
+            kernel.btf_use[i],
+            kernel.maps_with_btf,
+            kernel.maps.len()
+        );
         drop(kernel);
         loaded.close(&rt);
         assert_eq!(rt.live_objects(), 0, "{object_name}: Waggle objects left");
