@@ -4,7 +4,7 @@
 //   PERF_EVENT_ARRAY (BPF_F_CURRENT_CPU); its return value in results[0].
 // - strings: bpf_strtol, bpf_strtoul and bpf_trace_printk on the first 16 bytes of the
 //   packet; results in results[]. (bpf_strncmp and bpf_snprintf take a constant string,
-//   which our verifier does not model yet: they are in strings_const.bpf.c.)
+//   which our verifier does not model yet: they are in verifier_gaps/strings_const.bpf.c.)
 // - adjust: bpf_xdp_adjust_head (push 4 bytes), bpf_xdp_adjust_meta (8 bytes of metadata),
 //   bpf_xdp_adjust_tail (trim 2 bytes), each step checked through the new pointers.
 #include <linux/bpf.h>

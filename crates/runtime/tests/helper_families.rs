@@ -1,9 +1,9 @@
 //! tests/progs/helper_families.bpf.c end to end: perf event output read back from the
 //! buffer, the string helpers (strtol, strtoul, trace_printk) and the XDP adjust helpers
 //! (head, meta, tail), each from C, loaded through our verifier, run, and checked on their
-//! results; then unloaded with nothing left. tests/progs/strings_const.bpf.c: strncmp and
-//! snprintf, whose constant-string arguments our verifier does not model yet (Linux accepts
-//! the program): run unverified while it refuses them.
+//! results; then unloaded with nothing left. tests/progs/verifier_gaps/strings_const.bpf.c:
+//! strncmp and snprintf, whose constant-string arguments our verifier does not model yet
+//! (Linux accepts the program): run unverified while it refuses them.
 
 use std::path::PathBuf;
 use waggle_maps::PerfRecord;
@@ -123,7 +123,7 @@ fn xdp_adjust_head_meta_and_tail_from_c() {
 
 #[test]
 fn const_string_helpers_from_c() {
-    let obj = object("strings_const.bpf.o");
+    let obj = object("verifier_gaps/strings_const.bpf.o");
     let rt = Runtime::new();
     // (program, results map, text map) and what to release at the end.
     let (prog, results, text, handles) = match rt.load_object(&obj, 1) {

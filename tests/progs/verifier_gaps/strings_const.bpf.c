@@ -1,7 +1,8 @@
 // The string helpers that take a constant string (ARG_PTR_TO_CONST_STR: a read-only map
 // value, here .rodata): bpf_strncmp and bpf_snprintf, on the first 16 bytes of the packet.
-// crates/runtime/tests/helper_families.rs runs it. results: 0 strncmp with "hello",
-// 1 strncmp with "help!", 2 snprintf's return; text[0]: what snprintf wrote.
+// crates/runtime/tests/helper_families.rs runs it (this folder: see README.md).
+// results: 0 strncmp with "hello", 1 strncmp with "help!", 2 snprintf's return; text[0]: what
+// snprintf wrote.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
