@@ -50,13 +50,19 @@ int deny_port(struct req *r)
 	return r->port == 23 ? 1 : 0;
 }
 
-// Plain programs may not call bpf_get_attach_cookie (the kernel's helper availability has
-// no plain type); perf_event programs may.
 SEC("perf_event")
 int cookie(struct bpf_perf_event_data *ctx)
 {
 	add(2, bpf_get_attach_cookie(ctx));
 	return 0;
+}
+
+// An application hook's program answers with its link's cookie (the runtime keeps one per
+// link for every hook, so the plain type may call bpf_get_attach_cookie).
+SEC("waggle/acl")
+int answer_cookie(struct req *r)
+{
+	return bpf_get_attach_cookie(r);
 }
 
 SEC("waggle/acl")

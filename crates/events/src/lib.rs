@@ -4,8 +4,8 @@
 //! - [`Capture`]: packets of a pcap or pcapng file, read into memory; [`replay`] fires an
 //!   XDP or socket filter hook once per packet (as fast as possible or at the recorded pace),
 //!   counts verdicts and writes the packets that pass to a pcap ([`PcapWriter`]).
-//! - [`LiveSocket`]: frames received on a live interface (`AF_PACKET`), fired into the same
-//!   XDP or socket filter hooks.
+//! - [`LiveSocket`]: frames received on a live interface (`AF_PACKET`, a `TPACKET_V3` ring),
+//!   fired into the same XDP or socket filter hooks.
 //! - [`timer`]: a `perf_event` hook fired every period on each CPU, like a sampling
 //!   perf event (`struct bpf_perf_event_data`).
 //! - [`proc_events`]: process exec and exit from the process connector, firing
@@ -17,6 +17,7 @@ mod capture;
 mod live;
 pub mod proc_events;
 mod replay;
+mod ring;
 mod spawn;
 mod syscall_names;
 pub mod syscalls;

@@ -44,6 +44,8 @@ pub struct ReplayStats {
     pub invalid: u64,
     /// Runs that failed (counted as ABORTED, or as dropped for socket filters).
     pub errors: u64,
+    /// Live XDP: XDP_TX frames that could not be sent back out of the interface.
+    pub tx_failed: u64,
     /// Socket filter: packets kept but truncated.
     pub truncated: u64,
     /// Bytes of the packets passed on, as the programs left them.

@@ -12,6 +12,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+pub mod btf;
 mod sys;
 
 /// `bpf()` commands used here (`enum bpf_cmd`).
@@ -23,7 +24,12 @@ mod cmd {
     pub const MAP_GET_NEXT_KEY: u32 = 4;
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_TEST_RUN: u32 = 10;
+    pub const BTF_LOAD: u32 = 18;
     pub const MAP_FREEZE: u32 = 22;
+    pub const MAP_LOOKUP_BATCH: u32 = 24;
+    pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
+    pub const MAP_UPDATE_BATCH: u32 = 26;
+    pub const MAP_DELETE_BATCH: u32 = 27;
 }
 
 /// A zeroed `union bpf_attr`, filled field by field.
@@ -113,8 +119,26 @@ pub struct MapCreate {
     pub map_extra: u64,
 }
 
+/// The BTF describing a map's key and value (see [`map_create_btf`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MapBtf {
+    /// BTF object (from [`btf_load`]).
+    pub btf_fd: u32,
+    /// BTF id of the key type (0: none).
+    pub key_type_id: u32,
+    /// BTF id of the value type (0: none).
+    pub value_type_id: u32,
+}
+
 /// Create a map.
 pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
+    map_create_btf(spec, None)
+}
+
+/// Create a map whose key and value BTF describes (`btf_fd`, `btf_key_type_id`,
+/// `btf_value_type_id`), as libbpf does for BTF-defined maps; spin locks and timers need it.
+pub fn map_create_btf(spec: &MapCreate, btf: Option<&MapBtf>) -> io::Result<OwnedFd> {
+    let b = btf.copied().unwrap_or_default();
     let mut a = Attr::new();
     a.u32(0, spec.map_type)
         .u32(4, spec.key_size)
@@ -123,6 +147,9 @@ pub fn map_create(spec: &MapCreate) -> io::Result<OwnedFd> {
         .u32(16, spec.map_flags)
         .u32(20, spec.inner_map_fd.unwrap_or(0))
         .name(28, &spec.name)
+        .u32(48, b.btf_fd)
+        .u32(52, b.key_type_id)
+        .u32(56, b.value_type_id)
         .u64(64, spec.map_extra);
     a.call_fd(cmd::MAP_CREATE)
 }
@@ -204,6 +231,172 @@ pub fn map_freeze(map: &OwnedFd) -> io::Result<()> {
     a.call(cmd::MAP_FREEZE).map(drop)
 }
 
+/// What a batch command did (each batch function takes `flags` = (`elem_flags`, `flags`)): `attr.batch.count` on return, and the call's error (a lookup
+/// that reaches the end fails with `ENOENT` yet returns elements).
+#[derive(Debug)]
+pub struct Batch {
+    /// Elements processed.
+    pub count: u32,
+    /// The error `bpf()` returned, if any.
+    pub error: Option<io::Error>,
+}
+
+/// `attr.batch` (`flags` = (elem_flags, flags)): in_batch 0, out_batch 8, keys 16, values 24, count 32, map_fd 36,
+/// elem_flags 40, flags 48.
+#[allow(clippy::too_many_arguments)]
+fn batch(
+    cmd: u32,
+    map: &OwnedFd,
+    in_batch: *const u8,
+    out_batch: *mut u8,
+    keys: *const u8,
+    values: *const u8,
+    count: u32,
+    (elem_flags, flags): (u64, u64),
+) -> Batch {
+    let mut a = Attr::new();
+    a.ptr(0, in_batch)
+        .ptr(8, out_batch)
+        .ptr(16, keys)
+        .ptr(24, values)
+        .u32(32, count)
+        .u32(36, fd_u32(map))
+        .u64(40, elem_flags)
+        .u64(48, flags);
+    let error = a.call(cmd).err();
+    Batch {
+        count: a.get_u32(32),
+        error,
+    }
+}
+
+/// Buffer sizes of a batch call, checked before the kernel reads or writes them.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchSizes {
+    /// The map's key size.
+    pub key_size: usize,
+    /// Bytes per value (per-CPU maps: every possible CPU's value, each rounded up to 8).
+    pub value_size: usize,
+}
+
+impl BatchSizes {
+    /// The kernel's cursor is 4 bytes (hash tables) or a key (the others).
+    fn cursor(&self) -> usize {
+        self.key_size.max(4)
+    }
+
+    fn check(&self, count: u32, keys: usize, values: Option<usize>) -> io::Result<()> {
+        let n = count as usize;
+        let fits = |len: usize, each: usize| each.checked_mul(n).is_some_and(|need| need <= len);
+        if fits(keys, self.key_size) && values.is_none_or(|v| fits(v, self.value_size)) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffers smaller than count elements",
+            ))
+        }
+    }
+}
+
+fn refused(e: io::Error) -> Batch {
+    Batch {
+        count: 0,
+        error: Some(e),
+    }
+}
+
+/// `BPF_MAP_LOOKUP_BATCH` (or `LOOKUP_AND_DELETE_BATCH` when `delete`): up to `count`
+/// elements after cursor `in_batch` (from the start when `None`) into `keys` and `values`,
+/// the next cursor into `out_batch`. Buffers too small for what the kernel may read or write
+/// are refused (`InvalidInput`) without calling it.
+#[allow(clippy::too_many_arguments)]
+pub fn map_lookup_batch(
+    map: &OwnedFd,
+    delete: bool,
+    sizes: BatchSizes,
+    in_batch: Option<&[u8]>,
+    out_batch: &mut [u8],
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    let cursors_fit =
+        out_batch.len() >= sizes.cursor() && in_batch.is_none_or(|b| b.len() >= sizes.cursor());
+    if let Err(e) = sizes.check(count, keys.len(), Some(values.len())) {
+        return refused(e);
+    }
+    if !cursors_fit {
+        return refused(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "batch cursors must hold a key and at least 4 bytes",
+        ));
+    }
+    let cmd = if delete {
+        cmd::MAP_LOOKUP_AND_DELETE_BATCH
+    } else {
+        cmd::MAP_LOOKUP_BATCH
+    };
+    batch(
+        cmd,
+        map,
+        in_batch.map_or(std::ptr::null(), <[u8]>::as_ptr),
+        out_batch.as_mut_ptr(),
+        keys.as_mut_ptr(),
+        values.as_mut_ptr(),
+        count,
+        flags,
+    )
+}
+
+/// `BPF_MAP_UPDATE_BATCH`: the first `count` keys and values of the buffers.
+pub fn map_update_batch(
+    map: &OwnedFd,
+    sizes: BatchSizes,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    if let Err(e) = sizes.check(count, keys.len(), Some(values.len())) {
+        return refused(e);
+    }
+    batch(
+        cmd::MAP_UPDATE_BATCH,
+        map,
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        keys.as_ptr(),
+        values.as_ptr(),
+        count,
+        flags,
+    )
+}
+
+/// `BPF_MAP_DELETE_BATCH`: the first `count` keys of `keys`.
+pub fn map_delete_batch(
+    map: &OwnedFd,
+    sizes: BatchSizes,
+    keys: &[u8],
+    count: u32,
+    flags: (u64, u64),
+) -> Batch {
+    if let Err(e) = sizes.check(count, keys.len(), None) {
+        return refused(e);
+    }
+    batch(
+        cmd::MAP_DELETE_BATCH,
+        map,
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        keys.as_ptr(),
+        std::ptr::null(),
+        count,
+        flags,
+    )
+}
+
 /// `BPF_PROG_LOAD` arguments.
 #[derive(Clone, Debug, Default)]
 pub struct ProgLoad<'a> {
@@ -242,8 +435,27 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// BTF for a program load: the object's BTF and the program's function and line info.
+#[derive(Clone, Debug, Default)]
+pub struct ProgBtf<'a> {
+    /// The BTF object (from [`btf_load`]).
+    pub btf_fd: u32,
+    /// `struct bpf_func_info` records: (instruction index, `FUNC` type id), sorted, the
+    /// first at 0.
+    pub func_info: &'a [[u32; 2]],
+    /// `struct bpf_line_info` records: (instruction index, file name offset, line text
+    /// offset, line << 10 | column); may be empty.
+    pub line_info: &'a [[u32; 4]],
+}
+
 /// Load (and verify) a program. On refusal, loads again with a log to say why.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    prog_load_btf(p, None)
+}
+
+/// Load a program with BTF (`prog_btf_fd`, `func_info`, `line_info`), as libbpf does for
+/// objects that carry BTF.
+pub fn prog_load_btf(p: &ProgLoad<'_>, btf: Option<&ProgBtf<'_>>) -> Result<OwnedFd, LoadError> {
     let license = format!("{}\0", p.license);
     let load = |log: &mut [u8], level: u32| {
         let mut a = Attr::new();
@@ -265,12 +477,57 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
             .u32(44, p.prog_flags)
             .name(48, p.name)
             .u32(68, p.expected_attach_type);
+        if let Some(b) = btf {
+            a.u32(72, b.btf_fd);
+            if !b.func_info.is_empty() {
+                a.u32(76, 8)
+                    .ptr(80, b.func_info.as_ptr())
+                    .u32(88, b.func_info.len() as u32);
+            }
+            if !b.line_info.is_empty() {
+                a.u32(92, 16)
+                    .ptr(96, b.line_info.as_ptr())
+                    .u32(104, b.line_info.len() as u32);
+            }
+        }
         a.call_fd(cmd::PROG_LOAD)
     };
     match load(&mut [], 0) {
         Ok(fd) => Ok(fd),
         Err(error) => {
             let mut log = vec![0u8; 1 << 20];
+            let _ = load(&mut log, 1);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(LoadError {
+                error,
+                log: String::from_utf8_lossy(&log[..end]).into_owned(),
+            })
+        }
+    }
+}
+
+/// `BPF_BTF_LOAD`: load raw BTF (see [`btf::object_btf`]); on refusal, the kernel's log.
+pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
+    let load = |log: &mut [u8], level: u32| {
+        let mut a = Attr::new();
+        a.ptr(0, btf.as_ptr())
+            .ptr(
+                8,
+                if log.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    log.as_mut_ptr()
+                },
+            )
+            .u32(16, btf.len() as u32)
+            .u32(20, log.len() as u32)
+            .u32(24, level);
+        a.call_fd(cmd::BTF_LOAD)
+    };
+    match load(&mut [], 0) {
+        Ok(fd) => Ok(fd),
+        Err(error) => {
+            let mut log = vec![0u8; 1 << 16];
             let _ = load(&mut log, 1);
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             Err(LoadError {

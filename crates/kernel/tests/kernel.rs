@@ -135,3 +135,22 @@ fn refused_program_comes_with_a_log() {
     assert_eq!(e.error.raw_os_error(), Some(13), "EACCES: {e}");
     assert!(e.log.contains("R0 !read_ok"), "log: {}", e.log);
 }
+
+/// clang's BTF as is (DATASECs of size 0) is refused; fixed up as libbpf does, it loads.
+#[test]
+fn object_btf_loads_once_datasecs_are_fixed_up() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/globals.bpf.o");
+    let elf = std::fs::read(&path).unwrap();
+    let raw = waggle_kernel::btf::elf_section(&elf, ".BTF").expect(".BTF");
+    let fixed = waggle_kernel::btf::object_btf(&elf).expect("BTF");
+    assert_eq!(raw.len(), fixed.len());
+    assert_ne!(raw, &fixed[..], "DATASEC sizes and offsets filled in");
+    if !kernel_available() {
+        return;
+    }
+    let e = waggle_kernel::btf_load(raw).expect_err("size-0 DATASECs");
+    assert_eq!(e.error.raw_os_error(), Some(22), "{e}");
+    let fd = waggle_kernel::btf_load(&fixed).unwrap_or_else(|e| panic!("{e}"));
+    drop(fd);
+}

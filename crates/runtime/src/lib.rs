@@ -3,7 +3,7 @@
 //! - [`Runtime`]: the object table of [`Handle`]s to reference-counted programs, maps and
 //!   links, ids, pins, and the command API modelled on `bpf(2)` (`map_create`,
 //!   `map_lookup_elem`, …, `prog_load`, `prog_test_run`, `obj_pin`, `obj_get_info`,
-//!   `link_create`, `close`).
+//!   `link_create`, `close`), and the batch map commands (`map_lookup_batch`, …).
 //! - [`ProgLoad`] and [`Runtime::prog_load`]: map references resolved, structure and helper
 //!   use checked (the verifier plugs in here), the engine prepared.
 //! - [`Runtime::load_object`]: an ELF object's maps and programs, as libbpf loads them.
@@ -14,6 +14,7 @@
 //! program or map slot holds frees it, and freeing a map releases its storage and the
 //! objects in its slots.
 
+mod batch;
 mod error;
 mod helpers;
 mod hook;
@@ -31,6 +32,7 @@ mod test_run;
 mod trace;
 mod verified;
 
+pub use batch::{BatchDone, BatchFlags, LookupBatch};
 pub use error::{Error, Result};
 pub use helpers::implemented_ids;
 pub use hook::{Attached, Combine, Hook, HookSpec};

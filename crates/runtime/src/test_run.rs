@@ -123,10 +123,13 @@ impl Runtime {
                             .map_err(fail)?;
                 }
                 let base = frame.addr32(0);
-                let (d, e) = (
+                let (d, e, m) = (
                     get32(&ctx, 0).wrapping_sub(base) as usize,
                     get32(&ctx, 4).wrapping_sub(base) as usize,
+                    get32(&ctx, 8).wrapping_sub(base) as usize,
                 );
+                // As bpf_prog_test_run_xdp: the output starts at the metadata, if any.
+                let d = if m <= d { m } else { d };
                 let buf = frame.bytes_mut();
                 data_out = if d <= e && e <= buf.len() {
                     buf[d..e].to_vec()

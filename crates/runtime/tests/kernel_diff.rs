@@ -6,6 +6,12 @@
 //!
 //! Each case (one program of one object) starts from fresh maps on both sides and drops every
 //! kernel fd at its end, so nothing stays loaded in the kernel.
+//!
+//! The kernel side gets the object's BTF as libbpf gives it (`BPF_BTF_LOAD` after filling in
+//! DATASEC sizes and offsets): maps that describe key or value types are created with them
+//! (spin locks need it), and programs are loaded with `prog_btf_fd`, function info (needed
+//! for callbacks and bpf-to-bpf calls) and line info, falling back step by step to no BTF;
+//! the table says which (`[kernel: BTF+lines]`).
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,6 +24,7 @@ use waggle_runtime::{Handle, LoadedObject, Runtime, TestRun};
 const HASH: u32 = 1;
 const ARRAY: u32 = 2;
 const PROG_ARRAY: u32 = 3;
+const PERF_EVENT_ARRAY: u32 = 4;
 const PERCPU_HASH: u32 = 5;
 const PERCPU_ARRAY: u32 = 6;
 const LRU_HASH: u32 = 9;
@@ -298,25 +305,94 @@ fn setup(object: &str) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
 struct KernelObject {
     maps: Vec<OwnedFd>,
     programs: Vec<Result<OwnedFd, String>>,
+    /// How each program was loaded: "BTF+lines", "BTF" (function info only) or "no BTF".
+    btf_use: Vec<&'static str>,
+    /// How many of its maps were created with BTF.
+    maps_with_btf: usize,
+    /// The object's BTF in the kernel, while its maps and programs live.
+    _btf: Option<OwnedFd>,
 }
 
-fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
+/// The object's BTF loaded into the kernel (as libbpf does: DATASECs fixed up), with the
+/// raw bytes for line info string offsets; `None` (and why, printed) when there is none or
+/// the kernel refuses it.
+fn kernel_btf(object_name: &str, elf: &[u8]) -> Option<(OwnedFd, Vec<u8>)> {
+    let raw = waggle_kernel::btf::object_btf(elf)?;
+    match waggle_kernel::btf_load(&raw) {
+        Ok(fd) => Some((fd, raw)),
+        Err(e) => {
+            let log: Vec<&str> = e.log.lines().rev().take(2).collect();
+            println!(
+                "{object_name}: kernel refuses its BTF ({}: {}); loading without BTF",
+                e.error,
+                log.join(" | ")
+            );
+            None
+        }
+    }
+}
+
+/// A kernel map, and whether it was created with BTF.
+fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<(OwnedFd, bool), String> {
     // Map-in-map: a template of the inner map, needed only while the outer one is created.
     let inner = match &spec.inner {
-        Some(inner) => Some(kernel_map(inner)?),
+        Some(inner) => Some(kernel_map(inner, None)?.0),
         None => None,
     };
     let attr = waggle_kernel::MapCreate {
         map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
-        max_entries: spec.max_entries,
+        // libbpf sizes a perf event array without max_entries for every possible CPU.
+        max_entries: if spec.map_type == PERF_EVENT_ARRAY && spec.max_entries == 0 {
+            kernel_possible_cpus() as u32
+        } else {
+            spec.max_entries
+        },
         map_flags: spec.flags,
         inner_map_fd: inner.as_ref().map(|fd| fd.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
         map_extra: spec.map_extra,
     };
-    waggle_kernel::map_create(&attr).map_err(|e| format!("map {}: {e}", spec.name))
+    // With the object's BTF when it describes key or value (spin locks need it), as libbpf,
+    // which gives none to the types whose values are not data (bpf_object__create_map).
+    let no_btf_types = [PERF_EVENT_ARRAY, ARRAY_OF_MAPS, HASH_OF_MAPS, QUEUE, STACK];
+    if let Some(fd) = btf
+        && !no_btf_types.contains(&spec.map_type)
+        && (spec.btf_key_type_id.is_some() || spec.btf_value_type_id.is_some())
+    {
+        let with = waggle_kernel::MapBtf {
+            btf_fd: fd.as_raw_fd() as u32,
+            key_type_id: spec.btf_key_type_id.unwrap_or(0),
+            value_type_id: spec.btf_value_type_id.unwrap_or(0),
+        };
+        // libbpf retries without BTF when the kernel refuses it (e.g. a keyless non-global
+        // array).
+        if let Ok(m) = waggle_kernel::map_create_btf(&attr, Some(&with)) {
+            return Ok((m, true));
+        }
+    }
+    waggle_kernel::map_create(&attr)
+        .map(|m| (m, false))
+        .map_err(|e| format!("map {}: {e}", spec.name))
+}
+
+/// `struct bpf_func_info` and `struct bpf_line_info` records of a linked program.
+fn prog_btf_records(p: &Program, raw_btf: &[u8]) -> (Vec<[u32; 2]>, Vec<[u32; 4]>) {
+    let funcs = p
+        .func_info
+        .iter()
+        .map(|f| [f.slot as u32, f.type_id])
+        .collect();
+    let lines = p
+        .line_info
+        .iter()
+        .filter_map(|l| {
+            let (file, line) = waggle_kernel::btf::line_strings(raw_btf, &l.file, &l.source)?;
+            Some([l.slot as u32, file, line, l.line << 10 | l.column])
+        })
+        .collect();
+    (funcs, lines)
 }
 
 /// Map references in kernel form: `MapIdx i` → the fd of map i, `MapIdxValue` → the fd and
@@ -358,10 +434,13 @@ impl KernelObject {
     /// Create the object's maps as libbpf does (global data set, `.rodata` frozen), load its
     /// programs, fill prog array and map-in-map slots. A program the kernel refuses is kept
     /// as its error.
-    fn load(obj: &Object) -> Result<KernelObject, String> {
+    fn load(obj: &Object, btf: Option<&(OwnedFd, Vec<u8>)>) -> Result<KernelObject, String> {
+        let map_btf = btf.map(|(fd, _)| fd);
         let mut maps = Vec::new();
+        let mut maps_with_btf = 0;
         for spec in &obj.maps {
-            let fd = kernel_map(spec)?;
+            let (fd, with_btf) = kernel_map(spec, map_btf)?;
+            maps_with_btf += usize::from(with_btf);
             if let Some(data) = &spec.initial_data {
                 waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0)
                     .map_err(|e| format!("map {}: initial data: {e}", spec.name))?;
@@ -374,16 +453,45 @@ impl KernelObject {
         }
         let license = obj.license.clone().unwrap_or_default();
         let mut programs = Vec::new();
+        let mut btf_use = Vec::new();
         for p in &obj.programs {
             let code = kernel_insns(p, &maps)?;
-            let r = waggle_kernel::prog_load(&waggle_kernel::ProgLoad {
+            let attr = waggle_kernel::ProgLoad {
                 prog_type: p.prog_type(),
                 insns: &code,
                 license: &license,
                 name: &p.name,
                 expected_attach_type: p.expected_attach_type.unwrap_or(0),
                 prog_flags: 0,
-            });
+            };
+            // As libbpf: BTF with function and line info; then function info only (line
+            // info the kernel refuses), then none (BTF it refuses), saying which worked.
+            let mut r = None;
+            if let Some((fd, raw)) = btf {
+                let (funcs, lines) = prog_btf_records(p, raw);
+                let fd = fd.as_raw_fd() as u32;
+                for (lines, how) in [(&lines[..], "BTF+lines"), (&[][..], "BTF")] {
+                    if r.is_some() || (how == "BTF+lines" && lines.is_empty()) {
+                        continue;
+                    }
+                    let with = waggle_kernel::ProgBtf {
+                        btf_fd: fd,
+                        func_info: &funcs,
+                        line_info: lines,
+                    };
+                    if let Ok(prog) = waggle_kernel::prog_load_btf(&attr, Some(&with)) {
+                        r = Some(Ok(prog));
+                        btf_use.push(how);
+                    }
+                }
+            }
+            let r = match r {
+                Some(r) => r,
+                None => {
+                    btf_use.push("no BTF");
+                    waggle_kernel::prog_load(&attr)
+                }
+            };
             programs.push(r.map_err(|e| {
                 let log: Vec<&str> = e.log.lines().rev().take(4).collect();
                 format!("{} (verifier: {})", e.error, log.join(" | "))
@@ -405,7 +513,16 @@ impl KernelObject {
                 .map_err(|e| format!("map {} slot {slot}: {e}", spec.name))?;
             }
         }
-        Ok(KernelObject { maps, programs })
+        Ok(KernelObject {
+            maps,
+            programs,
+            btf_use,
+            maps_with_btf,
+            _btf: btf
+                .map(|(fd, _)| fd.try_clone())
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        })
     }
 }
 
@@ -769,6 +886,8 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
             }
         }
     }
+    let elf = std::fs::read(path).unwrap_or_default();
+    let btf = kernel_btf(&object_name, &elf);
     for (i, p) in obj.programs.iter().enumerate() {
         let row = |status: &str| format!("{object_name:<24} {:<16} {status}", p.name);
         if let Some((_, _, why)) = EXCLUDED
@@ -788,7 +907,7 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
         // A fresh case: new maps on both sides, every kernel fd dropped at its end.
         let rt = Runtime::new();
         let loaded = rt.load_object(&obj, 0).expect("loaded before");
-        let kernel = match KernelObject::load(&obj) {
+        let kernel = match KernelObject::load(&obj, btf.as_ref()) {
             Ok(k) => k,
             Err(e) => {
                 table.push(row(&format!("skipped: kernel refuses the object: {e}")));
@@ -806,6 +925,12 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
             }
         };
         let out = run_case(&rt, &loaded, &obj, &object_name, i, &kernel, kprog);
+        let btf_note = format!(
+            "{}, {}/{} maps with BTF",
+            kernel.btf_use[i],
+            kernel.maps_with_btf,
+            kernel.maps.len()
+        );
         drop(kernel);
         loaded.close(&rt);
         assert_eq!(rt.live_objects(), 0, "{object_name}: Waggle objects left");
@@ -823,6 +948,7 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
             }
             (false, None) => format!("DIFFER ({})", out.differences.len()),
         };
+        status.push_str(&format!(" [kernel: {btf_note}]"));
         if out.eth_header_not_zeroed > 0 {
             status.push_str(&format!(
                 "; {} outputs differ only in the Ethernet header the kernel zeroes",

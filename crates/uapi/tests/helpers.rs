@@ -255,6 +255,8 @@ fn availability() {
     assert!(helper_allowed(P::Tracing, 183) && !helper_allowed(P::Kprobe, 183));
     assert!(helper_allowed(P::Xdp, 181) && helper_allowed(P::Xdp, 93));
     assert!(helper_allowed(P::PLAIN, 16) && helper_allowed(P::PLAIN, 181));
+    // Application hooks attach plain programs through links with cookies.
+    assert!(helper_allowed(P::PLAIN, 174) && !helper_allowed(P::SocketFilter, 174));
     // Unprivileged loaders lose the CAP_BPF and CAP_PERFMON tiers.
     assert!(helper_allowed_with(P::SocketFilter, 1, Caps::UNPRIVILEGED));
     assert!(!helper_allowed_with(

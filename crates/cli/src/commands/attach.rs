@@ -620,6 +620,13 @@ fn source_text(s: &SourceStats) -> String {
             if r.truncated > 0 {
                 let _ = write!(t, "; truncated {}", r.truncated);
             }
+            if r.tx_failed > 0 {
+                let _ = write!(t, "; XDP_TX frames not sent back {}", r.tx_failed);
+                // The first error is the send's when no run failed before it.
+                if r.errors == 0 {
+                    let _ = write!(t, " ({})", r.first_error.as_deref().unwrap_or("?"));
+                }
+            }
             if r.errors > 0 {
                 let _ = write!(
                     t,
@@ -685,6 +692,7 @@ fn source_json(s: &SourceStats) -> serde_json::Value {
                 "verdicts": verdicts,
                 "invalid": r.invalid,
                 "truncated": r.truncated,
+                "tx_failed": r.tx_failed,
                 "passed_bytes": r.passed_bytes,
                 "errors": r.errors,
                 "first_error": r.first_error,

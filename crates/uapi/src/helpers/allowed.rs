@@ -18,7 +18,8 @@
 //!   `tcp_send_ack`.
 //! - Waggle's plain type ([`ProgramType::PLAIN`], kernel `unspec`) gets the
 //!   base set plus the process-identity and `probe_read*` helpers the
-//!   runtime can emulate in user space.
+//!   runtime can emulate in user space, and `get_attach_cookie` (its
+//!   application hooks attach through links with cookies).
 //!
 //! Privilege follows `bpf_base_func_proto`: three tiers (always, CAP_BPF,
 //! CAP_PERFMON) selected by [`Caps`].
@@ -164,8 +165,9 @@ const SK_REUSEPORT: &[u32] = &[82, 26, 68, 46, 160];
 const SK_LOOKUP: &[u32] = &[25, 124, 86];
 /// `lirc_mode2_func_proto`.
 const LIRC: &[u32] = &[77, 78, 92, 6];
-/// Waggle's plain type: identity and checked reads the runtime emulates.
-const PLAIN: &[u32] = &[15, 16, 4, 45, 160];
+/// Waggle's plain type: identity and checked reads the runtime emulates, and the link's
+/// cookie (application hooks keep one per link, as tracing links do in the kernel).
+const PLAIN: &[u32] = &[15, 16, 4, 45, 160, 174];
 
 /// Whether a fully privileged program of `prog_type` may call helper `id`.
 pub fn helper_allowed(prog_type: ProgramType, id: u32) -> bool {
