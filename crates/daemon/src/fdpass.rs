@@ -10,13 +10,24 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+/// Most descriptors one message carries (a map's memfd and a ring buffer's eventfd).
+pub const MAX_FDS: usize = 4;
+
 /// Sends `data` with `fd` attached to its first byte; returns the bytes sent (the caller
 /// writes the rest, if any, normally). `WouldBlock` on a non-blocking socket that is full.
 pub fn send_with_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    send_with_fds(sock, data, &[fd])
+}
+
+/// [`send_with_fd`] for up to [`MAX_FDS`] descriptors.
+pub fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = SendAncillaryBuffer::new(&mut space);
-    let fds = [fd];
-    if !anc.push(SendAncillaryMessage::ScmRights(&fds)) {
+    if fds.len() > MAX_FDS || !anc.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("ancillary buffer too small"));
     }
     Ok(sendmsg(
@@ -34,7 +45,7 @@ pub fn recv_with_fds(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut anc = RecvAncillaryBuffer::new(&mut space);
     let r = loop {
         match recvmsg(

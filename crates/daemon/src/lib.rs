@@ -13,6 +13,7 @@ pub mod client;
 pub mod fdpass;
 pub mod proto;
 pub mod server;
+pub mod sources;
 mod state;
 
 pub use client::{Client, ClientError, SharedMap};

@@ -5,11 +5,12 @@
 //! else (another client, a pin, a link) holds is freed. Pins are global. Peer credentials
 //! decide whether a client may change things (load, pin, attach, write maps) or only read.
 
-use crate::fdpass::send_with_fd;
+use crate::fdpass::send_with_fds;
 use crate::proto::{
     FormattedEntry, MAX_FRAME, ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION,
     WireHandle, decode, encode, frame_len,
 };
+use crate::sources::Sources;
 use crate::state;
 use std::collections::HashMap;
 use std::future::Future;
@@ -92,6 +93,7 @@ pub(crate) type Btfs = Arc<Mutex<HashMap<u32, (Weak<waggle_runtime::Map>, Arc<Bt
 pub struct Session {
     rt: Runtime,
     btfs: Btfs,
+    sources: Arc<Sources>,
     handles: HashMap<WireHandle, Handle>,
     next: WireHandle,
     privileged: bool,
@@ -103,6 +105,8 @@ impl Drop for Session {
         for (_, h) in self.handles.drain() {
             let _ = self.rt.close(h);
         }
+        // Links only this client held are gone: their sources stop.
+        self.sources.reap(&self.rt);
     }
 }
 
@@ -123,13 +127,20 @@ fn error(errno: i32, message: impl Into<String>) -> Response {
 impl Session {
     /// A session on `rt` for a peer with `uid`, privileged or read-only.
     pub fn new(rt: Runtime, uid: u32, privileged: bool) -> Session {
-        Session::with_btfs(rt, Btfs::default(), uid, privileged)
+        Session::with_shared(rt, Btfs::default(), Arc::default(), uid, privileged)
     }
 
-    pub(crate) fn with_btfs(rt: Runtime, btfs: Btfs, uid: u32, privileged: bool) -> Session {
+    pub(crate) fn with_shared(
+        rt: Runtime,
+        btfs: Btfs,
+        sources: Arc<Sources>,
+        uid: u32,
+        privileged: bool,
+    ) -> Session {
         Session {
             rt,
             btfs,
+            sources,
             handles: HashMap::new(),
             next: 1,
             privileged,
@@ -170,9 +181,10 @@ impl Session {
         }
     }
 
-    /// Serves one request; a map's memfd comes back alongside for `MapShm`. Never panics
-    /// outward: a panic inside the runtime becomes an `EFAULT` reply.
-    pub fn handle(&mut self, req: Request) -> (Response, Option<OwnedFd>) {
+    /// Serves one request; a map's memfd (and a ring buffer's eventfd) comes back alongside
+    /// for `MapShm`. Never panics outward: a panic inside the runtime becomes an `EFAULT`
+    /// reply.
+    pub fn handle(&mut self, req: Request) -> (Response, Vec<OwnedFd>) {
         if req.writes() && !self.privileged {
             return (
                 error(
@@ -183,21 +195,21 @@ impl Session {
                         self.uid
                     ),
                 ),
-                None,
+                Vec::new(),
             );
         }
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(req)));
         match r {
             Ok(Ok(x)) => x,
-            Ok(Err(e)) => (e, None),
+            Ok(Err(e)) => (e, Vec::new()),
             Err(_) => (
                 error(errno::EFAULT, "internal error serving the request"),
-                None,
+                Vec::new(),
             ),
         }
     }
 
-    fn dispatch(&mut self, req: Request) -> Result<(Response, Option<OwnedFd>), Response> {
+    fn dispatch(&mut self, req: Request) -> Result<(Response, Vec<OwnedFd>), Response> {
         let rt = self.rt.clone();
         let ok = |r: waggle_runtime::Result<()>| r.map(|()| Response::Ok).map_err(err);
         let resp = match req {
@@ -354,9 +366,15 @@ impl Session {
                 ok(rt.obj_pin(self.get(handle)?, &path))?
             }
             Request::ObjGet { path } => self.new_handle(rt.obj_get(&path)),
-            Request::Unpin { path } => ok(rt.unpin(&path))?,
+            Request::Unpin { path } => {
+                let r = ok(rt.unpin(&path))?;
+                self.sources.reap(&rt);
+                r
+            }
             Request::Pins => Response::Pins(rt.pins()),
-            Request::ObjGetInfo { handle } => Response::Info(info(&rt, self.get(handle)?)?),
+            Request::ObjGetInfo { handle } => {
+                Response::Info(info(&rt, &self.sources, self.get(handle)?)?)
+            }
             Request::ProgGetNextId { start } => Response::NextId(rt.prog_get_next_id(start)),
             Request::MapGetNextId { start } => Response::NextId(rt.map_get_next_id(start)),
             Request::ProgGetById { id } => self.new_handle(rt.prog_get_handle_by_id(id)),
@@ -365,17 +383,36 @@ impl Session {
                 let h = self.get(prog)?;
                 self.new_handle(rt.link_create(h, &hook, cookie))
             }
-            Request::LinkDetach { link } => ok(rt.link_detach(self.get(link)?))?,
+            Request::LinkDetach { link } => {
+                let r = ok(rt.link_detach(self.get(link)?))?;
+                self.sources.reap(&rt);
+                r
+            }
             Request::Close { handle } => {
                 let h = self.get(handle)?;
                 self.handles.remove(&handle);
-                ok(rt.close(h))?
+                let r = ok(rt.close(h))?;
+                self.sources.reap(&rt);
+                r
             }
+            Request::Attach {
+                prog,
+                source,
+                cookie,
+            } => {
+                let h = self.get(prog)?;
+                let link =
+                    tokio::task::block_in_place(|| self.sources.attach(&rt, h, source, cookie))
+                        .map_err(|(errno, message)| Response::Error { errno, message })?;
+                Response::Handle(self.adopt(link)?)
+            }
+            Request::LinkGetNextId { start } => Response::NextId(rt.link_get_next_id(start)),
+            Request::LinkGetById { id } => self.new_handle(rt.link_get_handle_by_id(id)),
         };
-        Ok((resp, None))
+        Ok((resp, Vec::new()))
     }
 
-    fn map_shm(&mut self, map: WireHandle) -> Result<(Response, Option<OwnedFd>), Response> {
+    fn map_shm(&mut self, map: WireHandle) -> Result<(Response, Vec<OwnedFd>), Response> {
         let m = self.rt.map(self.get(map)?).map_err(err)?;
         let (fd, len) = m.shared_memory().ok_or_else(|| {
             error(
@@ -400,27 +437,48 @@ impl Session {
                 producer_off: waggle_maps::ringbuf::PRODUCER_POS_OFF as u64,
                 data_off: waggle_maps::ringbuf::DATA_OFF as u64,
                 size: spec.max_entries.into(),
+                waiters_off: waggle_maps::ringbuf::CONSUMER_WAITERS_OFF as u64,
             },
-            _ => ShmLayout::Hash,
+            _ => match m.inner.kind() {
+                waggle_maps::MapKind::Hash(h) => ShmLayout::Hash {
+                    map_type: spec.map_type as u32,
+                    key_size: spec.key_size,
+                    value_size: spec.value_size,
+                    max_entries: spec.max_entries,
+                    flags: spec.flags,
+                    ncpus: m.inner.ncpus(),
+                    seed: h.seed(),
+                    spin_lock_off: spec.spin_lock_off,
+                },
+                _ => return Err(error(errno::EOPNOTSUPP, "no shared layout for this map")),
+            },
         };
         // Read-only clients get a read-only file description: the kernel then refuses any
         // writable mapping of it, whatever the client tries. Hash tables are read-only for
         // everyone: their layout (indices, locks) is the daemon's, and a client writing it
         // could only corrupt the map.
-        let writable = self.privileged && !matches!(layout, ShmLayout::Hash);
+        let writable = self.privileged && !matches!(layout, ShmLayout::Hash { .. });
+        let share_err =
+            |e: io::Error| error(errno::ENOMEM, format!("sharing the map's memory: {e}"));
         let fd = if writable {
             fd.try_clone_to_owned()
         } else {
             reopen_read_only(fd)
         }
-        .map_err(|e| error(errno::ENOMEM, format!("sharing the map's memory: {e}")))?;
+        .map_err(share_err)?;
+        let mut fds = vec![fd];
+        // Only a consumer (writable mapping) waits for records.
+        if writable && let Some(efd) = m.inner.as_ringbuf().and_then(|r| r.notify_fd()) {
+            fds.push(efd.try_clone_to_owned().map_err(share_err)?);
+        }
         Ok((
             Response::Shm {
                 len: len as u64,
                 writable,
+                notify: fds.len() > 1,
                 layout,
             },
-            Some(fd),
+            fds,
         ))
     }
 }
@@ -443,7 +501,7 @@ fn check_pin_path(path: &str) -> Result<(), Response> {
     Ok(())
 }
 
-fn info(rt: &Runtime, h: Handle) -> Result<ObjInfo, Response> {
+fn info(rt: &Runtime, sources: &Sources, h: Handle) -> Result<ObjInfo, Response> {
     Ok(match rt.obj_get_info(h).map_err(err)? {
         Info::Program(p) => ObjInfo::Program {
             id: p.id,
@@ -480,26 +538,38 @@ fn info(rt: &Runtime, h: Handle) -> Result<ObjInfo, Response> {
             id,
             program_id,
             hook,
+            detached: matches!(rt.object(h), Ok(Object::Link(l)) if l.is_detached()),
+            source: sources.describe(id),
         },
     })
 }
 
-/// Writes a whole frame, with `fd` attached to its first byte if given.
-async fn send(stream: &mut UnixStream, frame: &[u8], fd: Option<OwnedFd>) -> io::Result<()> {
+/// Writes a whole frame, with `fds` attached to its first byte if any.
+async fn send(stream: &mut UnixStream, frame: &[u8], fds: Vec<OwnedFd>) -> io::Result<()> {
     let mut sent = 0;
-    if let Some(fd) = fd {
+    if !fds.is_empty() {
+        let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
         sent = stream
             .async_io(Interest::WRITABLE, || {
-                send_with_fd(stream.as_fd(), frame, fd.as_fd())
+                send_with_fds(stream.as_fd(), frame, &borrowed)
             })
             .await?;
     }
-    stream.write_all(&frame[sent..]).await
+    if sent < frame.len() {
+        stream.write_all(&frame[sent..]).await?;
+    }
+    Ok(())
 }
 
 /// Serves one connection until it closes or breaks the protocol.
-async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer, privileged: bool) {
-    let mut session = Session::with_btfs(rt, btfs, peer.uid, privileged);
+async fn connection(
+    rt: Runtime,
+    (btfs, sources): (Btfs, Arc<Sources>),
+    mut stream: UnixStream,
+    peer: Peer,
+    privileged: bool,
+) {
+    let mut session = Session::with_shared(rt, btfs, sources, peer.uid, privileged);
     // Bytes received and not yet served: one read usually brings a whole frame.
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
     loop {
@@ -509,7 +579,7 @@ async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer,
                 let _ = send(
                     &mut stream,
                     &encode(&error(errno::EINVAL, e.to_string())),
-                    None,
+                    Vec::new(),
                 )
                 .await;
                 break;
@@ -531,8 +601,10 @@ async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer,
                 let (r, fd) = session.handle(req);
                 (r, fd, false)
             }
-            Err(e @ ProtoError::Version(_)) => (error(errno::EPROTO, e.to_string()), None, true),
-            Err(e) => (error(errno::EINVAL, e.to_string()), None, false),
+            Err(e @ ProtoError::Version(_)) => {
+                (error(errno::EPROTO, e.to_string()), Vec::new(), true)
+            }
+            Err(e) => (error(errno::EINVAL, e.to_string()), Vec::new(), false),
         };
         buf.drain(..4 + n);
         if send(&mut stream, &encode(&resp), fd).await.is_err() || close {
@@ -615,6 +687,7 @@ impl Server {
         let owner = rustix::process::geteuid().as_raw();
         let mut tasks = tokio::task::JoinSet::new();
         let btfs = Btfs::default();
+        let sources = Arc::new(Sources::default());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -624,7 +697,8 @@ impl Server {
                     let Ok(cred) = stream.peer_cred() else { continue };
                     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
                     let privileged = is_privileged(peer, owner, self.config.group);
-                    tasks.spawn(connection(self.rt.clone(), btfs.clone(), stream, peer, privileged));
+                    let shared = (btfs.clone(), sources.clone());
+                    tasks.spawn(connection(self.rt.clone(), shared, stream, peer, privileged));
                 }
                 // Reap finished connections so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -632,6 +706,8 @@ impl Server {
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        // SIGTERM detaches programs: every source stops (pinned links stay, without events).
+        tokio::task::block_in_place(|| sources.stop_all(&self.rt));
         drop(listener);
         let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.config.state_dir {
