@@ -218,7 +218,7 @@ enum Command {
     Prog(commands::prog::ProgCmd),
     /// Maps in the daemon: list, show, dump, lookup, update, delete, pin (as bpftool map).
     Map(commands::map::MapCmd),
-    /// Links in the daemon (not available yet).
+    /// Links in the daemon: attach programs to event sources, list, show, detach, pin.
     Link(commands::link::LinkCmd),
     /// Read a ring buffer map of the daemon, following new records.
     Ringbuf(commands::ringbuf::RingbufCmd),
