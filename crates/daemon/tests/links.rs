@@ -478,3 +478,171 @@ fn state_dir_keeps_flags_and_frozen_state() {
             .is_err()
     );
 }
+
+#[test]
+fn exec_events_link_feeds_a_blocking_ring_buffer_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(&dir);
+    let mut c = Client::connect(d.path()).unwrap();
+    let obj = load(&mut c, "examples/execsnoop.bpf.o");
+    let on_exec = obj.program("on_exec").unwrap();
+    let on_exit = obj.program("on_exit").unwrap();
+    let link = match c.attach(on_exec, AttachSource::ProcEvents { exit: false }, 0) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("SKIPPED: the daemon cannot listen to the process connector here: {e}");
+            return;
+        }
+    };
+    // The second program joins the running listener (one source for both hooks).
+    let _exit = c
+        .attach(on_exit, AttachSource::ProcEvents { exit: true }, 0)
+        .unwrap();
+    assert_eq!(d.runtime().hook_names().len(), 2);
+    let rb = c.map_shm(obj.map("execs").unwrap()).unwrap();
+    let child = std::process::Command::new("sleep")
+        .arg("0.1")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut child = child;
+    child.wait().unwrap();
+    let mut found = None;
+    while found.is_none() {
+        assert!(
+            rb.ringbuf_wait(Duration::from_secs(30)).unwrap(),
+            "no exec record for pid {pid}"
+        );
+        rb.ringbuf_consume(|r| {
+            if u32::from_ne_bytes(r[..4].try_into().unwrap()) == pid {
+                found = Some(r[4..20].to_vec());
+            }
+        })
+        .unwrap();
+    }
+    assert!(found.unwrap().starts_with(b"sleep\0"));
+    c.close(link).unwrap();
+    assert_eq!(
+        d.runtime().hook_names().len(),
+        2,
+        "the exit link keeps the listener"
+    );
+    drop(c);
+    wait_until("listener stopped", || d.runtime().hook_names().is_empty());
+}
+
+/// Deletes network namespaces when dropped.
+struct Namespaces(Vec<String>);
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let o = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
+/// Moves this thread into network namespace `ns` (threads it starts inherit it).
+fn enter(ns: &str) {
+    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    rustix::thread::move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&f),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .unwrap();
+}
+
+#[test]
+fn iface_link_runs_xdp_on_frames_of_a_veth_in_a_namespace() {
+    let id = std::process::id() % 100_000;
+    let (na, nb) = (format!("wgd{id}a"), format!("wgd{id}b"));
+    let (va, vb) = (format!("wda{id}"), format!("wdb{id}"));
+    let _guard = Namespaces(vec![na.clone(), nb.clone()]);
+    let setup = (|| {
+        ip(&["netns", "add", &na])?;
+        ip(&["netns", "add", &nb])?;
+        ip(&[
+            "link", "add", &va, "netns", &na, "type", "veth", "peer", "name", &vb, "netns", &nb,
+        ])?;
+        ip(&["-n", &na, "addr", "add", "10.198.0.1/24", "dev", &va])?;
+        ip(&["-n", &nb, "addr", "add", "10.198.0.2/24", "dev", &vb])?;
+        ip(&["-n", &na, "link", "set", &va, "up"])?;
+        ip(&["-n", &nb, "link", "set", &vb, "up"])
+    })();
+    if let Err(e) = setup {
+        println!("SKIPPED: cannot make network namespaces and a veth pair here: {e}");
+        return;
+    }
+    // The daemon runs in namespace B (its threads are started from a thread inside it).
+    let dir = tempfile::tempdir().unwrap();
+    let d = {
+        let (nb, path) = (nb.clone(), dir.path().join("waggle.sock"));
+        std::thread::spawn(move || {
+            enter(&nb);
+            Server::bind(Config {
+                socket: Some(path),
+                ..Config::default()
+            })
+            .unwrap()
+            .spawn()
+            .unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+    let mut c = Client::connect(d.path()).unwrap();
+    let obj = load(&mut c, "tests/progs/hooks.bpf.o");
+    let shm = c.map_shm(obj.map("counts").unwrap()).unwrap();
+    let e = c
+        .attach(
+            obj.program("xdp_udp9999").unwrap(),
+            AttachSource::Iface {
+                name: "no-such-if0".into(),
+            },
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(e.errno(), Some(errno::ENODEV), "{e}");
+    let link = c
+        .attach(
+            obj.program("xdp_udp9999").unwrap(),
+            AttachSource::Iface { name: vb.clone() },
+            0,
+        )
+        .unwrap();
+    assert_eq!(d.runtime().hook_names(), vec![format!("xdp:{vb}")]);
+    const N: u64 = 20;
+    let sender = std::thread::spawn(move || {
+        enter(&na);
+        let s = std::net::UdpSocket::bind("10.198.0.1:0").unwrap();
+        for i in 0..N {
+            s.send_to(format!("datagram {i}").as_bytes(), "10.198.0.2:9999")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    sender.join().unwrap();
+    // Slot 13 counts the program's drops of UDP port 9999.
+    wait_until("datagrams seen", || shm.array_u64(13, 0) == Some(N));
+    c.close(link).unwrap();
+    assert!(d.runtime().hook_names().is_empty());
+    d.stop().unwrap();
+}
