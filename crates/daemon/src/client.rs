@@ -2,7 +2,7 @@
 //! [`SharedMap`], a map's memory mapped into the client (array reads and ring-buffer
 //! consumption with no round trip).
 
-use crate::fdpass::recv_frame;
+use crate::fdpass::recv_frame_in_place;
 use crate::proto::{ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION, WireHandle};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -91,6 +91,8 @@ pub struct RunResult {
 pub struct Client {
     sock: UnixStream,
     pending: Vec<u8>,
+    /// Requests are encoded here (reused).
+    out: Vec<u8>,
     fds: Vec<OwnedFd>,
     privileged: bool,
     uid: u32,
@@ -109,6 +111,7 @@ impl Client {
         let mut c = Client {
             sock,
             pending: Vec::new(),
+            out: Vec::new(),
             fds: Vec::new(),
             privileged: false,
             uid: 0,
@@ -142,10 +145,17 @@ impl Client {
 
     /// Sends a request and returns the reply; an error reply becomes [`ClientError::Remote`].
     pub fn call(&mut self, req: &Request) -> Result<Response> {
-        self.sock.write_all(&crate::proto::encode(req))?;
+        crate::proto::encode_into(req, &mut self.out);
+        self.sock.write_all(&self.out)?;
         self.fds.clear();
-        let payload = recv_frame(self.sock.as_fd(), &mut self.pending, &mut self.fds)?;
-        match crate::proto::decode::<Response>(&payload)? {
+        let n = recv_frame_in_place(self.sock.as_fd(), &mut self.pending, &mut self.fds)?;
+        let r = crate::proto::decode::<Response>(&self.pending[4..4 + n]);
+        if self.pending.len() == 4 + n {
+            self.pending.clear();
+        } else {
+            self.pending.drain(..4 + n);
+        }
+        match r? {
             Response::Error { errno, message } => Err(ClientError::Remote { errno, message }),
             r => Ok(r),
         }

@@ -73,21 +73,45 @@ pub fn recv_frame(
     pending: &mut Vec<u8>,
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<Vec<u8>> {
+    let n = recv_frame_in_place(sock, pending, fds)?;
+    let payload = pending[4..4 + n].to_vec();
+    pending.drain(..4 + n);
+    Ok(payload)
+}
+
+/// Reads until `pending` starts with a whole frame and returns its payload length: the
+/// payload is `pending[4..4 + len]` (decode it there, then drain `4 + len` bytes), so a
+/// reply is not copied out of the receive buffer.
+pub fn recv_frame_in_place(
+    sock: impl AsFd,
+    pending: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
     let sock = sock.as_fd();
-    let mut chunk = [0u8; 8 << 10];
     loop {
         if let Some(prefix) = pending.first_chunk::<4>() {
             let n = frame_len(*prefix).map_err(|e: ProtoError| io::Error::other(e.to_string()))?;
             if pending.len() >= 4 + n {
-                let payload = pending[4..4 + n].to_vec();
-                pending.drain(..4 + n);
-                return Ok(payload);
+                return Ok(n);
             }
+            pending.reserve((4 + n - pending.len()).min(1 << 20));
         }
-        let got = recv_with_fds(sock, &mut chunk, fds)?;
+        // Receive straight into the spare capacity (at least 8 KiB of it).
+        let have = pending.len();
+        pending.reserve(8 << 10);
+        let cap = pending.capacity();
+        pending.resize(cap, 0);
+        let got = recv_with_fds(sock, &mut pending[have..], fds);
+        let got = match got {
+            Ok(g) => g,
+            Err(e) => {
+                pending.truncate(have);
+                return Err(e);
+            }
+        };
+        pending.truncate(have + got);
         if got == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        pending.extend_from_slice(&chunk[..got]);
     }
 }

@@ -480,14 +480,26 @@ pub enum ProtoError {
 
 /// A whole frame (length prefix, version, body) for `msg`.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let mut out = vec![0u8; 6];
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    let mut out = Vec::new();
+    encode_into(msg, &mut out);
+    out
+}
+
+/// [`encode`] into `out` (cleared first), reusing its allocation: the daemon and the client
+/// keep one buffer per connection, so a request costs no allocation for its frame.
+pub fn encode_into<T: Serialize>(msg: &T, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    let buf = std::mem::take(out);
     // Serialising our own enums into a Vec cannot fail.
-    let out = postcard::to_extend(msg, out).unwrap_or_else(|_| vec![0u8; 6]);
-    let mut out = out;
+    *out = postcard::to_extend(msg, buf).unwrap_or_else(|_| {
+        let mut v = vec![0u8; 4];
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v
+    });
     let len = (out.len() - 4) as u32;
     out[..4].copy_from_slice(&len.to_le_bytes());
-    out
 }
 
 /// The payload length a frame's 4-byte prefix announces, checked against [`MAX_FRAME`].

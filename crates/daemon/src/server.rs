@@ -572,6 +572,8 @@ async fn connection(
     let mut session = Session::with_shared(rt, btfs, sources, peer.uid, privileged);
     // Bytes received and not yet served: one read usually brings a whole frame.
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
+    // Replies are encoded into one reused buffer.
+    let mut out: Vec<u8> = Vec::with_capacity(1 << 10);
     loop {
         let n = match buf.first_chunk::<4>().map(|p| frame_len(*p)) {
             Some(Ok(n)) => n,
@@ -606,9 +608,18 @@ async fn connection(
             }
             Err(e) => (error(errno::EINVAL, e.to_string()), Vec::new(), false),
         };
-        buf.drain(..4 + n);
-        if send(&mut stream, &encode(&resp), fd).await.is_err() || close {
+        if buf.len() == 4 + n {
+            buf.clear();
+        } else {
+            buf.drain(..4 + n);
+        }
+        crate::proto::encode_into(&resp, &mut out);
+        if send(&mut stream, &out, fd).await.is_err() || close {
             break;
+        }
+        if out.capacity() > 1 << 20 {
+            // A big reply (a dump) does not pin its memory for the connection's life.
+            out = Vec::with_capacity(1 << 10);
         }
     }
     // `session` drops here (or when the task is aborted): its handles close.
