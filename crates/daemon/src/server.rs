@@ -89,11 +89,35 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
 /// freed maps are dropped as new ones come.
 pub(crate) type Btfs = Arc<Mutex<HashMap<u32, (Weak<waggle_runtime::Map>, Arc<Btf>)>>>;
 
+/// What all connections share besides the runtime.
+#[derive(Clone, Default)]
+pub(crate) struct Shared {
+    pub(crate) btfs: Btfs,
+    pub(crate) sources: Arc<Sources>,
+    pub(crate) objects: state::Objects,
+}
+
+/// Remembers the BTF of an object's maps, for dumps shown with types.
+pub(crate) fn register_btf(rt: &Runtime, btfs: &Btfs, btf: Option<Btf>, maps: &[(String, Handle)]) {
+    let Some(btf) = btf else { return };
+    let btf = Arc::new(btf);
+    let mut reg = btfs.lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|_, (m, _)| m.strong_count() > 0);
+    for (_, h) in maps {
+        if let Ok(m) = rt.map(*h)
+            && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
+        {
+            reg.insert(m.id, (Arc::downgrade(&m), btf.clone()));
+        }
+    }
+}
+
 /// One connection's view of the runtime: its handles, closed when it is dropped.
 pub struct Session {
     rt: Runtime,
     btfs: Btfs,
     sources: Arc<Sources>,
+    objects: state::Objects,
     handles: HashMap<WireHandle, Handle>,
     next: WireHandle,
     privileged: bool,
@@ -127,20 +151,15 @@ fn error(errno: i32, message: impl Into<String>) -> Response {
 impl Session {
     /// A session on `rt` for a peer with `uid`, privileged or read-only.
     pub fn new(rt: Runtime, uid: u32, privileged: bool) -> Session {
-        Session::with_shared(rt, Btfs::default(), Arc::default(), uid, privileged)
+        Session::with_shared(rt, Shared::default(), uid, privileged)
     }
 
-    pub(crate) fn with_shared(
-        rt: Runtime,
-        btfs: Btfs,
-        sources: Arc<Sources>,
-        uid: u32,
-        privileged: bool,
-    ) -> Session {
+    pub(crate) fn with_shared(rt: Runtime, shared: Shared, uid: u32, privileged: bool) -> Session {
         Session {
             rt,
-            btfs,
-            sources,
+            btfs: shared.btfs,
+            sources: shared.sources,
+            objects: shared.objects,
             handles: HashMap::new(),
             next: 1,
             privileged,
@@ -319,18 +338,9 @@ impl Session {
                         }
                         error(e.error.errno, m)
                     })?;
-                if let Some(btf) = obj.btf {
-                    let btf = Arc::new(btf);
-                    let mut reg = self.btfs.lock().unwrap_or_else(|e| e.into_inner());
-                    reg.retain(|_, (m, _)| m.strong_count() > 0);
-                    for (_, h) in &loaded.maps {
-                        if let Ok(m) = rt.map(*h)
-                            && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
-                        {
-                            reg.insert(m.id, (Arc::downgrade(&m), btf.clone()));
-                        }
-                    }
-                }
+                register_btf(&rt, &self.btfs, obj.btf, &loaded.maps);
+                // Kept (while its programs or maps live) so `--state` can reload it.
+                state::record_object(&rt, &self.objects, &name, elf, &loaded);
                 let mut maps = Vec::new();
                 let mut programs = Vec::new();
                 for (n, h) in loaded.maps {
@@ -564,12 +574,12 @@ async fn send(stream: &mut UnixStream, frame: &[u8], fds: Vec<OwnedFd>) -> io::R
 /// Serves one connection until it closes or breaks the protocol.
 async fn connection(
     rt: Runtime,
-    (btfs, sources): (Btfs, Arc<Sources>),
+    shared: Shared,
     mut stream: UnixStream,
     peer: Peer,
     privileged: bool,
 ) {
-    let mut session = Session::with_shared(rt, btfs, sources, peer.uid, privileged);
+    let mut session = Session::with_shared(rt, shared, peer.uid, privileged);
     // Bytes received and not yet served: one read usually brings a whole frame.
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
     // Replies are encoded into one reused buffer.
@@ -628,6 +638,7 @@ async fn connection(
 /// A bound daemon, ready to serve.
 pub struct Server {
     rt: Runtime,
+    shared: Shared,
     config: Config,
     path: PathBuf,
     listener: std::os::unix::net::UnixListener,
@@ -670,11 +681,13 @@ impl Server {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
         listener.set_nonblocking(true)?;
         let rt = Runtime::new();
+        let shared = Shared::default();
         if let Some(dir) = &config.state_dir {
-            state::restore(&rt, dir)?;
+            state::restore(&rt, &shared, dir)?;
         }
         Ok(Server {
             rt,
+            shared,
             config,
             path,
             listener,
@@ -697,8 +710,7 @@ impl Server {
         let listener = tokio::net::UnixListener::from_std(self.listener)?;
         let owner = rustix::process::geteuid().as_raw();
         let mut tasks = tokio::task::JoinSet::new();
-        let btfs = Btfs::default();
-        let sources = Arc::new(Sources::default());
+        let sources = self.shared.sources.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -708,7 +720,7 @@ impl Server {
                     let Ok(cred) = stream.peer_cred() else { continue };
                     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
                     let privileged = is_privileged(peer, owner, self.config.group);
-                    let shared = (btfs.clone(), sources.clone());
+                    let shared = self.shared.clone();
                     tasks.spawn(connection(self.rt.clone(), shared, stream, peer, privileged));
                 }
                 // Reap finished connections so the set does not grow.
@@ -722,7 +734,7 @@ impl Server {
         drop(listener);
         let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.config.state_dir {
-            state::save(&self.rt, dir)?;
+            state::save(&self.rt, &self.shared.objects, dir)?;
         }
         Ok(())
     }

@@ -646,3 +646,68 @@ fn iface_link_runs_xdp_on_frames_of_a_veth_in_a_namespace() {
     assert!(d.runtime().hook_names().is_empty());
     d.stop().unwrap();
 }
+
+#[test]
+fn state_dir_reloads_pinned_programs_with_their_pinned_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        socket: Some(dir.path().join("s.sock")),
+        state_dir: Some(dir.path().join("state")),
+        ..Config::default()
+    };
+    let d = Server::bind(config.clone()).unwrap().spawn().unwrap();
+    let mut c = Client::connect(d.path()).unwrap();
+    let obj = load(&mut c, "tests/progs/hooks.bpf.o");
+    c.pin(obj.program("tick").unwrap(), "/tick").unwrap();
+    let counts = obj.map("counts").unwrap();
+    c.map_update(counts, &10u32.to_ne_bytes(), &1000u64.to_ne_bytes(), 0)
+        .unwrap();
+    c.pin(counts, "/counts").unwrap();
+    drop(c);
+    d.stop().unwrap();
+
+    let d = Server::bind(config.clone()).unwrap().spawn().unwrap();
+    let mut c = Client::connect(d.path()).unwrap();
+    let mut pins = c.pins().unwrap();
+    pins.sort();
+    assert_eq!(pins, vec!["/counts".to_string(), "/tick".to_string()]);
+    let tick = c.get_pinned("/tick").unwrap();
+    let counts = c.get_pinned("/counts").unwrap();
+    let ObjInfo::Program { name, map_ids, .. } = c.info(tick).unwrap() else {
+        panic!("not a program")
+    };
+    let ObjInfo::Map { id: counts_id, .. } = c.info(counts).unwrap() else {
+        panic!("not a map")
+    };
+    assert_eq!(name, "tick");
+    assert!(
+        map_ids.contains(&counts_id),
+        "the program uses the restored map"
+    );
+    // The restored program runs on the restored map: its count goes on from 1000.
+    let shm = c.map_shm(counts).unwrap();
+    assert_eq!(shm.array_u64(10, 0), Some(1000));
+    let link = c
+        .attach(
+            tick,
+            AttachSource::Every {
+                period_ns: 1_000_000,
+            },
+            0,
+        )
+        .unwrap();
+    wait_until("restored program runs", || {
+        shm.array_u64(10, 0).unwrap() > 1000
+    });
+    c.close(link).unwrap();
+    // Saved again on this shutdown: a third start still has both.
+    drop(shm);
+    drop(c);
+    d.stop().unwrap();
+    let d = Server::bind(config).unwrap().spawn().unwrap();
+    let mut c = Client::connect(d.path()).unwrap();
+    assert_eq!(c.pins().unwrap().len(), 2);
+    let counts = c.get_pinned("/counts").unwrap();
+    let v = c.map_lookup(counts, &10u32.to_ne_bytes()).unwrap();
+    assert!(u64::from_ne_bytes(v.try_into().unwrap()) > 1000);
+}
