@@ -212,7 +212,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "conformance")]
         helpers: HelperSet,
     },
-    /// Run the daemon: the runtime behind a Unix socket, for `prog`, `map`, `pin`, `ringbuf`.
+    /// Run the daemon: the runtime behind a Unix socket, for `prog`, `map`, `link`, `pin`, `ringbuf`.
     Daemon(commands::daemon::DaemonArgs),
     /// Programs in the daemon: load, list, show, unload (as bpftool prog).
     Prog(commands::prog::ProgCmd),

@@ -383,3 +383,83 @@ fn pcap_attach_and_ringbuf_read_follow_a_timer() {
     assert!(recs.iter().all(|r| r["len"] == 24), "{recs:?}");
     d.ok(&["pin", "rm", "/e"]);
 }
+
+#[test]
+fn exec_events_attach_feeds_ringbuf_read() {
+    let d = Daemon::start();
+    let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/execsnoop.bpf.o");
+    let out = d.run(&[
+        "prog",
+        "load",
+        obj.to_str().unwrap(),
+        "--pin",
+        "/x",
+        "--pin-maps",
+        "/xm",
+        "--attach",
+        "exec-events",
+        "--json",
+    ]);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("process connector"), "{err}");
+        println!("SKIPPED: the daemon cannot listen to the process connector here: {err}");
+        return;
+    }
+    // Both sched programs were attached, each link pinned next to its program.
+    let links = d.json(&["link", "list"]);
+    let mut hooks: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["hook"].as_str().unwrap())
+        .collect();
+    hooks.sort();
+    assert_eq!(
+        hooks,
+        ["sched/sched_process_exec", "sched/sched_process_exit"]
+    );
+    // The reader blocks until an exec arrives: start one while it waits.
+    let reader = {
+        let mut cmd = waggle();
+        cmd.env("WAGGLE_SOCKET", &d.socket).args([
+            "ringbuf",
+            "read",
+            "/xm/execs",
+            "--count",
+            "1",
+            "--json",
+        ]);
+        cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
+    };
+    let mut children = Vec::new();
+    let out = loop {
+        let mut c = Command::new("true").spawn().unwrap();
+        children.push(c.id());
+        c.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // `read` exits after its first record.
+        if let Some(_status) = has_exited(&reader) {
+            break reader.wait_with_output().unwrap();
+        }
+        assert!(children.len() < 200, "no record reached the reader");
+    };
+    let rec: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(rec["len"].as_u64().unwrap() > 20, "{rec}");
+}
+
+/// Whether `child` has exited (without reaping it).
+fn has_exited(child: &Child) -> Option<()> {
+    let path = format!("/proc/{}/stat", child.id());
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Field 3 is the state; Z = exited, not yet reaped.
+    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+    (state == "Z").then_some(())
+}
