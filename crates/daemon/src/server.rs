@@ -897,5 +897,26 @@ mod tests {
         let (r, _) = s.handle(Request::Pins);
         assert_eq!(r, Response::Pins(vec![]));
         assert_eq!(s.open_handles(), 0);
+        // Attaching is for loaders only, whatever the source.
+        for source in [
+            crate::proto::AttachSource::Every { period_ns: 1 },
+            crate::proto::AttachSource::Hook { name: "h".into() },
+        ] {
+            let (r, _) = s.handle(Request::Attach {
+                prog: 1,
+                source,
+                cookie: 0,
+            });
+            assert!(matches!(r, Response::Error { errno, .. } if errno == errno::EPERM));
+        }
+        let (r, _) = s.handle(Request::LinkCreate {
+            prog: 1,
+            hook: "h".into(),
+            cookie: 0,
+        });
+        assert!(matches!(r, Response::Error { errno, .. } if errno == errno::EPERM));
+        // Listing links is a read.
+        let (r, _) = s.handle(Request::LinkGetNextId { start: 0 });
+        assert_eq!(r, Response::NextId(None));
     }
 }
