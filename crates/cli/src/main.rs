@@ -212,13 +212,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "conformance")]
         helpers: HelperSet,
     },
-    /// Run the daemon: the runtime behind a Unix socket, for `prog`, `map`, `pin`, `ringbuf`.
+    /// Run the daemon: the runtime behind a Unix socket, for `prog`, `map`, `link`, `pin`, `ringbuf`.
     Daemon(commands::daemon::DaemonArgs),
     /// Programs in the daemon: load, list, show, unload (as bpftool prog).
     Prog(commands::prog::ProgCmd),
     /// Maps in the daemon: list, show, dump, lookup, update, delete, pin (as bpftool map).
     Map(commands::map::MapCmd),
-    /// Links in the daemon (not available yet).
+    /// Links in the daemon: attach programs to event sources, list, show, detach, pin.
     Link(commands::link::LinkCmd),
     /// Read a ring buffer map of the daemon, following new records.
     Ringbuf(commands::ringbuf::RingbufCmd),

@@ -3,6 +3,8 @@
 //!
 //! - `lookup_round_trip`: one `MapLookup` request and reply through the socket.
 //! - `array_read_shared`: one array element read through the client's mapping of the memfd.
+//! - `hash_lookup_shared`: one hash map lookup through the client's read-only mapping (the
+//!   map's own lookup code, seqlock-consistent).
 //! - `clients_16x10k`: 16 client threads × 10,000 update/lookup operations; errors counted
 //!   (printed; must be zero).
 //! - `ringbuf_consume_shared`: consuming 64-byte records through shared memory.
@@ -66,6 +68,25 @@ fn array_read_shared(bencher: divan::Bencher) {
     let shm: SharedMap = c.map_shm(m).unwrap();
     assert_eq!(shm.array_u64(9, 0), Some(99));
     bencher.bench_local(|| shm.array_u64(divan::black_box(9), 0));
+}
+
+#[divan::bench]
+fn hash_lookup_shared(bencher: divan::Bencher) {
+    let mut c = client();
+    let m = c.map_create(HASH, 4, 8, 1024, "bench").unwrap();
+    for k in 0..512u32 {
+        c.map_update(m, &k.to_ne_bytes(), &u64::from(k).to_ne_bytes(), 0)
+            .unwrap();
+    }
+    let shm: SharedMap = c.map_shm(m).unwrap();
+    let mut v = [0u8; 8];
+    assert!(shm.hash_lookup(&77u32.to_ne_bytes(), &mut v).unwrap());
+    assert_eq!(u64::from_ne_bytes(v), 77);
+    let key = 77u32.to_ne_bytes();
+    bencher.bench_local(|| {
+        shm.hash_lookup(divan::black_box(&key), &mut v).unwrap();
+        v
+    });
 }
 
 #[divan::bench(sample_count = 3, sample_size = 1)]

@@ -2,12 +2,15 @@
 //! [`SharedMap`], a map's memory mapped into the client (array reads and ring-buffer
 //! consumption with no round trip).
 
-use crate::fdpass::recv_frame;
+use crate::fdpass::recv_frame_in_place;
 use crate::proto::{ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION, WireHandle};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
+use waggle_maps::Storage;
+use waggle_maps::hash::SharedHashView;
 use waggle_maps::ringbuf::{BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ};
 use waggle_maps::shm::Mapping;
 
@@ -88,6 +91,8 @@ pub struct RunResult {
 pub struct Client {
     sock: UnixStream,
     pending: Vec<u8>,
+    /// Requests are encoded here (reused).
+    out: Vec<u8>,
     fds: Vec<OwnedFd>,
     privileged: bool,
     uid: u32,
@@ -106,6 +111,7 @@ impl Client {
         let mut c = Client {
             sock,
             pending: Vec::new(),
+            out: Vec::new(),
             fds: Vec::new(),
             privileged: false,
             uid: 0,
@@ -139,10 +145,17 @@ impl Client {
 
     /// Sends a request and returns the reply; an error reply becomes [`ClientError::Remote`].
     pub fn call(&mut self, req: &Request) -> Result<Response> {
-        self.sock.write_all(&crate::proto::encode(req))?;
+        crate::proto::encode_into(req, &mut self.out);
+        self.sock.write_all(&self.out)?;
         self.fds.clear();
-        let payload = recv_frame(self.sock.as_fd(), &mut self.pending, &mut self.fds)?;
-        match crate::proto::decode::<Response>(&payload)? {
+        let n = recv_frame_in_place(self.sock.as_fd(), &mut self.pending, &mut self.fds)?;
+        let r = crate::proto::decode::<Response>(&self.pending[4..4 + n]);
+        if self.pending.len() == 4 + n {
+            self.pending.clear();
+        } else {
+            self.pending.drain(..4 + n);
+        }
+        match r? {
             Response::Error { errno, message } => Err(ClientError::Remote { errno, message }),
             r => Ok(r),
         }
@@ -361,6 +374,51 @@ impl Client {
         self.handle(&Request::MapGetById { id })
     }
 
+    /// Attaches `prog` to an event source the daemon runs (starting it with its first link);
+    /// returns the link's handle. Unpinned, the link goes when this client disconnects.
+    pub fn attach(
+        &mut self,
+        prog: WireHandle,
+        source: crate::proto::AttachSource,
+        cookie: u64,
+    ) -> Result<WireHandle> {
+        self.handle(&Request::Attach {
+            prog,
+            source,
+            cookie,
+        })
+    }
+
+    /// `BPF_LINK_CREATE` on a hook that exists in the daemon.
+    pub fn link_create(&mut self, prog: WireHandle, hook: &str, cookie: u64) -> Result<WireHandle> {
+        self.handle(&Request::LinkCreate {
+            prog,
+            hook: hook.into(),
+            cookie,
+        })
+    }
+
+    /// `BPF_LINK_DETACH`: the link stops firing (its handle stays open).
+    pub fn link_detach(&mut self, link: WireHandle) -> Result<()> {
+        self.ok(&Request::LinkDetach { link })
+    }
+
+    /// Ids of all live links.
+    pub fn link_ids(&mut self) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        while let Some(id) = self.next_id(&Request::LinkGetNextId {
+            start: ids.last().copied().unwrap_or(0),
+        })? {
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// `BPF_LINK_GET_FD_BY_ID`.
+    pub fn link_by_id(&mut self, id: u32) -> Result<WireHandle> {
+        self.handle(&Request::LinkGetById { id })
+    }
+
     /// `close`.
     pub fn close(&mut self, handle: WireHandle) -> Result<()> {
         self.ok(&Request::Close { handle })
@@ -379,15 +437,50 @@ impl Client {
         let Response::Shm {
             len,
             writable,
+            notify,
             layout,
         } = self.call(&Request::MapShm { map })?
         else {
             return Err(ClientError::Unexpected);
         };
-        let fd = self.fds.pop().ok_or(ClientError::Unexpected)?;
+        let mut fds = std::mem::take(&mut self.fds).into_iter();
+        let fd = fds.next().ok_or(ClientError::Unexpected)?;
+        let notify = if notify {
+            Some(fds.next().ok_or(ClientError::Unexpected)?)
+        } else {
+            None
+        };
         let len = usize::try_from(len).map_err(|_| ClientError::Unexpected)?;
         let mapping = Mapping::map(fd.as_fd(), 0, len, writable)?;
-        Ok(SharedMap { mapping, layout })
+        let hash = match layout {
+            ShmLayout::Hash {
+                map_type,
+                key_size,
+                value_size,
+                max_entries,
+                flags,
+                ncpus,
+                seed,
+                spin_lock_off,
+            } => {
+                let t = waggle_maps::MapType::from_u32(map_type).ok_or(ClientError::Unexpected)?;
+                let mut spec = waggle_maps::MapSpec::new(t, key_size, value_size, max_entries)
+                    .with_flags(flags);
+                spec.spin_lock_off = spin_lock_off;
+                // A mapping of its own: the view owns it (reads only; the mapping is read-only).
+                let st = Storage::from_mapping(Mapping::map(fd.as_fd(), 0, len, false)?);
+                Some(SharedHashView::new(&spec, ncpus, seed, st).map_err(|e| {
+                    ClientError::Io(io::Error::other(format!("hash map view: {e}")))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(SharedMap {
+            mapping,
+            layout,
+            notify,
+            hash,
+        })
     }
 }
 
@@ -397,6 +490,10 @@ impl Client {
 pub struct SharedMap {
     mapping: Mapping,
     layout: ShmLayout,
+    /// A ring buffer's notification eventfd (consumers only).
+    notify: Option<OwnedFd>,
+    /// A hash map's table, read with the map's own lookup.
+    hash: Option<SharedHashView>,
 }
 
 impl SharedMap {
@@ -444,6 +541,101 @@ impl SharedMap {
         }
     }
 
+    /// Looks `key` up in a shared hash map, with the map's own lookup code over this
+    /// process's read-only mapping (no round trip; consistent with concurrent updates through
+    /// the buckets' sequence locks). Copies the value (every CPU's for per-CPU maps, as
+    /// `BPF_MAP_LOOKUP_ELEM`) into `out`; `Ok(false)` if the key is absent.
+    pub fn hash_lookup(&self, key: &[u8], out: &mut [u8]) -> Result<bool> {
+        let h = self.hash.as_ref().ok_or_else(|| ClientError::Remote {
+            errno: waggle_uapi::errno::EINVAL,
+            message: "not a hash map".into(),
+        })?;
+        match h.lookup(key, out) {
+            Ok(()) => Ok(true),
+            Err(waggle_maps::MapError::NotFound) => Ok(false),
+            Err(e) => Err(ClientError::Remote {
+                errno: e.errno(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Bytes of a value [`Self::hash_lookup`] copies (`None` if not a hash map).
+    pub fn hash_value_size(&self) -> Option<usize> {
+        self.hash.as_ref().map(SharedHashView::value_size)
+    }
+
+    /// Whether a committed record waits at the consumer position of a shared ring buffer.
+    pub fn ringbuf_ready(&self) -> bool {
+        let ShmLayout::RingBuf {
+            consumer_off,
+            producer_off,
+            data_off,
+            size,
+            ..
+        } = self.layout
+        else {
+            return false;
+        };
+        let (Some(cons), Some(prod)) = (
+            self.mapping.load_u64(consumer_off as usize),
+            self.mapping.load_u64(producer_off as usize),
+        ) else {
+            return false;
+        };
+        let at = data_off as usize + (cons & size.wrapping_sub(1)) as usize;
+        cons < prod
+            && self
+                .mapping
+                .load_u32(at)
+                .is_some_and(|h| h & BPF_RINGBUF_BUSY_BIT == 0)
+    }
+
+    /// Blocks until a ring buffer record can be consumed or `timeout` passes (true if one
+    /// can), sleeping on the ring buffer's eventfd: producers signal it on commit while a
+    /// consumer waits, as the kernel's ring buffer wakes its epoll waiters. Without the
+    /// eventfd (a read-only client) it returns at once with [`Self::ringbuf_ready`].
+    pub fn ringbuf_wait(&self, timeout: Duration) -> Result<bool> {
+        let (Some(efd), ShmLayout::RingBuf { waiters_off, .. }) = (&self.notify, self.layout)
+        else {
+            return Ok(self.ringbuf_ready());
+        };
+        let off = waiters_off as usize;
+        if !self.mapping.fetch_add_u32(off, 1) {
+            return Ok(self.ringbuf_ready());
+        }
+        // Registered as a waiter before the check: a commit after it sees the count and
+        // signals; one before it is seen by the check.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + timeout;
+        let r = loop {
+            if self.ringbuf_ready() {
+                break Ok(true);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break Ok(false);
+            }
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos().into(),
+            };
+            let mut pfd = [rustix::event::PollFd::new(
+                efd,
+                rustix::event::PollFlags::IN,
+            )];
+            match rustix::event::poll(&mut pfd, Some(&ts)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => break Err(ClientError::Io(e.into())),
+            }
+            // Reset the eventfd (non-blocking) so the next wait sleeps again.
+            let mut b = [0u8; 8];
+            let _ = rustix::io::read(efd, &mut b);
+        };
+        self.mapping.fetch_add_u32(off, u32::MAX);
+        r
+    }
+
     /// Consumes every committed ring buffer record in order, calling `f` with each sample,
     /// as libbpf's `ring_buffer__consume` does on the kernel's mapping. Needs a writable
     /// mapping (the consumer position is written); one consumer at a time per ring buffer.
@@ -453,6 +645,7 @@ impl SharedMap {
             producer_off,
             data_off,
             size,
+            ..
         } = self.layout
         else {
             return Err(ClientError::Remote {

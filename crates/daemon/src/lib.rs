@@ -3,16 +3,20 @@
 //!
 //! - [`server`]: `waggle daemon` — a [`waggle_runtime::Runtime`] behind a Unix socket (tokio),
 //!   per-connection handles closed on disconnect, global pins, SO_PEERCRED permissions,
-//!   SIGTERM shutdown, optional `--state` for pinned maps.
+//!   SIGTERM shutdown, optional `--state` for pinned maps and programs.
+//! - [`sources`]: the event sources links attach to (live interface, timers, process events,
+//!   pcap replay), run by the daemon while a link holds them.
 //! - [`proto`]: the versioned, length-prefixed protocol (see `docs/protocol.md`).
 //! - [`client`]: the blocking client library, including [`client::SharedMap`]: a map's memfd
-//!   received over the socket (SCM_RIGHTS) and mapped, for reads with no round trip.
+//!   received over the socket (SCM_RIGHTS) and mapped, for array reads, hash lookups and
+//!   ring-buffer consumption with no round trip, and ring-buffer waits on an eventfd.
 
 mod btf_fmt;
 pub mod client;
 pub mod fdpass;
 pub mod proto;
 pub mod server;
+pub mod sources;
 mod state;
 
 pub use client::{Client, ClientError, SharedMap};

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Protocol version; bumped on any incompatible change of the messages.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// Largest frame accepted (length prefix value): room for big ELF objects, small enough that
 /// a bogus length cannot make the daemon allocate without bound.
@@ -192,6 +192,60 @@ pub enum Request {
         /// The map.
         map: WireHandle,
     },
+    /// `BPF_LINK_CREATE` on an event source the daemon runs: the program is attached to the
+    /// source's hook, which the daemon creates and starts with the first link and stops when
+    /// its last link goes. Answered with the link's handle.
+    Attach {
+        /// The program.
+        prog: WireHandle,
+        /// What fires it.
+        source: AttachSource,
+        /// `bpf_get_attach_cookie`.
+        cookie: u64,
+    },
+    /// `BPF_LINK_GET_NEXT_ID`.
+    LinkGetNextId {
+        /// Start after this id.
+        start: u32,
+    },
+    /// `BPF_LINK_GET_FD_BY_ID`.
+    LinkGetById {
+        /// The id.
+        id: u32,
+    },
+}
+
+/// An event source the daemon runs for [`Request::Attach`] (as `waggle attach` names them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachSource {
+    /// Frames received on a live interface (AF_PACKET): `xdp` and `socket_filter` programs.
+    Iface {
+        /// Interface name.
+        name: String,
+    },
+    /// A timer on each CPU: `perf_event` programs.
+    Every {
+        /// Period in nanoseconds (at least 10 µs).
+        period_ns: u64,
+    },
+    /// Process events from the process connector: `tracepoint` programs of
+    /// `sched/sched_process_exec` (or `_exit`).
+    ProcEvents {
+        /// The exit hook instead of the exec hook.
+        exit: bool,
+    },
+    /// A pcap or pcapng capture replayed once: `xdp` and `socket_filter` programs.
+    Pcap {
+        /// The capture file's bytes.
+        data: Vec<u8>,
+        /// Keep the recorded pace.
+        pace: bool,
+    },
+    /// A hook that already exists in the daemon (by name).
+    Hook {
+        /// The hook's name.
+        name: String,
+    },
 }
 
 impl Request {
@@ -212,6 +266,8 @@ impl Request {
                 | Request::MapGetNextId { .. }
                 | Request::ProgGetById { .. }
                 | Request::MapGetById { .. }
+                | Request::LinkGetNextId { .. }
+                | Request::LinkGetById { .. }
                 | Request::Close { .. }
         )
     }
@@ -268,6 +324,10 @@ pub enum ObjInfo {
         program_id: u32,
         /// Hook.
         hook: String,
+        /// `LINK_DETACH` was called (the link no longer fires).
+        detached: bool,
+        /// The event source the daemon runs for the hook, and its state (empty if none).
+        source: String,
     },
 }
 
@@ -285,8 +345,26 @@ pub enum ShmLayout {
         /// Elements.
         max_entries: u32,
     },
-    /// The hash table; its layout is the daemon's own (readers use lookups).
-    Hash,
+    /// The hash table in the layout of `waggle_maps::HashMap`: readers run its lookup over
+    /// the mapping (`waggle_maps::hash::SharedHashView`), which needs these attributes.
+    Hash {
+        /// `BPF_MAP_TYPE_*`.
+        map_type: u32,
+        /// Key size.
+        key_size: u32,
+        /// Value size.
+        value_size: u32,
+        /// Maximum entries.
+        max_entries: u32,
+        /// `BPF_F_*` flags.
+        flags: u32,
+        /// CPUs per-CPU values are sized for.
+        ncpus: u32,
+        /// The table's hash seed.
+        seed: u64,
+        /// Offset of a `bpf_spin_lock` in the value.
+        spin_lock_off: Option<u32>,
+    },
     /// Consumer page, producer page, data (the kernel's ring buffer layout).
     RingBuf {
         /// Offset of `consumer_pos`.
@@ -297,6 +375,8 @@ pub enum ShmLayout {
         data_off: u64,
         /// Bytes of data.
         size: u64,
+        /// Offset of the count of consumers waiting on the notification eventfd.
+        waiters_off: u64,
     },
 }
 
@@ -350,6 +430,8 @@ pub enum Response {
         len: u64,
         /// Whether the fd allows a writable mapping.
         writable: bool,
+        /// A second fd follows the memfd: the ring buffer's notification eventfd.
+        notify: bool,
         /// The layout.
         layout: ShmLayout,
     },
@@ -398,14 +480,26 @@ pub enum ProtoError {
 
 /// A whole frame (length prefix, version, body) for `msg`.
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
-    let mut out = vec![0u8; 6];
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    let mut out = Vec::new();
+    encode_into(msg, &mut out);
+    out
+}
+
+/// [`encode`] into `out` (cleared first), reusing its allocation: the daemon and the client
+/// keep one buffer per connection, so a request costs no allocation for its frame.
+pub fn encode_into<T: Serialize>(msg: &T, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    let buf = std::mem::take(out);
     // Serialising our own enums into a Vec cannot fail.
-    let out = postcard::to_extend(msg, out).unwrap_or_else(|_| vec![0u8; 6]);
-    let mut out = out;
+    *out = postcard::to_extend(msg, buf).unwrap_or_else(|_| {
+        let mut v = vec![0u8; 4];
+        v.extend_from_slice(&VERSION.to_le_bytes());
+        v
+    });
     let len = (out.len() - 4) as u32;
     out[..4].copy_from_slice(&len.to_le_bytes());
-    out
 }
 
 /// The payload length a frame's 4-byte prefix announces, checked against [`MAX_FRAME`].
@@ -477,8 +571,9 @@ mod tests {
         f[4] = 9;
         assert_eq!(decode::<Request>(&f[4..]), Err(ProtoError::Version(9)));
         assert_eq!(decode::<Request>(&[1]), Err(ProtoError::Short));
+        let v = VERSION.to_le_bytes();
         assert!(matches!(
-            decode::<Request>(&[1, 0, 0xff, 0xff, 0xff]),
+            decode::<Request>(&[v[0], v[1], 0xff, 0xff, 0xff]),
             Err(ProtoError::Malformed(_))
         ));
         assert!(frame_len(u32::MAX.to_le_bytes()).is_err());

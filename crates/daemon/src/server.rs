@@ -5,11 +5,12 @@
 //! else (another client, a pin, a link) holds is freed. Pins are global. Peer credentials
 //! decide whether a client may change things (load, pin, attach, write maps) or only read.
 
-use crate::fdpass::send_with_fd;
+use crate::fdpass::send_with_fds;
 use crate::proto::{
     FormattedEntry, MAX_FRAME, ObjInfo, ProtoError, Request, Response, ShmLayout, VERSION,
     WireHandle, decode, encode, frame_len,
 };
+use crate::sources::Sources;
 use crate::state;
 use std::collections::HashMap;
 use std::future::Future;
@@ -88,10 +89,35 @@ fn supplementary_groups(pid: i32) -> Vec<u32> {
 /// freed maps are dropped as new ones come.
 pub(crate) type Btfs = Arc<Mutex<HashMap<u32, (Weak<waggle_runtime::Map>, Arc<Btf>)>>>;
 
+/// What all connections share besides the runtime.
+#[derive(Clone, Default)]
+pub(crate) struct Shared {
+    pub(crate) btfs: Btfs,
+    pub(crate) sources: Arc<Sources>,
+    pub(crate) objects: state::Objects,
+}
+
+/// Remembers the BTF of an object's maps, for dumps shown with types.
+pub(crate) fn register_btf(rt: &Runtime, btfs: &Btfs, btf: Option<Btf>, maps: &[(String, Handle)]) {
+    let Some(btf) = btf else { return };
+    let btf = Arc::new(btf);
+    let mut reg = btfs.lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|_, (m, _)| m.strong_count() > 0);
+    for (_, h) in maps {
+        if let Ok(m) = rt.map(*h)
+            && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
+        {
+            reg.insert(m.id, (Arc::downgrade(&m), btf.clone()));
+        }
+    }
+}
+
 /// One connection's view of the runtime: its handles, closed when it is dropped.
 pub struct Session {
     rt: Runtime,
     btfs: Btfs,
+    sources: Arc<Sources>,
+    objects: state::Objects,
     handles: HashMap<WireHandle, Handle>,
     next: WireHandle,
     privileged: bool,
@@ -103,6 +129,8 @@ impl Drop for Session {
         for (_, h) in self.handles.drain() {
             let _ = self.rt.close(h);
         }
+        // Links only this client held are gone: their sources stop.
+        self.sources.reap(&self.rt);
     }
 }
 
@@ -123,13 +151,15 @@ fn error(errno: i32, message: impl Into<String>) -> Response {
 impl Session {
     /// A session on `rt` for a peer with `uid`, privileged or read-only.
     pub fn new(rt: Runtime, uid: u32, privileged: bool) -> Session {
-        Session::with_btfs(rt, Btfs::default(), uid, privileged)
+        Session::with_shared(rt, Shared::default(), uid, privileged)
     }
 
-    pub(crate) fn with_btfs(rt: Runtime, btfs: Btfs, uid: u32, privileged: bool) -> Session {
+    pub(crate) fn with_shared(rt: Runtime, shared: Shared, uid: u32, privileged: bool) -> Session {
         Session {
             rt,
-            btfs,
+            btfs: shared.btfs,
+            sources: shared.sources,
+            objects: shared.objects,
             handles: HashMap::new(),
             next: 1,
             privileged,
@@ -170,9 +200,10 @@ impl Session {
         }
     }
 
-    /// Serves one request; a map's memfd comes back alongside for `MapShm`. Never panics
-    /// outward: a panic inside the runtime becomes an `EFAULT` reply.
-    pub fn handle(&mut self, req: Request) -> (Response, Option<OwnedFd>) {
+    /// Serves one request; a map's memfd (and a ring buffer's eventfd) comes back alongside
+    /// for `MapShm`. Never panics outward: a panic inside the runtime becomes an `EFAULT`
+    /// reply.
+    pub fn handle(&mut self, req: Request) -> (Response, Vec<OwnedFd>) {
         if req.writes() && !self.privileged {
             return (
                 error(
@@ -183,21 +214,21 @@ impl Session {
                         self.uid
                     ),
                 ),
-                None,
+                Vec::new(),
             );
         }
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.dispatch(req)));
         match r {
             Ok(Ok(x)) => x,
-            Ok(Err(e)) => (e, None),
+            Ok(Err(e)) => (e, Vec::new()),
             Err(_) => (
                 error(errno::EFAULT, "internal error serving the request"),
-                None,
+                Vec::new(),
             ),
         }
     }
 
-    fn dispatch(&mut self, req: Request) -> Result<(Response, Option<OwnedFd>), Response> {
+    fn dispatch(&mut self, req: Request) -> Result<(Response, Vec<OwnedFd>), Response> {
         let rt = self.rt.clone();
         let ok = |r: waggle_runtime::Result<()>| r.map(|()| Response::Ok).map_err(err);
         let resp = match req {
@@ -307,18 +338,9 @@ impl Session {
                         }
                         error(e.error.errno, m)
                     })?;
-                if let Some(btf) = obj.btf {
-                    let btf = Arc::new(btf);
-                    let mut reg = self.btfs.lock().unwrap_or_else(|e| e.into_inner());
-                    reg.retain(|_, (m, _)| m.strong_count() > 0);
-                    for (_, h) in &loaded.maps {
-                        if let Ok(m) = rt.map(*h)
-                            && (m.btf_key_type_id != 0 || m.btf_value_type_id != 0)
-                        {
-                            reg.insert(m.id, (Arc::downgrade(&m), btf.clone()));
-                        }
-                    }
-                }
+                register_btf(&rt, &self.btfs, obj.btf, &loaded.maps);
+                // Kept (while its programs or maps live) so `--state` can reload it.
+                state::record_object(&rt, &self.objects, &name, elf, &loaded);
                 let mut maps = Vec::new();
                 let mut programs = Vec::new();
                 for (n, h) in loaded.maps {
@@ -354,9 +376,15 @@ impl Session {
                 ok(rt.obj_pin(self.get(handle)?, &path))?
             }
             Request::ObjGet { path } => self.new_handle(rt.obj_get(&path)),
-            Request::Unpin { path } => ok(rt.unpin(&path))?,
+            Request::Unpin { path } => {
+                let r = ok(rt.unpin(&path))?;
+                self.sources.reap(&rt);
+                r
+            }
             Request::Pins => Response::Pins(rt.pins()),
-            Request::ObjGetInfo { handle } => Response::Info(info(&rt, self.get(handle)?)?),
+            Request::ObjGetInfo { handle } => {
+                Response::Info(info(&rt, &self.sources, self.get(handle)?)?)
+            }
             Request::ProgGetNextId { start } => Response::NextId(rt.prog_get_next_id(start)),
             Request::MapGetNextId { start } => Response::NextId(rt.map_get_next_id(start)),
             Request::ProgGetById { id } => self.new_handle(rt.prog_get_handle_by_id(id)),
@@ -365,17 +393,36 @@ impl Session {
                 let h = self.get(prog)?;
                 self.new_handle(rt.link_create(h, &hook, cookie))
             }
-            Request::LinkDetach { link } => ok(rt.link_detach(self.get(link)?))?,
+            Request::LinkDetach { link } => {
+                let r = ok(rt.link_detach(self.get(link)?))?;
+                self.sources.reap(&rt);
+                r
+            }
             Request::Close { handle } => {
                 let h = self.get(handle)?;
                 self.handles.remove(&handle);
-                ok(rt.close(h))?
+                let r = ok(rt.close(h))?;
+                self.sources.reap(&rt);
+                r
             }
+            Request::Attach {
+                prog,
+                source,
+                cookie,
+            } => {
+                let h = self.get(prog)?;
+                let link =
+                    tokio::task::block_in_place(|| self.sources.attach(&rt, h, source, cookie))
+                        .map_err(|(errno, message)| Response::Error { errno, message })?;
+                Response::Handle(self.adopt(link)?)
+            }
+            Request::LinkGetNextId { start } => Response::NextId(rt.link_get_next_id(start)),
+            Request::LinkGetById { id } => self.new_handle(rt.link_get_handle_by_id(id)),
         };
-        Ok((resp, None))
+        Ok((resp, Vec::new()))
     }
 
-    fn map_shm(&mut self, map: WireHandle) -> Result<(Response, Option<OwnedFd>), Response> {
+    fn map_shm(&mut self, map: WireHandle) -> Result<(Response, Vec<OwnedFd>), Response> {
         let m = self.rt.map(self.get(map)?).map_err(err)?;
         let (fd, len) = m.shared_memory().ok_or_else(|| {
             error(
@@ -400,27 +447,48 @@ impl Session {
                 producer_off: waggle_maps::ringbuf::PRODUCER_POS_OFF as u64,
                 data_off: waggle_maps::ringbuf::DATA_OFF as u64,
                 size: spec.max_entries.into(),
+                waiters_off: waggle_maps::ringbuf::CONSUMER_WAITERS_OFF as u64,
             },
-            _ => ShmLayout::Hash,
+            _ => match m.inner.kind() {
+                waggle_maps::MapKind::Hash(h) => ShmLayout::Hash {
+                    map_type: spec.map_type as u32,
+                    key_size: spec.key_size,
+                    value_size: spec.value_size,
+                    max_entries: spec.max_entries,
+                    flags: spec.flags,
+                    ncpus: m.inner.ncpus(),
+                    seed: h.seed(),
+                    spin_lock_off: spec.spin_lock_off,
+                },
+                _ => return Err(error(errno::EOPNOTSUPP, "no shared layout for this map")),
+            },
         };
         // Read-only clients get a read-only file description: the kernel then refuses any
         // writable mapping of it, whatever the client tries. Hash tables are read-only for
         // everyone: their layout (indices, locks) is the daemon's, and a client writing it
         // could only corrupt the map.
-        let writable = self.privileged && !matches!(layout, ShmLayout::Hash);
+        let writable = self.privileged && !matches!(layout, ShmLayout::Hash { .. });
+        let share_err =
+            |e: io::Error| error(errno::ENOMEM, format!("sharing the map's memory: {e}"));
         let fd = if writable {
             fd.try_clone_to_owned()
         } else {
             reopen_read_only(fd)
         }
-        .map_err(|e| error(errno::ENOMEM, format!("sharing the map's memory: {e}")))?;
+        .map_err(share_err)?;
+        let mut fds = vec![fd];
+        // Only a consumer (writable mapping) waits for records.
+        if writable && let Some(efd) = m.inner.as_ringbuf().and_then(|r| r.notify_fd()) {
+            fds.push(efd.try_clone_to_owned().map_err(share_err)?);
+        }
         Ok((
             Response::Shm {
                 len: len as u64,
                 writable,
+                notify: fds.len() > 1,
                 layout,
             },
-            Some(fd),
+            fds,
         ))
     }
 }
@@ -443,7 +511,7 @@ fn check_pin_path(path: &str) -> Result<(), Response> {
     Ok(())
 }
 
-fn info(rt: &Runtime, h: Handle) -> Result<ObjInfo, Response> {
+fn info(rt: &Runtime, sources: &Sources, h: Handle) -> Result<ObjInfo, Response> {
     Ok(match rt.obj_get_info(h).map_err(err)? {
         Info::Program(p) => ObjInfo::Program {
             id: p.id,
@@ -480,28 +548,42 @@ fn info(rt: &Runtime, h: Handle) -> Result<ObjInfo, Response> {
             id,
             program_id,
             hook,
+            detached: matches!(rt.object(h), Ok(Object::Link(l)) if l.is_detached()),
+            source: sources.describe(id),
         },
     })
 }
 
-/// Writes a whole frame, with `fd` attached to its first byte if given.
-async fn send(stream: &mut UnixStream, frame: &[u8], fd: Option<OwnedFd>) -> io::Result<()> {
+/// Writes a whole frame, with `fds` attached to its first byte if any.
+async fn send(stream: &mut UnixStream, frame: &[u8], fds: Vec<OwnedFd>) -> io::Result<()> {
     let mut sent = 0;
-    if let Some(fd) = fd {
+    if !fds.is_empty() {
+        let borrowed: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
         sent = stream
             .async_io(Interest::WRITABLE, || {
-                send_with_fd(stream.as_fd(), frame, fd.as_fd())
+                send_with_fds(stream.as_fd(), frame, &borrowed)
             })
             .await?;
     }
-    stream.write_all(&frame[sent..]).await
+    if sent < frame.len() {
+        stream.write_all(&frame[sent..]).await?;
+    }
+    Ok(())
 }
 
 /// Serves one connection until it closes or breaks the protocol.
-async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer, privileged: bool) {
-    let mut session = Session::with_btfs(rt, btfs, peer.uid, privileged);
+async fn connection(
+    rt: Runtime,
+    shared: Shared,
+    mut stream: UnixStream,
+    peer: Peer,
+    privileged: bool,
+) {
+    let mut session = Session::with_shared(rt, shared, peer.uid, privileged);
     // Bytes received and not yet served: one read usually brings a whole frame.
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 10);
+    // Replies are encoded into one reused buffer.
+    let mut out: Vec<u8> = Vec::with_capacity(1 << 10);
     loop {
         let n = match buf.first_chunk::<4>().map(|p| frame_len(*p)) {
             Some(Ok(n)) => n,
@@ -509,7 +591,7 @@ async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer,
                 let _ = send(
                     &mut stream,
                     &encode(&error(errno::EINVAL, e.to_string())),
-                    None,
+                    Vec::new(),
                 )
                 .await;
                 break;
@@ -531,12 +613,23 @@ async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer,
                 let (r, fd) = session.handle(req);
                 (r, fd, false)
             }
-            Err(e @ ProtoError::Version(_)) => (error(errno::EPROTO, e.to_string()), None, true),
-            Err(e) => (error(errno::EINVAL, e.to_string()), None, false),
+            Err(e @ ProtoError::Version(_)) => {
+                (error(errno::EPROTO, e.to_string()), Vec::new(), true)
+            }
+            Err(e) => (error(errno::EINVAL, e.to_string()), Vec::new(), false),
         };
-        buf.drain(..4 + n);
-        if send(&mut stream, &encode(&resp), fd).await.is_err() || close {
+        if buf.len() == 4 + n {
+            buf.clear();
+        } else {
+            buf.drain(..4 + n);
+        }
+        crate::proto::encode_into(&resp, &mut out);
+        if send(&mut stream, &out, fd).await.is_err() || close {
             break;
+        }
+        if out.capacity() > 1 << 20 {
+            // A big reply (a dump) does not pin its memory for the connection's life.
+            out = Vec::with_capacity(1 << 10);
         }
     }
     // `session` drops here (or when the task is aborted): its handles close.
@@ -545,6 +638,7 @@ async fn connection(rt: Runtime, btfs: Btfs, mut stream: UnixStream, peer: Peer,
 /// A bound daemon, ready to serve.
 pub struct Server {
     rt: Runtime,
+    shared: Shared,
     config: Config,
     path: PathBuf,
     listener: std::os::unix::net::UnixListener,
@@ -587,11 +681,13 @@ impl Server {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
         listener.set_nonblocking(true)?;
         let rt = Runtime::new();
+        let shared = Shared::default();
         if let Some(dir) = &config.state_dir {
-            state::restore(&rt, dir)?;
+            state::restore(&rt, &shared, dir)?;
         }
         Ok(Server {
             rt,
+            shared,
             config,
             path,
             listener,
@@ -614,7 +710,7 @@ impl Server {
         let listener = tokio::net::UnixListener::from_std(self.listener)?;
         let owner = rustix::process::geteuid().as_raw();
         let mut tasks = tokio::task::JoinSet::new();
-        let btfs = Btfs::default();
+        let sources = self.shared.sources.clone();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -624,7 +720,8 @@ impl Server {
                     let Ok(cred) = stream.peer_cred() else { continue };
                     let peer = Peer { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() };
                     let privileged = is_privileged(peer, owner, self.config.group);
-                    tasks.spawn(connection(self.rt.clone(), btfs.clone(), stream, peer, privileged));
+                    let shared = self.shared.clone();
+                    tasks.spawn(connection(self.rt.clone(), shared, stream, peer, privileged));
                 }
                 // Reap finished connections so the set does not grow.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -632,10 +729,12 @@ impl Server {
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        // SIGTERM detaches programs: every source stops (pinned links stay, without events).
+        tokio::task::block_in_place(|| sources.stop_all(&self.rt));
         drop(listener);
         let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.config.state_dir {
-            state::save(&self.rt, dir)?;
+            state::save(&self.rt, &self.shared.objects, dir)?;
         }
         Ok(())
     }
@@ -798,5 +897,26 @@ mod tests {
         let (r, _) = s.handle(Request::Pins);
         assert_eq!(r, Response::Pins(vec![]));
         assert_eq!(s.open_handles(), 0);
+        // Attaching is for loaders only, whatever the source.
+        for source in [
+            crate::proto::AttachSource::Every { period_ns: 1 },
+            crate::proto::AttachSource::Hook { name: "h".into() },
+        ] {
+            let (r, _) = s.handle(Request::Attach {
+                prog: 1,
+                source,
+                cookie: 0,
+            });
+            assert!(matches!(r, Response::Error { errno, .. } if errno == errno::EPERM));
+        }
+        let (r, _) = s.handle(Request::LinkCreate {
+            prog: 1,
+            hook: "h".into(),
+            cookie: 0,
+        });
+        assert!(matches!(r, Response::Error { errno, .. } if errno == errno::EPERM));
+        // Listing links is a read.
+        let (r, _) = s.handle(Request::LinkGetNextId { start: 0 });
+        assert_eq!(r, Response::NextId(None));
     }
 }

@@ -1212,3 +1212,57 @@ mod tests {
         assert_eq!(n as usize, m.len());
     }
 }
+
+/// A hash map's table seen through another process's read-only mapping of its memfd: the
+/// map's own lookup code over the shared bytes, consistent through the buckets' sequence
+/// locks (a reader retries while a writer holds its bucket; it never writes). Only reads are
+/// offered, since a store through a read-only mapping would fault.
+#[derive(Debug)]
+pub struct SharedHashView {
+    map: HashMap,
+}
+
+impl HashMap {
+    /// The hash seed (a [`SharedHashView`] of this map needs it to find buckets).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+impl SharedHashView {
+    /// A view of the table made by `spec` (with `ncpus` CPUs and hash `seed`, as the owner's
+    /// [`HashMap`] has them) over `st`, the mapping of its memfd. `EINVAL` if the mapping is
+    /// smaller than that table.
+    pub fn new(spec: &MapSpec, ncpus: u32, seed: u64, st: Storage) -> Result<SharedHashView> {
+        // The owner's constructor computes the layout; its own zeroed region (a sparse memfd,
+        // never touched) is then swapped for the mapping.
+        let mut map = HashMap::new(spec, ncpus)?;
+        if st.len() < map.st.len() {
+            return Err(MapError::Invalid("mapping smaller than the table"));
+        }
+        map.st = st;
+        map.seed = seed;
+        Ok(SharedHashView { map })
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM` without locking: copies `key`'s value (every CPU's for per-CPU
+    /// maps) into `out`; `ENOENT` if absent.
+    pub fn lookup(&self, key: &[u8], out: &mut [u8]) -> Result<()> {
+        self.map.lookup(key, out, 0)
+    }
+
+    /// Bytes of a value as [`Self::lookup`] returns it.
+    pub fn value_size(&self) -> usize {
+        self.map.user_value_size()
+    }
+
+    /// Elements in the map now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the map is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

@@ -3,7 +3,8 @@
 //! a libbpf-style consumer:
 //!
 //! ```text
-//! 0      consumer page: consumer_pos (u64, written by the consumer)
+//! 0      consumer page: consumer_pos (u64, written by the consumer); at 64, the number of
+//!        consumers in other processes waiting on the notification eventfd (u32)
 //! 4096   producer page: producer_pos (u64), pending_pos (u64), producer lock (u32)
 //! 8192   data: max_entries bytes of records
 //! ```
@@ -19,10 +20,19 @@
 //! process maps the consumer page read-write and the rest read-only, as libbpf maps the
 //! kernel's ring buffer, and consumes records by reading `producer_pos` (acquire), the record
 //! headers (acquire) and advancing `consumer_pos` (release), with no round trip.
+//!
+//! Waiting without polling: the kernel's ring buffer fd is epoll-able, its producers waking
+//! the consumer on commit (unless `BPF_RB_NO_WAKEUP`; always with `BPF_RB_FORCE_WAKEUP`).
+//! Here an eventfd ([`RingBuf::notify_fd`]) plays that part for other processes: a consumer
+//! adds itself to the waiter count at [`CONSUMER_WAITERS_OFF`], checks for data once more and
+//! polls the eventfd; a committing producer that would wake signals the eventfd only when the
+//! count is non-zero, so the producer's fast path stays one extra load.
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, PAGE_SIZE};
 use crate::storage::{Storage, spin_lock, spin_unlock};
+use rustix::event::{EventfdFlags, eventfd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::sync::{Condvar, Mutex};
@@ -51,6 +61,9 @@ pub const RINGBUF_MAX_RECORD_SZ: u64 = (u32::MAX / 4) as u64;
 
 /// Offset of `consumer_pos` in the region.
 pub const CONSUMER_POS_OFF: usize = 0;
+/// Offset of the count of other processes' consumers waiting on [`RingBuf::notify_fd`]
+/// (`u32`, in the consumer page, which such consumers map writable).
+pub const CONSUMER_WAITERS_OFF: usize = 64;
 /// Offset of `producer_pos` in the region.
 pub const PRODUCER_POS_OFF: usize = PAGE_SIZE as usize;
 const PENDING_POS_OFF: usize = PRODUCER_POS_OFF + 8;
@@ -70,6 +83,8 @@ pub struct RingBuf {
     notify: Mutex<u64>,
     cv: Condvar,
     waiters: AtomicU32,
+    /// Signalled when a commit would wake and another process's consumer waits.
+    event_fd: Option<OwnedFd>,
 }
 
 fn rec_len(len: u32) -> u64 {
@@ -88,7 +103,15 @@ impl RingBuf {
             notify: Mutex::new(0),
             cv: Condvar::new(),
             waiters: AtomicU32::new(0),
+            // Without an eventfd (out of fds) the ring still works; remote consumers poll.
+            event_fd: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok(),
         })
+    }
+
+    /// The eventfd signalled when a record is committed while another process's consumer
+    /// waits (see the module documentation), to hand to such consumers.
+    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.event_fd.as_ref().map(AsFd::as_fd)
     }
 
     /// The region holding positions and records (the kernel's mmap layout).
@@ -285,6 +308,12 @@ impl RingBuf {
             *g = g.wrapping_add(1);
             self.cv.notify_all();
         }
+        if let Some(fd) = &self.event_fd
+            && self.st.u32_at(CONSUMER_WAITERS_OFF).load(Ordering::SeqCst) > 0
+        {
+            // EAGAIN (the counter is saturated) still leaves the eventfd readable.
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
     }
 
     /// Blocks until a record can be consumed or `timeout` passes; true if data is there.
@@ -326,5 +355,41 @@ impl RingBuf {
     /// Bytes allocated for the map.
     pub fn memory_usage(&self) -> usize {
         self.st.len() + std::mem::size_of::<Self>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::Mapping;
+    use crate::{Map, MapSpec, MapType};
+
+    fn readable(fd: BorrowedFd<'_>) -> bool {
+        let mut b = [0u8; 8];
+        rustix::io::read(fd, &mut b).is_ok()
+    }
+
+    #[test]
+    fn eventfd_is_signalled_only_while_a_remote_consumer_waits() {
+        let map = Map::create(&MapSpec::new(MapType::Ringbuf, 0, 0, 4096)).unwrap();
+        let rb = map.as_ringbuf().unwrap();
+        let (fd, len) = map.shared_memory().unwrap();
+        let m = Mapping::map(fd, 0, len, true).unwrap();
+        let efd = rb.notify_fd().expect("eventfd");
+        rb.output(&[1; 8], 0).unwrap();
+        assert!(!readable(efd), "nobody waits: no signal");
+        rb.consume(|_| {});
+        assert!(m.fetch_add_u32(CONSUMER_WAITERS_OFF, 1));
+        rb.output(&[2; 8], BPF_RB_NO_WAKEUP).unwrap();
+        assert!(!readable(efd), "BPF_RB_NO_WAKEUP does not signal");
+        rb.output(&[3; 8], BPF_RB_FORCE_WAKEUP).unwrap();
+        assert!(readable(efd), "BPF_RB_FORCE_WAKEUP signals");
+        rb.consume(|_| {});
+        rb.output(&[4; 8], 0).unwrap();
+        assert!(readable(efd), "a caught-up consumer is woken");
+        assert!(m.fetch_add_u32(CONSUMER_WAITERS_OFF, u32::MAX));
+        rb.consume(|_| {});
+        rb.output(&[5; 8], 0).unwrap();
+        assert!(!readable(efd), "the waiter left: no signal");
     }
 }

@@ -187,6 +187,22 @@ impl Mapping {
         }
     }
 
+    /// Adds `delta` (wrapping) to the 4-byte word at the 4-aligned `off` (sequentially
+    /// consistent, as the ring buffer's waiter count needs); false if read-only, misaligned or
+    /// out of bounds.
+    pub fn fetch_add_u32(&self, off: usize, delta: u32) -> bool {
+        if !self.writable
+            || !off.is_multiple_of(4)
+            || off.checked_add(4).is_none_or(|e| e > self.len)
+        {
+            return false;
+        }
+        // SAFETY: as in `load_u32`, for a 4-aligned, in-bounds word of a writable mapping.
+        let w = unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(off).cast()) };
+        w.fetch_add(delta, Ordering::SeqCst);
+        true
+    }
+
     /// Copies `out.len()` bytes from `off`; false (and `out` untouched) if out of bounds.
     pub fn read(&self, off: usize, out: &mut [u8]) -> bool {
         if off.checked_add(out.len()).is_none_or(|end| end > self.len) {

@@ -83,8 +83,18 @@ impl Drop for MemCharge {
 pub struct Storage {
     ptr: NonNull<u8>,
     len: usize,
-    /// `None`: a heap allocation of `len` bytes; `Some`: the memfd and its mapping.
-    shared: Option<SharedRegion>,
+    /// `None`: a heap allocation of `len` bytes; `Some`: the memfd and its mapping, or
+    /// another process's memfd as mapped here.
+    shared: Option<Backing>,
+}
+
+/// Where a non-heap region's bytes come from.
+enum Backing {
+    /// A memfd this process created (the map's owner).
+    Region(SharedRegion),
+    /// A mapping of a memfd received from the owner ([`Storage::from_mapping`]), held to
+    /// be unmapped on drop.
+    Mapped(#[allow(dead_code)] crate::shm::Mapping),
 }
 
 // SAFETY: the region is plain memory owned by this value; all shared access from map code goes
@@ -131,13 +141,30 @@ impl Storage {
         Ok(Storage {
             ptr,
             len,
-            shared: Some(region),
+            shared: Some(Backing::Region(region)),
         })
+    }
+
+    /// A region over `mapping`, another process's map memory as mapped here (e.g. a hash
+    /// map's memfd received from the daemon), so that the map's own read code can run over
+    /// it. A read-only mapping must only be read: any store through it faults, so wrap it in
+    /// a type that offers reads only (see [`crate::hash::SharedHashView`]).
+    pub fn from_mapping(mapping: crate::shm::Mapping) -> Storage {
+        let (ptr, len) = (mapping.ptr(), mapping.len());
+        ALLOCATED.fetch_add(len, Ordering::Relaxed);
+        Storage {
+            ptr,
+            len,
+            shared: Some(Backing::Mapped(mapping)),
+        }
     }
 
     /// The memfd behind the region, if it is shared memory.
     pub fn shared_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.shared.as_ref().map(SharedRegion::fd)
+        match &self.shared {
+            Some(Backing::Region(r)) => Some(r.fd()),
+            _ => None,
+        }
     }
 
     /// The size of the region in bytes.
@@ -384,7 +411,7 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        // A shared region unmaps itself when the field drops.
+        // A shared region or mapping unmaps itself when the field drops.
         if self.shared.is_none() {
             let layout =
                 Layout::from_size_align(self.len, STORAGE_ALIGN).expect("layout was valid");

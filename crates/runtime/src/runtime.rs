@@ -366,6 +366,24 @@ impl Runtime {
         Ok(self.table().open(Object::Map(m)))
     }
 
+    /// `BPF_LINK_GET_NEXT_ID`.
+    pub fn link_get_next_id(&self, start: u32) -> Option<u32> {
+        let mut t = self.table();
+        t.prune();
+        t.links_by_id.range(start + 1..).next().map(|(id, _)| *id)
+    }
+
+    /// `BPF_LINK_GET_FD_BY_ID`.
+    pub fn link_get_handle_by_id(&self, id: u32) -> Result<Handle> {
+        let l = self
+            .table()
+            .links_by_id
+            .get(&id)
+            .and_then(std::sync::Weak::upgrade);
+        let l = l.ok_or_else(|| Error::not_found(format!("no link with id {id}")))?;
+        Ok(self.table().open(Object::Link(l)))
+    }
+
     // ---- links ----
 
     /// `BPF_LINK_CREATE`: attach a program to the hook named `hook`, with a cookie. `ENOENT`

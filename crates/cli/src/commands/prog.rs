@@ -5,7 +5,7 @@ use super::{Failure, emit, failed, read, usage};
 use serde_json::json;
 use std::path::PathBuf;
 use waggle_daemon::Client;
-use waggle_daemon::proto::{ObjInfo, WireHandle};
+use waggle_daemon::proto::{AttachSource, ObjInfo, WireHandle};
 
 /// `waggle prog` and its verbs.
 #[derive(clap::Args)]
@@ -29,9 +29,15 @@ enum ProgVerb {
         /// Also pin the object's maps as DIR/NAME.
         #[arg(long, value_name = "DIR")]
         pin_maps: Option<String>,
-        /// Attach to a hook (not yet available).
-        #[arg(long, value_name = "HOOK")]
+        /// Attach the object's programs that fit an event source the daemon runs, and pin each
+        /// link at PROGRAM_PIN.link: iface:IFACE (xdp, socket), every:PERIOD (perf_event),
+        /// exec-events (tracepoint/sched/sched_process_exec and _exit), pcap:FILE,
+        /// pcap-paced:FILE (xdp, socket), hook:NAME (a hook the daemon declares).
+        #[arg(long, value_name = "SPEC")]
         attach: Option<String>,
+        /// With --attach: only this program.
+        #[arg(long, value_name = "NAME", requires = "attach")]
+        program: Option<String>,
     },
     /// List loaded programs.
     List,
@@ -68,12 +74,13 @@ pub fn run(cmd: ProgCmd) -> Result<(), Failure> {
             pin,
             pin_maps,
             attach,
+            program,
         } => {
-            if attach.is_some() {
-                return Err(usage(
-                    "--attach: attaching programs to hooks is not available yet",
-                ));
-            }
+            // Which programs attach where, decided before anything is loaded.
+            let plan = match &attach {
+                Some(spec) => attach_plan(&file, spec, program.as_deref())?,
+                None => Vec::new(),
+            };
             let elf = read(&file)?;
             let fname = file
                 .file_name()
@@ -97,6 +104,20 @@ pub fn run(cmd: ProgCmd) -> Result<(), Failure> {
                     c.pin(*h, &path).map_err(fail)?;
                     pins.push(path);
                 }
+            }
+            for (name, source) in plan {
+                let h = loaded
+                    .program(&name)
+                    .ok_or_else(|| failed(format!("{name} was not loaded")))?;
+                let prog_pin = if loaded.programs.len() == 1 {
+                    pin.clone()
+                } else {
+                    format!("{}/{name}", pin.trim_end_matches('/'))
+                };
+                let l = c.attach(h, source, 0).map_err(fail)?;
+                let path = format!("{prog_pin}.link");
+                c.pin(l, &path).map_err(fail)?;
+                pins.push(path);
             }
             if json {
                 print_json(&json!({ "pinned": pins }))
@@ -196,4 +217,60 @@ fn show(all: &[ObjInfo], json: bool) -> Result<(), Failure> {
     } else {
         emit(&text)
     }
+}
+
+/// The programs of `file` that attach to SPEC, each with its source (`--program` picks one;
+/// else every program whose type the source fires).
+fn attach_plan(
+    file: &std::path::Path,
+    spec: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, AttachSource)>, Failure> {
+    use waggle_runtime::ProgramType as T;
+    let source = super::link::parse_spec(spec)?;
+    let object = super::open_object(file)?;
+    let mut plan = Vec::new();
+    for p in &object.programs {
+        if only.is_some_and(|n| n != p.name) {
+            continue;
+        }
+        let t = T::from_u32(p.prog_type()).unwrap_or(T::Unspec);
+        let tp = p
+            .section
+            .strip_prefix("tracepoint/")
+            .or_else(|| p.section.strip_prefix("tp/"));
+        let fits = match &source {
+            AttachSource::Iface { .. } | AttachSource::Pcap { .. } => {
+                matches!(t, T::Xdp | T::SocketFilter).then(|| source.clone())
+            }
+            AttachSource::Every { .. } => (t == T::PerfEvent).then(|| source.clone()),
+            AttachSource::ProcEvents { .. } => match tp {
+                Some("sched/sched_process_exec") => Some(AttachSource::ProcEvents { exit: false }),
+                Some("sched/sched_process_exit") => Some(AttachSource::ProcEvents { exit: true }),
+                _ => None,
+            },
+            AttachSource::Hook { .. } => Some(source.clone()),
+        };
+        match fits {
+            Some(s) => plan.push((p.name.clone(), s)),
+            // A program asked for by name that does not fit is an error, not a no-op.
+            None if only.is_some() => {
+                return Err(usage(format!(
+                    "--attach {spec}: program {} ({}, section {}) does not fit this source",
+                    p.name,
+                    t.name(),
+                    p.section
+                )));
+            }
+            None => {}
+        }
+    }
+    if plan.is_empty() {
+        return Err(usage(format!(
+            "--attach {spec}: {} has no program {}this source fires",
+            file.display(),
+            only.map(|n| format!("named {n} that ")).unwrap_or_default()
+        )));
+    }
+    Ok(plan)
 }

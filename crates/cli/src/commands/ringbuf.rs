@@ -1,11 +1,12 @@
 //! `waggle ringbuf read MAP`: prints a ring buffer's records as they come, consuming them
 //! through shared memory (no round trip per record) when this client may write the consumer
-//! position, else through the daemon.
+//! position, else through the daemon. Waiting for records blocks on the ring buffer's
+//! notification eventfd (or in the daemon), never polls.
 
 use super::daemon::{ClientArgs, fail, open, print_json};
 use super::{Failure, emit, hex_compact};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `waggle ringbuf` and its verbs.
 #[derive(clap::Args)]
@@ -47,8 +48,9 @@ pub fn run(cmd: RingbufCmd) -> Result<(), Failure> {
         .filter(|s| s.mapping().writable())
         .filter(|s| matches!(s.layout(), waggle_daemon::proto::ShmLayout::RingBuf { .. }));
     let mut seen = 0u64;
-    let mut idle = Duration::ZERO;
     let limit = count.unwrap_or(u64::MAX);
+    let idle_limit = idle_timeout_ms.map(Duration::from_millis);
+    let mut idle_since = Instant::now();
     let print = |s: &[u8]| -> Result<(), Failure> {
         if json {
             print_json(&json!({ "len": s.len(), "data": hex_compact(s) }))
@@ -58,12 +60,31 @@ pub fn run(cmd: RingbufCmd) -> Result<(), Failure> {
     };
     while seen < limit {
         let mut records = Vec::new();
+        // How long to wait for the next record: until the idle timeout, else a while (the
+        // loop goes round again; nothing is polled meanwhile).
+        let wait = idle_limit
+            .map_or(Duration::from_secs(1), |t| {
+                t.saturating_sub(idle_since.elapsed())
+            })
+            .min(Duration::from_secs(1));
         let got = match &shm {
-            Some(s) => s
-                .ringbuf_consume(|r| records.push(r.to_vec()))
-                .map_err(fail)?,
+            Some(s) => {
+                let mut n = s
+                    .ringbuf_consume(|r| records.push(r.to_vec()))
+                    .map_err(fail)?;
+                // Nothing yet: sleep on the ring buffer's eventfd until a producer commits.
+                if n == 0 && s.ringbuf_wait(wait).map_err(fail)? {
+                    n = s
+                        .ringbuf_consume(|r| records.push(r.to_vec()))
+                        .map_err(fail)?;
+                }
+                n
+            }
             None => {
-                records = c.ringbuf_consume(h, 100).map_err(fail)?;
+                // The daemon waits for the first record on its side.
+                records = c
+                    .ringbuf_consume(h, wait.as_millis() as u32)
+                    .map_err(fail)?;
                 records.len()
             }
         };
@@ -72,16 +93,10 @@ pub fn run(cmd: RingbufCmd) -> Result<(), Failure> {
         }
         seen += got as u64;
         if got > 0 {
-            idle = Duration::ZERO;
-            continue;
-        }
-        if idle_timeout_ms.is_some_and(|t| idle >= Duration::from_millis(t)) {
+            idle_since = Instant::now();
+        } else if idle_limit.is_some_and(|t| idle_since.elapsed() >= t) {
             break;
         }
-        // Nothing yet: no notification through shared memory, so poll gently.
-        let step = Duration::from_millis(if shm.is_some() { 5 } else { 0 });
-        std::thread::sleep(step);
-        idle += step.max(Duration::from_millis(100) * u32::from(shm.is_none()));
     }
     Ok(())
 }
