@@ -293,7 +293,13 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     && let Some(&i) = stored_at[pc].iter().find(|&&i| {
                         stored[i].branches > 0 && stored[i].st.frames.len() == cur.st.frames.len()
                     })
-                    && !covers(&stored[i].st, &cur.st, false, env.cfg.live[pc])
+                    && !covers(
+                        &stored[i].st,
+                        &cur.st,
+                        false,
+                        env.cfg.live[pc],
+                        opts.allow_uninit_stack,
+                    )
                 {
                     widen(&stored[i].st, &mut cur.st);
                 }
@@ -304,12 +310,24 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         // A helper calling a callback is revisited after each call of the
                         // callback; a state the first visit covers adds nothing (the kernel's
                         // `calls_callback` rule), and repeating is not an infinite loop.
-                        if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                        if covers(
+                            &s.st,
+                            &cur.st,
+                            false,
+                            env.cfg.live[pc],
+                            opts.allow_uninit_stack,
+                        ) {
                             pruned = true;
                             break;
                         }
                     } else if s.branches > 0 {
-                        if covers(&s.st, &cur.st, true, env.cfg.live[pc]) {
+                        if covers(
+                            &s.st,
+                            &cur.st,
+                            true,
+                            env.cfg.live[pc],
+                            opts.allow_uninit_stack,
+                        ) {
                             let path = path_vec(&cur.path);
                             let f = Fail::new(
                                 "infinite loop detected",
@@ -317,7 +335,13 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             );
                             return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
                         }
-                    } else if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                    } else if covers(
+                        &s.st,
+                        &cur.st,
+                        false,
+                        env.cfg.live[pc],
+                        opts.allow_uninit_stack,
+                    ) {
                         pruned = true;
                         break;
                     }

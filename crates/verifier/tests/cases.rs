@@ -3,13 +3,14 @@
 
 use waggle_isa::assemble;
 use waggle_uapi::ProgramType;
-use waggle_verifier::{MapDesc, Options, Program, verify};
+use waggle_verifier::{BpfMapStruct, MapDesc, Options, Program, verify};
 
 mod common;
+use common::kernel_btf::table_bpf_map_struct;
 use common::table::{CASES, Case, maps};
 
 /// `None`: must be accepted; `Some(fragment)`: must be refused with a message containing it.
-fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
+fn run_case(case: &Case, maps: &[MapDesc], layout: &BpfMapStruct) -> Result<(), String> {
     let text: String = case
         .asm
         .split(';')
@@ -27,9 +28,10 @@ fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
         kfuncs: &[],
     };
     let opts = Options {
-        privileged: !case.unpriv,
         log_level: 1,
         complexity_limit: 200_000,
+        bpf_map_struct: Some(layout.clone()),
+        ..Options::with_privileges(!case.unpriv)
     };
     let got = verify(&prog, &opts);
     match (&case.expect, got) {
@@ -53,9 +55,10 @@ fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
 #[test]
 fn table() {
     let maps = maps();
+    let layout = table_bpf_map_struct();
     let mut failures = Vec::new();
     for case in CASES {
-        if let Err(e) = run_case(case, &maps) {
+        if let Err(e) = run_case(case, &maps, &layout) {
             failures.push(e);
         }
     }

@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::kernel_btf;
 use common::objects::{Input, corpus};
 use common::table::{CASES, maps};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -23,29 +24,19 @@ use waggle_verifier::{MapDesc, Options, Program, verify};
 
 /// Known disagreements, by case or `file:program`, with the reason. Each is checked to still
 /// disagree, so the list cannot go stale silently.
-const KNOWN: &[(&str, &str)] = &[
-    // Linux lets privileged loaders (CAP_PERFMON: allow_uninit_stack) read stack bytes never
-    // written; Waggle refuses every read of uninitialised stack, as issue #4 requires.
-    ("stack_var_offset_uninit", UNINIT),
-    ("stack_var_write_keeps_uninit", UNINIT),
-    ("probe_read_var_size_partial_init", UNINIT),
-    ("lookup_key_uninit", UNINIT),
-    ("update_elem_value_uninit", UNINIT),
-    ("queue_push_needs_value", UNINIT),
-    // Linux lets privileged programs read `struct bpf_map` fields through a map pointer
-    // (checked against vmlinux BTF); Waggle has no such layout (its map pointer is a token).
-    ("map_ptr_deref_refused", MAP_PTR),
-    ("map_in_map_deref_inner_map", MAP_PTR),
-    // Without BTF the lock's place is unknown: Waggle accepts any 4-aligned offset in the
-    // value (its runtime has no map BTF); Linux requires map BTF with a bpf_spin_lock.
-    (
-        "spin_lock_no_btf_aligned",
-        "Linux needs map BTF for bpf_spin_lock; Waggle accepts a 4-aligned offset without it",
-    ),
-];
-const UNINIT: &str = "Linux (privileged) reads uninitialised stack; Waggle refuses";
-const MAP_PTR: &str =
-    "Linux (privileged) reads struct bpf_map through a map pointer; Waggle refuses";
+const KNOWN: &[(&str, &str)] = &[];
+
+/// Our options for a root loader, as the kernel's: privileged, uninitialised stack readable,
+/// `struct bpf_map` readable with this kernel's layout.
+fn root_options() -> Options {
+    Options {
+        bpf_map_struct: kernel_btf::vmlinux()
+            .ok()
+            .as_ref()
+            .and_then(kernel_btf::bpf_map_struct),
+        ..Options::with_privileges(true)
+    }
+}
 
 fn kernel_ok() -> bool {
     match waggle_kernel::probe() {
@@ -287,7 +278,7 @@ fn corpus_verdicts_match_linux() {
                 t.skipped += 1;
                 continue;
             }
-            let ours = verify(&input.program(), &Options::default())
+            let ours = verify(&input.program(), &root_options())
                 .map(drop)
                 .map_err(|r| r.message);
             match kernel_verdict(input.prog_type, &input.insns, &fds, &p.name) {
@@ -383,7 +374,7 @@ fn table_verdicts_match_linux() {
             line_info: &[],
             kfuncs: &[],
         };
-        let ours = verify(&prog, &Options::default())
+        let ours = verify(&prog, &root_options())
             .map(drop)
             .map_err(|r| r.message);
         match kernel_verdict(prog_type, &insns, &fds, "t") {

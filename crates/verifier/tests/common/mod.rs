@@ -2,5 +2,6 @@
 
 #![allow(dead_code)]
 
+pub mod kernel_btf;
 pub mod objects;
 pub mod table;
