@@ -269,7 +269,8 @@ impl Env<'_> {
             st.set_reg(d, v);
             return Ok(());
         }
-        let name = format!("{op:?}").to_lowercase();
+        // Only error messages use it: build it lazily.
+        let name = || format!("{op:?}").to_lowercase();
         if matches!(op, AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
             let Value::Scalar(s) = sv else {
                 return Err(Fail::new(
@@ -319,7 +320,7 @@ impl Env<'_> {
                     }
                     (Value::Ptr(_), _) => {
                         return Err(Fail::new(
-                            format!("R{} pointer {name} pointer prohibited", dst.number()),
+                            format!("R{} pointer {} pointer prohibited", dst.number(), name()),
                             "only packet pointers may be subtracted from each other",
                         ));
                     }
@@ -332,8 +333,9 @@ impl Env<'_> {
                     _ => {
                         return Err(Fail::new(
                             format!(
-                                "R{} pointer arithmetic with {name} operator prohibited",
-                                dst.number()
+                                "R{} pointer arithmetic with {} operator prohibited",
+                                dst.number(),
+                                name()
                             ),
                             "pointers may only be moved by adding or subtracting a bounded number",
                         ));

@@ -3,5 +3,6 @@
 #![allow(dead_code)]
 
 pub mod kernel_btf;
+pub mod kernel_load;
 pub mod objects;
 pub mod table;
