@@ -454,19 +454,28 @@ impl Env<'_> {
                         None => both(st),
                     });
                 }
-                let apply = |truth: bool| {
-                    refine(op, width, &a, &b, truth).map(|(a2, b2)| {
-                        let mut s = st.clone();
-                        s.set_reg(dst.index(), Value::Scalar(a2));
-                        if let Operand::Reg(r) = src {
-                            s.set_reg(r.index(), Value::Scalar(b2));
-                        }
-                        s
-                    })
+                let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
+                    s.set_reg(dst.index(), Value::Scalar(a2));
+                    if let Operand::Reg(r) = src {
+                        s.set_reg(r.index(), Value::Scalar(b2));
+                    }
+                    s
+                };
+                // The current state becomes one of the outcomes: only a branch both ways
+                // costs a copy.
+                let (t, f) = (
+                    refine(op, width, &a, &b, true),
+                    refine(op, width, &a, &b, false),
+                );
+                let (taken, fall) = match (t, f) {
+                    (Some(t), Some(f)) => (Some(set(st.clone(), t)), Some(set(take(st), f))),
+                    (Some(t), None) => (Some(set(take(st), t)), None),
+                    (None, Some(f)) => (None, Some(set(take(st), f))),
+                    (None, None) => (None, None),
                 };
                 Ok(Flow::Cond {
-                    taken: apply(true),
-                    fall: apply(false),
+                    taken,
+                    fall,
                     target,
                 })
             }
@@ -728,4 +737,17 @@ fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option
         fall: Some(fall),
         target,
     })
+}
+
+/// Move a state out, leaving an empty one (no allocation) behind.
+fn take(st: &mut State) -> State {
+    std::mem::replace(
+        st,
+        State {
+            frames: Vec::new(),
+            refs: Vec::new(),
+            lock: None,
+            rcu: false,
+        },
+    )
 }

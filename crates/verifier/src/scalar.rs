@@ -361,9 +361,22 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let edges = [0u64, 1, 5, 0x7fff_ffff, 0x8000_0000, u64::MAX, 1 << 63, (1 << 63) - 1];
+        let edges = [
+            0u64,
+            1,
+            5,
+            0x7fff_ffff,
+            0x8000_0000,
+            u64::MAX,
+            1 << 63,
+            (1 << 63) - 1,
+        ];
         for i in 0..20_000 {
-            let v = if i % 2 == 0 { edges[i % edges.len()] } else { next() };
+            let v = if i % 2 == 0 {
+                edges[i % edges.len()]
+            } else {
+                next()
+            };
             let mut s = Scalar::konst(v);
             // Bounds around v, sometimes excluding it.
             match next() % 5 {
