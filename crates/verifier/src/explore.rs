@@ -300,7 +300,19 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     }];
     let mut stored: Vec<Stored> = Vec::new();
     let mut paths = Paths::default();
-    let mut stored_at: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
+    // Recorded states by prune point (`at[pc]` numbers the prune points), so programs pay
+    // for a list only where states can be recorded.
+    let mut n_points = 0u32;
+    let at: Vec<u32> = env
+        .cfg
+        .prune
+        .iter()
+        .map(|&p| {
+            n_points += u32::from(p);
+            if p { n_points - 1 } else { u32::MAX }
+        })
+        .collect();
+    let mut stored_at: Vec<Vec<usize>> = vec![Vec::new(); n_points as usize];
     let mut processed: u64 = 0;
     let mut peak: u64 = 1;
     // Jumps processed, and (jumps, processed) when the last state was recorded.
@@ -322,7 +334,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             let pc = cur.pc;
             if env.cfg.prune[pc] {
                 if env.cfg.callback_site[pc]
-                    && let Some(&i) = stored_at[pc].iter().find(|&&i| {
+                    && let Some(&i) = stored_at[at[pc] as usize].iter().find(|&&i| {
                         stored[i].branches > 0 && stored[i].st.frames.len() == cur.st.frames.len()
                     })
                     && !covers(
@@ -336,7 +348,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     widen(&stored[i].st, &mut cur.st);
                 }
                 let mut pruned = false;
-                for &i in &stored_at[pc] {
+                for &i in &stored_at[at[pc] as usize] {
                     let s = &stored[i];
                     if s.branches > 0 && env.cfg.callback_site[pc] {
                         // A helper calling a callback is revisited after each call of the
@@ -393,7 +405,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 // and copies but rarely prune more); callback call sites always record theirs.
                 let due = env.cfg.callback_site[pc]
                     || (jumps - last_store.0 >= 2 && processed - last_store.1 >= 8);
-                let list = &mut stored_at[pc];
+                let list = &mut stored_at[at[pc] as usize];
                 let mut room = due && list.len() < MAX_STATES_PER_INSN;
                 if !room && let Some(pos) = list.iter().position(|&i| stored[i].branches == 0) {
                     let old = list.remove(pos);
