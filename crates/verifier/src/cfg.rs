@@ -299,7 +299,8 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
     let mut live = vec![0u16; len];
     // Predecessors in one array (CSR: those of `pc` are `preds[first[pc]..first[pc + 1]]`),
     // not one vector per instruction.
-    let mut first = vec![0usize; len + 1];
+    // u32 indices: programs have at most 1,000,000 slots (validated before).
+    let mut first = vec![0u32; len + 1];
     let each_edge = |f: &mut dyn FnMut(usize, usize)| {
         for pc in 0..len {
             if insns[pc] == Insn::LddwHigh {
@@ -317,15 +318,16 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
         first[i + 1] += first[i];
     }
     let mut fill = first.clone();
-    let mut preds = vec![0usize; first[len]];
+    let mut preds = vec![0u32; first[len] as usize];
     each_edge(&mut |pc, s| {
-        preds[fill[s]] = pc;
+        preds[fill[s] as usize] = pc as u32;
         fill[s] += 1;
     });
     let ud: Vec<(u16, u16)> = insns.iter().map(use_def).collect();
-    let mut work: Vec<usize> = (0..len).collect();
+    let mut work: Vec<u32> = (0..len as u32).collect();
     let mut queued = vec![true; len];
     while let Some(pc) = work.pop() {
+        let pc = pc as usize;
         queued[pc] = false;
         if insns[pc] == Insn::LddwHigh {
             continue;
@@ -339,9 +341,9 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
         let inn = u | (out & !d);
         if inn != live[pc] {
             live[pc] = inn;
-            for &p in &preds[first[pc]..first[pc + 1]] {
-                if !queued[p] {
-                    queued[p] = true;
+            for &p in &preds[first[pc] as usize..first[pc + 1] as usize] {
+                if !queued[p as usize] {
+                    queued[p as usize] = true;
                     work.push(p);
                 }
             }
