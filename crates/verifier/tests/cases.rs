@@ -248,3 +248,31 @@ fn plain_ctx_use_is_reported() {
     let stats = waggle_verifier::verify(&prog, &waggle_verifier::Options::default()).unwrap();
     assert_eq!((stats.ctx_end, stats.ctx_writes), (8, false));
 }
+
+/// Without the kernel's `struct bpf_map` layout (a user-space runtime's map pointer is no such
+/// struct), reads through a map pointer stay refused, with the reason; with it they follow
+/// the layout.
+#[test]
+fn map_ptr_reads_need_the_layout() {
+    let insns = assemble("lddw map_idx %r1, 0\nldxw %r2, [%r1+76]\nmov %r0, 0\nexit").unwrap();
+    let maps = maps();
+    let prog = Program {
+        insns: &insns,
+        prog_type: ProgramType::Xdp,
+        maps: &maps,
+        line_info: &[],
+        kfuncs: &[],
+    };
+    let r = verify(&prog, &Options::default()).unwrap_err();
+    assert!(
+        r.message.contains("invalid mem access 'map_ptr'"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("struct bpf_map layout"), "{}", r.message);
+    let with = Options {
+        bpf_map_struct: Some(table_bpf_map_struct()),
+        ..Options::default()
+    };
+    assert!(verify(&prog, &with).is_ok());
+}
