@@ -25,6 +25,7 @@ mod cmd {
     pub const PROG_LOAD: u32 = 5;
     pub const PROG_TEST_RUN: u32 = 10;
     pub const BTF_LOAD: u32 = 18;
+    pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     pub const MAP_FREEZE: u32 = 22;
     pub const MAP_LOOKUP_BATCH: u32 = 24;
     pub const MAP_LOOKUP_AND_DELETE_BATCH: u32 = 25;
@@ -536,6 +537,25 @@ pub fn btf_load(btf: &[u8]) -> Result<OwnedFd, LoadError> {
             })
         }
     }
+}
+
+/// The instructions the kernel's verifier processed for a loaded program
+/// (`bpf_prog_info.verified_insns`, Linux 5.16+), by `BPF_OBJ_GET_INFO_BY_FD`.
+pub fn prog_verified_insns(prog: &OwnedFd) -> io::Result<u32> {
+    // struct bpf_prog_info is 232 bytes; verified_insns is the u32 at byte 216.
+    let mut info = [0u8; 232];
+    let mut a = Attr::new();
+    a.u32(0, fd_u32(prog))
+        .u32(4, info.len() as u32)
+        .ptr(8, info.as_mut_ptr());
+    a.call(cmd::OBJ_GET_INFO_BY_FD)?;
+    let len = a.get_u32(4) as usize;
+    if len < 220 {
+        return Err(io::Error::other("kernel too old for verified_insns"));
+    }
+    Ok(u32::from_ne_bytes([
+        info[216], info[217], info[218], info[219],
+    ]))
 }
 
 /// `BPF_PROG_TEST_RUN` arguments.

@@ -290,9 +290,13 @@ impl Runtime {
             line_info: &line_info,
             kfuncs: &[],
         };
+        // Loads follow Linux's rules for root (privileged, uninitialised stack readable as
+        // unknown numbers): a program here runs in its own process, where an uninitialised
+        // read only sees stale bytes of its own stack. No `struct bpf_map` layout is given:
+        // a map pointer here is no kernel struct, so reading its fields stays refused.
         let opts = waggle_verifier::Options {
             log_level: attr.log_level,
-            ..waggle_verifier::Options::default()
+            ..waggle_verifier::Options::with_privileges(true)
         };
         waggle_verifier::verify(&prog, &opts).map_err(|r| LoadError {
             error: Error::new(r.errno(), r.message.clone()),

@@ -7,7 +7,7 @@ use crate::load::{LoadError, ProgLoad};
 use crate::runtime::{MapCreate, Runtime};
 use crate::table::Handle;
 use waggle_isa::{Insn, LddwKind};
-use waggle_object::{Object, RelocationKind, SlotTarget};
+use waggle_object::{Btf, BtfKind, Object, RelocationKind, SlotTarget};
 use waggle_uapi::{ProgramType, errno};
 
 /// Handles to everything an object created, by name.
@@ -91,6 +91,13 @@ impl Runtime {
                 // Global data: no flags the loader adds (libbpf adds BPF_F_MMAPABLE, which the
                 // user-space storage does not need).
                 s.flags &= !waggle_maps::flags::BPF_F_MMAPABLE;
+            }
+            // The value's `struct bpf_spin_lock`, from BTF as Linux finds it: without it the
+            // verifier refuses bpf_spin_lock on this map.
+            if let (Some(btf), Some(v)) = (&object.btf, spec.btf_value_type_id)
+                && let Some(off) = spin_lock_off(btf, v)
+            {
+                s = s.with_spin_lock(off);
             }
             let mut attr = MapCreate::new(s, spec.name.clone());
             attr.btf_key_type_id = spec.btf_key_type_id.unwrap_or(0);
@@ -275,4 +282,16 @@ mod tests {
         assert_eq!(super::kernel_version("5.4.300"), 0x0504ff);
         assert_eq!(super::kernel_version("garbage"), 0);
     }
+}
+
+/// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
+fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
+    let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
+        return None;
+    };
+    members.iter().find_map(|m| {
+        let (id, kind) = btf.resolved(m.type_id).ok()?;
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
+            .then_some(m.bit_offset / 8)
+    })
 }

@@ -43,15 +43,38 @@ impl Cfg {
     }
 }
 
-fn successors(insns: &[Insn], pc: usize) -> Vec<usize> {
+/// The successors of one instruction: at most two, without allocating.
+struct Succ {
+    s: [usize; 2],
+    n: usize,
+}
+
+impl Succ {
+    fn as_slice(&self) -> &[usize] {
+        &self.s[..self.n]
+    }
+}
+
+fn successors(insns: &[Insn], pc: usize) -> Succ {
+    let target = || insns[pc].jump_target(pc).unwrap_or(0) as usize;
     match insns[pc] {
-        Insn::Exit => vec![],
-        Insn::Ja { .. } => vec![insns[pc].jump_target(pc).unwrap_or(0) as usize],
-        Insn::Jump { .. } | Insn::MayGoto { .. } => {
-            vec![pc + 1, insns[pc].jump_target(pc).unwrap_or(0) as usize]
-        }
-        Insn::Lddw { .. } => vec![pc + 2],
-        _ => vec![pc + 1],
+        Insn::Exit => Succ { s: [0, 0], n: 0 },
+        Insn::Ja { .. } => Succ {
+            s: [target(), 0],
+            n: 1,
+        },
+        Insn::Jump { .. } | Insn::MayGoto { .. } => Succ {
+            s: [pc + 1, target()],
+            n: 2,
+        },
+        Insn::Lddw { .. } => Succ {
+            s: [pc + 2, 0],
+            n: 1,
+        },
+        _ => Succ {
+            s: [pc + 1, 0],
+            n: 1,
+        },
     }
 }
 
@@ -158,6 +181,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         while let Some(top) = stack.last_mut() {
             let (pc, next) = *top;
             let succ = successors(insns, pc);
+            let succ = succ.as_slice();
             if next < succ.len() {
                 top.1 += 1;
                 let t = succ[next];
@@ -273,36 +297,53 @@ fn use_def(insn: &Insn) -> (u16, u16) {
 fn liveness(insns: &[Insn]) -> Vec<u16> {
     let len = insns.len();
     let mut live = vec![0u16; len];
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); len];
-    for pc in 0..len {
-        if insns[pc] == Insn::LddwHigh {
-            continue;
-        }
-        for s in successors(insns, pc) {
-            if s < len {
-                preds[s].push(pc);
+    // Predecessors in one array (CSR: those of `pc` are `preds[first[pc]..first[pc + 1]]`),
+    // not one vector per instruction.
+    // u32 indices: programs have at most 1,000,000 slots (validated before).
+    let mut first = vec![0u32; len + 1];
+    let each_edge = |f: &mut dyn FnMut(usize, usize)| {
+        for pc in 0..len {
+            if insns[pc] == Insn::LddwHigh {
+                continue;
+            }
+            for &s in successors(insns, pc).as_slice() {
+                if s < len {
+                    f(pc, s);
+                }
             }
         }
+    };
+    each_edge(&mut |_, s| first[s + 1] += 1);
+    for i in 0..len {
+        first[i + 1] += first[i];
     }
+    let mut fill = first.clone();
+    let mut preds = vec![0u32; first[len] as usize];
+    each_edge(&mut |pc, s| {
+        preds[fill[s] as usize] = pc as u32;
+        fill[s] += 1;
+    });
     let ud: Vec<(u16, u16)> = insns.iter().map(use_def).collect();
-    let mut work: Vec<usize> = (0..len).collect();
+    let mut work: Vec<u32> = (0..len as u32).collect();
     let mut queued = vec![true; len];
     while let Some(pc) = work.pop() {
+        let pc = pc as usize;
         queued[pc] = false;
         if insns[pc] == Insn::LddwHigh {
             continue;
         }
         let out = successors(insns, pc)
-            .into_iter()
-            .filter(|&s| s < len)
-            .fold(0u16, |acc, s| acc | live[s]);
+            .as_slice()
+            .iter()
+            .filter(|&&s| s < len)
+            .fold(0u16, |acc, &s| acc | live[s]);
         let (u, d) = ud[pc];
         let inn = u | (out & !d);
         if inn != live[pc] {
             live[pc] = inn;
-            for &p in &preds[pc] {
-                if !queued[p] {
-                    queued[p] = true;
+            for &p in &preds[first[pc] as usize..first[pc + 1] as usize] {
+                if !queued[p as usize] {
+                    queued[p as usize] = true;
                     work.push(p);
                 }
             }

@@ -269,7 +269,8 @@ impl Env<'_> {
             st.set_reg(d, v);
             return Ok(());
         }
-        let name = format!("{op:?}").to_lowercase();
+        // Only error messages use it: build it lazily.
+        let name = || format!("{op:?}").to_lowercase();
         if matches!(op, AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
             let Value::Scalar(s) = sv else {
                 return Err(Fail::new(
@@ -319,7 +320,7 @@ impl Env<'_> {
                     }
                     (Value::Ptr(_), _) => {
                         return Err(Fail::new(
-                            format!("R{} pointer {name} pointer prohibited", dst.number()),
+                            format!("R{} pointer {} pointer prohibited", dst.number(), name()),
                             "only packet pointers may be subtracted from each other",
                         ));
                     }
@@ -332,8 +333,9 @@ impl Env<'_> {
                     _ => {
                         return Err(Fail::new(
                             format!(
-                                "R{} pointer arithmetic with {name} operator prohibited",
-                                dst.number()
+                                "R{} pointer arithmetic with {} operator prohibited",
+                                dst.number(),
+                                name()
                             ),
                             "pointers may only be moved by adding or subtracting a bounded number",
                         ));
@@ -452,19 +454,28 @@ impl Env<'_> {
                         None => both(st),
                     });
                 }
-                let apply = |truth: bool| {
-                    refine(op, width, &a, &b, truth).map(|(a2, b2)| {
-                        let mut s = st.clone();
-                        s.set_reg(dst.index(), Value::Scalar(a2));
-                        if let Operand::Reg(r) = src {
-                            s.set_reg(r.index(), Value::Scalar(b2));
-                        }
-                        s
-                    })
+                let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
+                    s.set_reg(dst.index(), Value::Scalar(a2));
+                    if let Operand::Reg(r) = src {
+                        s.set_reg(r.index(), Value::Scalar(b2));
+                    }
+                    s
+                };
+                // The current state becomes one of the outcomes: only a branch both ways
+                // costs a copy.
+                let (t, f) = (
+                    refine(op, width, &a, &b, true),
+                    refine(op, width, &a, &b, false),
+                );
+                let (taken, fall) = match (t, f) {
+                    (Some(t), Some(f)) => (Some(set(st.clone(), t)), Some(set(take(st), f))),
+                    (Some(t), None) => (Some(set(take(st), t)), None),
+                    (None, Some(f)) => (None, Some(set(take(st), f))),
+                    (None, None) => (None, None),
                 };
                 Ok(Flow::Cond {
-                    taken: apply(true),
-                    fall: apply(false),
+                    taken,
+                    fall,
                     target,
                 })
             }
@@ -726,4 +737,17 @@ fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option
         fall: Some(fall),
         target,
     })
+}
+
+/// Move a state out, leaving an empty one (no allocation) behind.
+fn take(st: &mut State) -> State {
+    std::mem::replace(
+        st,
+        State {
+            frames: Vec::new(),
+            refs: Vec::new(),
+            lock: None,
+            rcu: false,
+        },
+    )
 }

@@ -5,7 +5,6 @@ use crate::cfg::{self, Cfg};
 use crate::state::{Frame, Ptr, PtrKind, State, Value, covers, widen};
 use crate::{MAX_PATH, MapDesc, Options, Program, Rejection, Stats};
 use std::fmt::Write as _;
-use std::rc::Rc;
 use std::time::Instant;
 use waggle_isa::{Insn, Syntax, format_insn, validate};
 use waggle_uapi::ProgramType;
@@ -111,21 +110,64 @@ impl Env<'_> {
     }
 }
 
-struct PathNode {
-    pc: usize,
-    prev: Option<Rc<PathNode>>,
-}
+/// The paths explored, as a tree of control transfers shared by every path: node `i` is
+/// `(from, to, parent)` for a jump, call or return from slot `from` to slot `to`, with
+/// [`NO_PATH`] for the root; between two nodes a path runs straight. Recording only transfers
+/// keeps straight-line code free of any per-instruction bookkeeping.
+#[derive(Default)]
+struct Paths(Vec<(u32, u32, u32)>);
 
-impl Drop for PathNode {
-    /// Drop long chains iteratively (a recursive drop would overflow the stack).
-    fn drop(&mut self) {
-        let mut next = self.prev.take();
-        while let Some(rc) = next {
-            match Rc::try_unwrap(rc) {
-                Ok(mut node) => next = node.prev.take(),
-                Err(_) => break,
+/// The empty path.
+const NO_PATH: u32 = u32::MAX;
+
+impl Paths {
+    /// Record a transfer from `from` to `to` after the path ending at node `prev`.
+    fn push(&mut self, from: usize, to: usize, prev: u32) -> u32 {
+        self.0.push((from as u32, to as u32, prev));
+        (self.0.len() - 1) as u32
+    }
+
+    /// The last [`MAX_PATH`] slots of the path ending at node `at` and then running straight
+    /// to slot `pc` (included), oldest first.
+    fn slots(&self, insns: &[Insn], mut at: u32, pc: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut end = pc;
+        loop {
+            let node = self.0.get(at as usize).copied();
+            let start = node.map_or(0, |(_, to, _)| to as usize);
+            let mut i = end;
+            loop {
+                if out.len() >= MAX_PATH {
+                    out.reverse();
+                    return out;
+                }
+                if insns.get(i).is_some_and(|x| *x != Insn::LddwHigh) {
+                    out.push(i);
+                }
+                if i <= start {
+                    break;
+                }
+                i -= 1;
+            }
+            match node {
+                Some((from, _, prev)) => {
+                    end = from as usize;
+                    at = prev;
+                }
+                None => break,
             }
         }
+        out.reverse();
+        out
+    }
+}
+
+/// The slot after `pc` when nothing jumps.
+fn next_slot(insns: &[Insn], pc: usize) -> usize {
+    if matches!(insns[pc], Insn::Lddw { .. }) {
+        pc + 2
+    } else {
+        pc + 1
     }
 }
 
@@ -133,7 +175,7 @@ struct Pending {
     st: State,
     pc: usize,
     anc: Option<usize>,
-    path: Option<Rc<PathNode>>,
+    path: u32,
 }
 
 struct Stored {
@@ -149,20 +191,6 @@ const MAX_STATES_PER_INSN: usize = 64;
 fn line_of(prog: &Program<'_>, pc: usize) -> Option<String> {
     let i = prog.line_info.partition_point(|(slot, _)| *slot <= pc);
     i.checked_sub(1).map(|i| prog.line_info[i].1.clone())
-}
-
-fn path_vec(path: &Option<Rc<PathNode>>) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut p = path.as_ref();
-    while let Some(n) = p {
-        if out.len() >= MAX_PATH {
-            break;
-        }
-        out.push(n.pc);
-        p = n.prev.as_ref();
-    }
-    out.reverse();
-    out
 }
 
 fn reject(
@@ -268,12 +296,28 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         st: init,
         pc: 0,
         anc: None,
-        path: None,
+        path: NO_PATH,
     }];
     let mut stored: Vec<Stored> = Vec::new();
-    let mut stored_at: Vec<Vec<usize>> = vec![Vec::new(); insns.len()];
+    let mut paths = Paths::default();
+    // Recorded states by prune point (`at[pc]` numbers the prune points), so programs pay
+    // for a list only where states can be recorded.
+    let mut n_points = 0u32;
+    let at: Vec<u32> = env
+        .cfg
+        .prune
+        .iter()
+        .map(|&p| {
+            n_points += u32::from(p);
+            if p { n_points - 1 } else { u32::MAX }
+        })
+        .collect();
+    let mut stored_at: Vec<Vec<usize>> = vec![Vec::new(); n_points as usize];
     let mut processed: u64 = 0;
     let mut peak: u64 = 1;
+    // Jumps processed, and (jumps, processed) when the last state was recorded.
+    let mut jumps: u64 = 0;
+    let mut last_store = (0u64, 0u64);
 
     fn finish(stored: &mut [Stored], mut a: Option<usize>) {
         while let Some(i) = a {
@@ -290,34 +334,58 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             let pc = cur.pc;
             if env.cfg.prune[pc] {
                 if env.cfg.callback_site[pc]
-                    && let Some(&i) = stored_at[pc].iter().find(|&&i| {
+                    && let Some(&i) = stored_at[at[pc] as usize].iter().find(|&&i| {
                         stored[i].branches > 0 && stored[i].st.frames.len() == cur.st.frames.len()
                     })
-                    && !covers(&stored[i].st, &cur.st, false, env.cfg.live[pc])
+                    && !covers(
+                        &stored[i].st,
+                        &cur.st,
+                        false,
+                        env.cfg.live[pc],
+                        opts.allow_uninit_stack,
+                    )
                 {
                     widen(&stored[i].st, &mut cur.st);
                 }
                 let mut pruned = false;
-                for &i in &stored_at[pc] {
+                for &i in &stored_at[at[pc] as usize] {
                     let s = &stored[i];
                     if s.branches > 0 && env.cfg.callback_site[pc] {
                         // A helper calling a callback is revisited after each call of the
                         // callback; a state the first visit covers adds nothing (the kernel's
                         // `calls_callback` rule), and repeating is not an infinite loop.
-                        if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                        if covers(
+                            &s.st,
+                            &cur.st,
+                            false,
+                            env.cfg.live[pc],
+                            opts.allow_uninit_stack,
+                        ) {
                             pruned = true;
                             break;
                         }
                     } else if s.branches > 0 {
-                        if covers(&s.st, &cur.st, true, env.cfg.live[pc]) {
-                            let path = path_vec(&cur.path);
+                        if covers(
+                            &s.st,
+                            &cur.st,
+                            true,
+                            env.cfg.live[pc],
+                            opts.allow_uninit_stack,
+                        ) {
+                            let path = paths.slots(insns, cur.path, pc);
                             let f = Fail::new(
                                 "infinite loop detected",
                                 "the loop comes back to this instruction in the same state, so it never ends; make sure a counter or bound changes on every iteration",
                             );
                             return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
                         }
-                    } else if covers(&s.st, &cur.st, false, env.cfg.live[pc]) {
+                    } else if covers(
+                        &s.st,
+                        &cur.st,
+                        false,
+                        env.cfg.live[pc],
+                        opts.allow_uninit_stack,
+                    ) {
                         pruned = true;
                         break;
                     }
@@ -332,8 +400,13 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 // Keep at most MAX_STATES_PER_INSN states per instruction: when full, forget
                 // the oldest fully explored one (fewer prunes, never less sound); if every one
                 // is still being explored (a long-running loop), record nothing new.
-                let list = &mut stored_at[pc];
-                let mut room = list.len() < MAX_STATES_PER_INSN;
+                // Like the kernel, record a new state only after at least 2 jumps and 8
+                // instructions since the last one (states every few instructions cost memory
+                // and copies but rarely prune more); callback call sites always record theirs.
+                let due = env.cfg.callback_site[pc]
+                    || (jumps - last_store.0 >= 2 && processed - last_store.1 >= 8);
+                let list = &mut stored_at[at[pc] as usize];
+                let mut room = due && list.len() < MAX_STATES_PER_INSN;
                 if !room && let Some(pos) = list.iter().position(|&i| stored[i].branches == 0) {
                     let old = list.remove(pos);
                     stored[old].st = State {
@@ -353,12 +426,13 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     });
                     list.push(idx);
                     cur.anc = Some(idx);
+                    last_store = (jumps, processed);
                 }
                 peak = peak.max((stored.len() + work.len()) as u64);
             }
             processed += 1;
             if processed > opts.complexity_limit {
-                let path = path_vec(&cur.path);
+                let path = paths.slots(insns, cur.path, pc);
                 let f = Fail::new(
                     format!(
                         "BPF program is too large: processed {processed} insns (limit {})",
@@ -368,10 +442,6 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 );
                 return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
             }
-            cur.path = Some(Rc::new(PathNode {
-                pc,
-                prev: cur.path.take(),
-            }));
             if opts.log_level >= 2 && log.len() < MAX_LOG {
                 let _ = writeln!(
                     log,
@@ -380,12 +450,24 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     cur.st.describe()
                 );
             }
+            // Jump-class instructions (jumps, calls, exit), as the kernel counts them.
+            if matches!(
+                insns[pc],
+                Insn::Ja { .. } | Insn::Jump { .. } | Insn::Call(_) | Insn::Exit
+            ) {
+                jumps += 1;
+            }
             match env.step(&mut cur.st, pc) {
                 Err(f) => {
-                    let path = path_vec(&cur.path);
+                    let path = paths.slots(insns, cur.path, pc);
                     return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
                 }
-                Ok(Flow::Next(n)) => cur.pc = n,
+                Ok(Flow::Next(n)) => {
+                    if n != next_slot(insns, pc) {
+                        cur.path = paths.push(pc, n, cur.path);
+                    }
+                    cur.pc = n;
+                }
                 Ok(Flow::Exit) => {
                     finish(&mut stored, cur.anc);
                     break;
@@ -403,13 +485,16 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             st: t,
                             pc: target,
                             anc: cur.anc,
-                            path: cur.path.clone(),
+                            path: paths.push(pc, target, cur.path),
                         });
                         peak = peak.max((stored.len() + work.len()) as u64);
                         cur.st = f;
                         cur.pc = pc + 1;
                     }
                     (Some(t), None) => {
+                        if target != pc + 1 {
+                            cur.path = paths.push(pc, target, cur.path);
+                        }
                         cur.st = t;
                         cur.pc = target;
                     }

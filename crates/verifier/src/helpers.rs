@@ -333,11 +333,14 @@ impl Env<'_> {
                     ));
                 }
                 let m = self.maps[map as usize];
-                let ok = match m.spin_lock_off {
-                    Some(l) => p.off == i64::from(l),
-                    None => p.off >= 0 && p.off % 4 == 0 && p.off + 4 <= i64::from(m.value_size),
+                let Some(l) = m.spin_lock_off else {
+                    return Err(Fail::new(
+                        format!("map {map} has to have BTF in order to use bpf_spin_lock"),
+                        "create the map with BTF whose value type has a struct bpf_spin_lock \
+                         member (libbpf does this for maps declared in the .maps section)",
+                    ));
                 };
-                if !ok {
+                if p.off != i64::from(l) {
                     return Err(Fail::new(
                         format!("off {} doesn't point to 'struct bpf_spin_lock'", p.off),
                         "pass the address of the struct bpf_spin_lock field of the map value",

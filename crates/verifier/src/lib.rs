@@ -41,9 +41,15 @@
 //!   call site prunes against states still being explored (`calls_callback`), and numbers a
 //!   repeated call keeps changing are widened to unknown so the repetition converges.
 //! - `bpf_spin_lock`: one lock at a time, released on every path before any exit, no helper
-//!   or kfunc calls but `bpf_spin_unlock` while held, the lock inside a map value at a
-//!   constant offset: at [`MapDesc::spin_lock_off`] when BTF gave it (other loads and stores
-//!   of those 4 bytes are refused), else at any 4-aligned offset of the value.
+//!   or kfunc calls but `bpf_spin_unlock` while held, the lock inside a map value at the
+//!   constant offset [`MapDesc::spin_lock_off`] BTF gave (other loads and stores of those 4
+//!   bytes are refused); a map without that BTF has no lock, as in Linux.
+//!
+//! ## Privileges
+//! [`Options::privileged`] and [`Options::allow_uninit_stack`] follow the kernel's rules for
+//! CAP_BPF + CAP_PERFMON loaders (bounded loops, pointer leaks and comparisons, reads of
+//! uninitialised stack as unknown numbers) or for unprivileged ones; reads of `struct bpf_map`
+//! fields through a map pointer need [`Options::bpf_map_struct`], the kernel's layout.
 //! - Maps of maps: [`MapDesc::inner`] describes the inner maps; a lookup returns an inner
 //!   map pointer or NULL, usable as a map argument once checked.
 //! - `bpf_rcu_read_lock`/`bpf_rcu_read_unlock` kfuncs, by name ([`Program::kfuncs`]).
@@ -93,9 +99,8 @@ pub struct MapDesc {
     pub flags: u32,
     /// For map-in-map types: the description of the maps stored in it.
     pub inner: Option<InnerMap>,
-    /// Offset of the `struct bpf_spin_lock` in the value, from BTF. `None`: unknown (no BTF);
-    /// then a lock may be taken at any 4-aligned offset of the value, as the BTF-less
-    /// loaders of this project cannot say where it is.
+    /// Offset of the `struct bpf_spin_lock` in the value, from BTF. `None`: the value has no
+    /// lock (or the map no BTF), so `bpf_spin_lock` on it is refused, as Linux does.
     pub spin_lock_off: Option<u32>,
 }
 
@@ -145,16 +150,63 @@ pub struct Options {
     /// Whether the loader is privileged (CAP_BPF + CAP_PERFMON): allows bounded loops, pointer
     /// comparisons and pointers stored in maps or returned.
     pub privileged: bool,
+    /// Whether reads of stack bytes never written are allowed, giving unknown numbers (the
+    /// kernel's `allow_uninit_stack`, true for CAP_PERFMON loaders). When false, every read
+    /// of uninitialised stack (by the program or by a helper) is refused.
+    pub allow_uninit_stack: bool,
+    /// The layout of the kernel's `struct bpf_map` (from its BTF), when privileged programs
+    /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
+    /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
+    pub bpf_map_struct: Option<BpfMapStruct>,
+}
+
+impl Options {
+    /// The kernel's rules for a loader with (`true`) or without every BPF capability:
+    /// [`Options::privileged`] and [`Options::allow_uninit_stack`] both follow it.
+    pub fn with_privileges(privileged: bool) -> Options {
+        Options {
+            privileged,
+            allow_uninit_stack: privileged,
+            ..Options::default()
+        }
+    }
 }
 
 impl Default for Options {
+    /// A privileged loader (as root), like the kernel's defaults for root.
     fn default() -> Self {
         Options {
             log_level: 0,
             complexity_limit: 1_000_000,
             privileged: true,
+            allow_uninit_stack: true,
+            bpf_map_struct: None,
         }
     }
+}
+
+/// The fields of the kernel's `struct bpf_map` a privileged program may read through a map
+/// pointer (`CONST_PTR_TO_MAP`), flattened: nested structs and unions give their members,
+/// arrays of numbers are one field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BpfMapStruct {
+    /// `sizeof(struct bpf_map)`.
+    pub size: u32,
+    /// Leaf fields in offset order.
+    pub fields: Vec<BpfMapField>,
+}
+
+/// One leaf field of [`BpfMapStruct`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfMapField {
+    /// C name (the innermost member's).
+    pub name: String,
+    /// Byte offset in `struct bpf_map`.
+    pub off: u32,
+    /// Size in bytes (a whole array for arrays of numbers).
+    pub size: u32,
+    /// Whether it is a pointer (Linux gives a BTF pointer, which is not modelled here).
+    pub pointer: bool,
 }
 
 /// A program to verify.
@@ -264,6 +316,7 @@ impl Rejection {
             "reserved field",
             "byte swap width",
             "truncated",
+            "has to have BTF",
         ];
         let m = self.message.as_str();
         if E2BIG.iter().any(|f| m.contains(f)) {

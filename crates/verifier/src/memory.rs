@@ -274,6 +274,75 @@ impl Env<'_> {
         })
     }
 
+    /// A read of `struct bpf_map` through a map pointer: privileged only, inside one number
+    /// field of the layout the caller gave (Linux's `check_ptr_to_map_access` and
+    /// `btf_struct_walk`; the struct Linux walks is the map type's, which starts with
+    /// `struct bpf_map`).
+    fn bpf_map_field(&self, p: &Ptr, r: usize, off: i64, size: u64) -> VResult<()> {
+        let Some(layout) = &self.opts.bpf_map_struct else {
+            return Err(Fail::new(
+                format!("R{r} invalid mem access 'map_ptr'"),
+                "reading struct bpf_map fields needs the kernel's struct bpf_map layout, which \
+                 this loader does not give (a user-space map is no struct bpf_map); pass what \
+                 you need in a global variable or map value instead",
+            ));
+        };
+        if !self.opts.privileged {
+            return Err(Fail::new(
+                "'struct bpf_map' access is allowed only to CAP_PERFMON and CAP_SYS_ADMIN",
+                "load the program with CAP_BPF and CAP_PERFMON",
+            ));
+        }
+        let off = p.off + off;
+        if off < 0 {
+            return Err(Fail::new(
+                format!("R{r} is map_ptr invalid negative access: off={off}"),
+                "struct bpf_map fields are at non-negative offsets",
+            ));
+        }
+        let (off, end) = (off as u64, off as u64 + size);
+        if end > u64::from(layout.size) {
+            return Err(Fail::new(
+                format!("access beyond struct bpf_map at off {off} size {size}"),
+                "only the fields of struct bpf_map itself may be read (not those of the map \
+                 type's own struct after it)",
+            ));
+        }
+        let Some(f) = layout
+            .fields
+            .iter()
+            .find(|f| u64::from(f.off) <= off && off < u64::from(f.off + f.size))
+        else {
+            return Err(Fail::new(
+                format!("struct bpf_map doesn't have field at offset {off}"),
+                "read a field of struct bpf_map, not padding",
+            ));
+        };
+        if f.pointer {
+            return Err(Fail::new(
+                format!(
+                    "reading pointer member {} of struct bpf_map is not supported",
+                    f.name
+                ),
+                "only number fields of struct bpf_map (e.g. max_entries) can be read",
+            ));
+        }
+        if end > u64::from(f.off + f.size) {
+            return Err(Fail::new(
+                format!(
+                    "access beyond the end of member {} (mend:{}) in struct bpf_map with off {off} size {size}",
+                    f.name,
+                    f.off + f.size
+                ),
+                format!(
+                    "read at most {} bytes from offset {off}",
+                    u64::from(f.off + f.size) - off
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Plain programs (application hooks, raw test code) have no kernel context struct: the
     /// context is whatever bytes their runner passes. Any naturally aligned scalar access at a
     /// constant offset in `[0, PLAIN_CTX_MAX)` is allowed and recorded, and the runtime
@@ -295,8 +364,13 @@ impl Env<'_> {
         Ok(CtxFieldKind::Scalar)
     }
 
-    /// Read `[lo, hi)` of a stack frame; bytes must be initialised.
+    /// Read `[lo, hi)` of a stack frame; bytes must be initialised unless the loader may read
+    /// uninitialised stack (then they read as unknown numbers, as Linux's
+    /// `allow_uninit_stack`).
     fn stack_read(&self, st: &State, r: usize, frame: usize, lo: i64, hi: i64) -> VResult<()> {
+        if self.opts.allow_uninit_stack {
+            return Ok(());
+        }
         let fr = &st.frames[frame];
         for off in lo..hi {
             let (slot, byte) = fr.slot(off);
@@ -399,6 +473,9 @@ impl Env<'_> {
                 // around but never dereferenced.
                 _ => Value::Scalar(Scalar::UNKNOWN),
             }
+        } else if let PtrKind::ConstMap { .. } = p.kind {
+            self.bpf_map_field(&p, r, off, size as u64)?;
+            Value::Scalar(unknown)
         } else {
             match self.region(st, r, &p, off, size as u64, false, true)? {
                 Region::Stack {

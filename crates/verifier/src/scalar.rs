@@ -187,7 +187,25 @@ impl Scalar {
     }
 
     /// Bring every bound in line with the others; `None` if no value satisfies all of them.
-    pub fn synced(mut self) -> Option<Scalar> {
+    pub fn synced(self) -> Option<Scalar> {
+        // Fast paths for the two commonest cases, with the result the full sync gives: a known
+        // number (every bound becomes it, if all allow it) and a number nothing is known of.
+        if self.var.mask == 0 {
+            let v = self.var.value;
+            let ok = (self.umin..=self.umax).contains(&v)
+                && (self.smin..=self.smax).contains(&(v as i64))
+                && (self.u32min..=self.u32max).contains(&(v as u32))
+                && (self.s32min..=self.s32max).contains(&(v as i32));
+            return ok.then_some(Scalar::konst(v));
+        }
+        if self == Scalar::UNKNOWN {
+            return Some(self);
+        }
+        self.synced_full()
+    }
+
+    /// [`Scalar::synced`] without fast paths.
+    fn synced_full(mut self) -> Option<Scalar> {
         for _ in 0..2 {
             self.update_bounds();
             self.deduce32();
@@ -333,6 +351,45 @@ impl Scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sync_fast_paths_agree_with_the_full_sync() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let edges = [
+            0u64,
+            1,
+            5,
+            0x7fff_ffff,
+            0x8000_0000,
+            u64::MAX,
+            1 << 63,
+            (1 << 63) - 1,
+        ];
+        for i in 0..20_000 {
+            let v = if i % 2 == 0 {
+                edges[i % edges.len()]
+            } else {
+                next()
+            };
+            let mut s = Scalar::konst(v);
+            // Bounds around v, sometimes excluding it.
+            match next() % 5 {
+                0 => s.umin = v.wrapping_sub(next() % 3),
+                1 => s.umax = v.wrapping_add(next() % 3),
+                2 => s.smin = (v as i64).wrapping_sub((next() % 3) as i64),
+                3 => s.s32max = (v as i32).wrapping_add((next() % 3) as i32),
+                _ => s.u32min = (v as u32).wrapping_sub((next() % 3) as u32),
+            }
+            assert_eq!(s.synced(), s.synced_full(), "{s:?}");
+        }
+        assert_eq!(Scalar::UNKNOWN.synced(), Scalar::UNKNOWN.synced_full());
+    }
 
     #[test]
     fn konst_and_ranges() {

@@ -407,7 +407,11 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
 ///
 /// Registers of the innermost frame outside `live` are ignored: no path from here reads them
 /// before writing them, so their values cannot matter.
-pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
+///
+/// `uninit_reads`: whether uninitialised stack may be read (as an unknown number). Then an
+/// unwritten byte of `old` is no longer "never read" but "any number", and covers only data
+/// or spilled numbers, like the kernel's `stacksafe` with `allow_uninit_stack`.
+pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bool) -> bool {
     if old.frames.len() != cur.frames.len()
         || old.refs.len() != cur.refs.len()
         || old.rcu != cur.rcu
@@ -449,6 +453,13 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16) -> bool {
             }
             for (bo, bc) in so.bytes.iter().zip(&sc.bytes) {
                 match (bo, bc) {
+                    (ByteKind::Invalid | ByteKind::Misc, ByteKind::Invalid | ByteKind::Misc)
+                        if uninit_reads => {}
+                    (ByteKind::Invalid, ByteKind::Spill)
+                        if uninit_reads && !matches!(sc.spill, Value::Scalar(_)) =>
+                    {
+                        return false;
+                    }
                     (ByteKind::Invalid, _) => {}
                     (ByteKind::Misc, ByteKind::Misc) => {}
                     (ByteKind::Misc, ByteKind::Spill) if matches!(sc.spill, Value::Scalar(_)) => {}

@@ -3,13 +3,14 @@
 
 use waggle_isa::assemble;
 use waggle_uapi::ProgramType;
-use waggle_verifier::{MapDesc, Options, Program, verify};
+use waggle_verifier::{BpfMapStruct, MapDesc, Options, Program, verify};
 
 mod common;
+use common::kernel_btf::table_bpf_map_struct;
 use common::table::{CASES, Case, maps};
 
 /// `None`: must be accepted; `Some(fragment)`: must be refused with a message containing it.
-fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
+fn run_case(case: &Case, maps: &[MapDesc], layout: &BpfMapStruct) -> Result<(), String> {
     let text: String = case
         .asm
         .split(';')
@@ -27,9 +28,10 @@ fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
         kfuncs: &[],
     };
     let opts = Options {
-        privileged: !case.unpriv,
         log_level: 1,
         complexity_limit: 200_000,
+        bpf_map_struct: Some(layout.clone()),
+        ..Options::with_privileges(!case.unpriv)
     };
     let got = verify(&prog, &opts);
     match (&case.expect, got) {
@@ -53,9 +55,10 @@ fn run_case(case: &Case, maps: &[MapDesc]) -> Result<(), String> {
 #[test]
 fn table() {
     let maps = maps();
+    let layout = table_bpf_map_struct();
     let mut failures = Vec::new();
     for case in CASES {
-        if let Err(e) = run_case(case, &maps) {
+        if let Err(e) = run_case(case, &maps, &layout) {
             failures.push(e);
         }
     }
@@ -244,4 +247,32 @@ fn plain_ctx_use_is_reported() {
     };
     let stats = waggle_verifier::verify(&prog, &waggle_verifier::Options::default()).unwrap();
     assert_eq!((stats.ctx_end, stats.ctx_writes), (8, false));
+}
+
+/// Without the kernel's `struct bpf_map` layout (a user-space runtime's map pointer is no such
+/// struct), reads through a map pointer stay refused, with the reason; with it they follow
+/// the layout.
+#[test]
+fn map_ptr_reads_need_the_layout() {
+    let insns = assemble("lddw map_idx %r1, 0\nldxw %r2, [%r1+76]\nmov %r0, 0\nexit").unwrap();
+    let maps = maps();
+    let prog = Program {
+        insns: &insns,
+        prog_type: ProgramType::Xdp,
+        maps: &maps,
+        line_info: &[],
+        kfuncs: &[],
+    };
+    let r = verify(&prog, &Options::default()).unwrap_err();
+    assert!(
+        r.message.contains("invalid mem access 'map_ptr'"),
+        "{}",
+        r.message
+    );
+    assert!(r.message.contains("struct bpf_map layout"), "{}", r.message);
+    let with = Options {
+        bpf_map_struct: Some(table_bpf_map_struct()),
+        ..Options::default()
+    };
+    assert!(verify(&prog, &with).is_ok());
 }

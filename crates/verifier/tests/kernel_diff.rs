@@ -13,39 +13,31 @@
 
 mod common;
 
+use common::kernel_btf;
+use common::kernel_load::{self, attach_type, has_func, needs_btf};
 use common::objects::{Input, corpus};
 use common::table::{CASES, maps};
 use std::os::fd::{AsRawFd, OwnedFd};
 use waggle_isa::{CallTarget, Insn, LddwKind, assemble, encode};
-use waggle_object::{MapSpec, Object, SlotTarget};
+use waggle_object::Object;
 use waggle_uapi::ProgramType;
 use waggle_verifier::{MapDesc, Options, Program, verify};
 
 /// Known disagreements, by case or `file:program`, with the reason. Each is checked to still
 /// disagree, so the list cannot go stale silently.
-const KNOWN: &[(&str, &str)] = &[
-    // Linux lets privileged loaders (CAP_PERFMON: allow_uninit_stack) read stack bytes never
-    // written; Waggle refuses every read of uninitialised stack, as issue #4 requires.
-    ("stack_var_offset_uninit", UNINIT),
-    ("stack_var_write_keeps_uninit", UNINIT),
-    ("probe_read_var_size_partial_init", UNINIT),
-    ("lookup_key_uninit", UNINIT),
-    ("update_elem_value_uninit", UNINIT),
-    ("queue_push_needs_value", UNINIT),
-    // Linux lets privileged programs read `struct bpf_map` fields through a map pointer
-    // (checked against vmlinux BTF); Waggle has no such layout (its map pointer is a token).
-    ("map_ptr_deref_refused", MAP_PTR),
-    ("map_in_map_deref_inner_map", MAP_PTR),
-    // Without BTF the lock's place is unknown: Waggle accepts any 4-aligned offset in the
-    // value (its runtime has no map BTF); Linux requires map BTF with a bpf_spin_lock.
-    (
-        "spin_lock_no_btf_aligned",
-        "Linux needs map BTF for bpf_spin_lock; Waggle accepts a 4-aligned offset without it",
-    ),
-];
-const UNINIT: &str = "Linux (privileged) reads uninitialised stack; Waggle refuses";
-const MAP_PTR: &str =
-    "Linux (privileged) reads struct bpf_map through a map pointer; Waggle refuses";
+const KNOWN: &[(&str, &str)] = &[];
+
+/// Our options for a root loader, as the kernel's: privileged, uninitialised stack readable,
+/// `struct bpf_map` readable with this kernel's layout.
+fn root_options() -> Options {
+    Options {
+        bpf_map_struct: kernel_btf::vmlinux()
+            .ok()
+            .as_ref()
+            .and_then(kernel_btf::bpf_map_struct),
+        ..Options::with_privileges(true)
+    }
+}
 
 fn kernel_ok() -> bool {
     match waggle_kernel::probe() {
@@ -57,44 +49,6 @@ fn kernel_ok() -> bool {
     }
 }
 
-/// `expected_attach_type` the kernel requires for some types (`bpf_prog_load_check_attach`).
-fn attach_type(t: ProgramType) -> u32 {
-    match t {
-        ProgramType::CgroupSockAddr => 10, // BPF_CGROUP_INET4_CONNECT
-        ProgramType::CgroupSockopt => 22,  // BPF_CGROUP_SETSOCKOPT
-        ProgramType::SkLookup => 36,       // BPF_SK_LOOKUP
-        _ => 0,
-    }
-}
-
-/// Whether the program takes a function's address (`lddw func`): Linux then needs BTF
-/// func_info, which the kernel wrapper does not pass.
-fn has_func(insns: &[Insn]) -> bool {
-    insns.iter().any(|i| {
-        matches!(
-            i,
-            Insn::Lddw {
-                kind: LddwKind::Func,
-                ..
-            }
-        )
-    })
-}
-
-/// Types whose programs need kernel BTF ids to load.
-fn needs_btf(t: ProgramType) -> bool {
-    matches!(
-        t,
-        ProgramType::Unspec
-            | ProgramType::Tracing
-            | ProgramType::Lsm
-            | ProgramType::Ext
-            | ProgramType::StructOps
-            | ProgramType::Syscall
-            | ProgramType::Netfilter
-    )
-}
-
 /// The kernel's verdict: `Some(Ok)` accepted, `Some(Err(log tail))` refused by the verifier,
 /// `None` refused before verification (with the error).
 fn kernel_verdict(
@@ -103,31 +57,7 @@ fn kernel_verdict(
     maps: &[Option<OwnedFd>],
     name: &str,
 ) -> Result<Result<(), String>, String> {
-    let mut patched = Vec::with_capacity(insns.len());
-    for insn in insns {
-        patched.push(match *insn {
-            Insn::Lddw { dst, kind, imm }
-                if matches!(kind, LddwKind::MapIdx | LddwKind::MapIdxValue) =>
-            {
-                let fd = maps
-                    .get((imm & 0xffff_ffff) as usize)
-                    .and_then(Option::as_ref)
-                    .ok_or_else(|| format!("map {} not created", imm & 0xffff_ffff))?;
-                let fd = fd.as_raw_fd() as u32 as u64;
-                let kind = if kind == LddwKind::MapIdx {
-                    LddwKind::MapFd
-                } else {
-                    LddwKind::MapValue
-                };
-                Insn::Lddw {
-                    dst,
-                    kind,
-                    imm: fd | (imm >> 32) << 32,
-                }
-            }
-            other => other,
-        });
-    }
+    let patched = kernel_load::patch(insns, maps)?;
     let code = encode(&patched);
     match waggle_kernel::prog_load(&waggle_kernel::ProgLoad {
         prog_type: prog_type.as_u32(),
@@ -147,24 +77,6 @@ fn kernel_verdict(
             Ok(Err(format!("{} ({})", e.error, tail.join(" | "))))
         }
     }
-}
-
-fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
-    let inner = match &spec.inner {
-        Some(i) => Some(kernel_map(i)?),
-        None => None,
-    };
-    waggle_kernel::map_create(&waggle_kernel::MapCreate {
-        map_type: spec.map_type,
-        key_size: spec.key_size,
-        value_size: spec.value_size,
-        max_entries: spec.max_entries,
-        map_flags: spec.flags,
-        inner_map_fd: inner.as_ref().map(|f| f.as_raw_fd() as u32),
-        name: spec.kernel_name.clone(),
-        map_extra: spec.map_extra,
-    })
-    .map_err(|e| format!("map {}: {e}", spec.name))
 }
 
 /// A table map in the kernel, or why it cannot be made.
@@ -244,41 +156,14 @@ fn corpus_verdicts_match_linux() {
     for path in corpus() {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let obj = Object::open(&path).unwrap();
-        let mut fds: Vec<Option<OwnedFd>> = Vec::new();
-        let mut failed = None;
-        for spec in &obj.maps {
-            match kernel_map(spec) {
-                Ok(fd) => {
-                    if let Some(data) = &spec.initial_data {
-                        waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0).unwrap();
-                    }
-                    if spec.frozen {
-                        waggle_kernel::map_freeze(&fd).unwrap();
-                    }
-                    fds.push(Some(fd));
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+        let fds = match kernel_load::object_maps(&obj) {
+            Ok(fds) => fds,
+            Err(e) => {
+                println!("{file}: skipped: {e}");
+                t.skipped += obj.programs.len();
+                continue;
             }
-        }
-        if let Some(e) = failed {
-            println!("{file}: skipped: {e}");
-            t.skipped += obj.programs.len();
-            continue;
-        }
-        // Map-in-map slots: the kernel needs nothing more to verify, but fill them as libbpf.
-        for (i, spec) in obj.maps.iter().enumerate() {
-            for (slot, target) in &spec.initial_slots {
-                if let SlotTarget::Map(j) = target
-                    && let (Some(Some(outer)), Some(Some(inner))) = (fds.get(i), fds.get(*j))
-                {
-                    let v = (inner.as_raw_fd() as u32).to_ne_bytes();
-                    waggle_kernel::map_update(outer, &slot.to_ne_bytes(), &v, 0).unwrap();
-                }
-            }
-        }
+        };
         for p in &obj.programs {
             let name = format!("{file}:{}", p.name);
             let input = Input::new(&obj, p);
@@ -287,7 +172,7 @@ fn corpus_verdicts_match_linux() {
                 t.skipped += 1;
                 continue;
             }
-            let ours = verify(&input.program(), &Options::default())
+            let ours = verify(&input.program(), &root_options())
                 .map(drop)
                 .map_err(|r| r.message);
             match kernel_verdict(input.prog_type, &input.insns, &fds, &p.name) {
@@ -383,7 +268,7 @@ fn table_verdicts_match_linux() {
             line_info: &[],
             kfuncs: &[],
         };
-        let ours = verify(&prog, &Options::default())
+        let ours = verify(&prog, &root_options())
             .map(drop)
             .map_err(|r| r.message);
         match kernel_verdict(prog_type, &insns, &fds, "t") {

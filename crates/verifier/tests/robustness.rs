@@ -174,7 +174,7 @@ proptest! {
         let prog_type = [ProgramType::Unspec, ProgramType::Xdp, ProgramType::SchedCls, ProgramType::Kprobe][ty];
         let maps = maps();
         let prog = Program { insns: &insns, prog_type, maps: &maps, line_info: &[], kfuncs: &[] };
-        let opts = Options { complexity_limit: 20_000, privileged: !unpriv, log_level: 2 };
+        let opts = Options { complexity_limit: 20_000, log_level: 2, ..Options::with_privileges(!unpriv) };
         let _ = verify(&prog, &opts);
     }
 }

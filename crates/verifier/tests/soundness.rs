@@ -4,8 +4,13 @@
 //! budget in an accepted program is a verifier bug.
 //!
 //! Bounded to `WAGGLE_SOUNDNESS_SECS` seconds (default 20); `WAGGLE_SOUNDNESS_SEED` picks the
-//! sequence; `WAGGLE_SOUNDNESS_WHY=1` prints each refusal (to tune the generator). Not covered:
-//! reads of uninitialised stack (the interpreter zeroes the stack, so they are invisible here).
+//! sequence; `WAGGLE_SOUNDNESS_WHY=1` prints each refusal (to tune the generator).
+//!
+//! Every other program is verified unprivileged (no uninitialised stack reads allowed); those
+//! accepted also run twice with the stack poisoned by two complementary patterns, and must
+//! write the same results (see `run_poisoned`): a read of uninitialised stack that affects
+//! anything the program writes is a finding. Checked once by hand: letting unprivileged loads
+//! read uninitialised stack gives 5 findings in 10 s.
 //! Checked once by hand: loosening the map value bound by 4 bytes makes it report findings
 //! within a second.
 
@@ -189,51 +194,107 @@ fn run(insns: &[Insn], rng: &mut Rng, ctx_size: usize) -> Result<(), String> {
         values.iter_mut().for_each(|b| *b = rng.next() as u8);
         let mut ctx = vec![0u8; ctx_size];
         ctx.iter_mut().for_each(|b| *b = rng.next() as u8);
-        let base = values.as_ptr() as u64;
-        let helpers = Helpers::new().with(1, move |hc, a| {
-            let key = hc.read(a[1], 4)?;
-            let k = u32::from_ne_bytes(key.try_into().map_err(|_| HelperError::failed("key"))?);
-            Ok(if (k as usize) < ENTRIES {
-                base + k as u64 * VALUE_SIZE as u64
-            } else {
-                0
-            })
-        });
-        // The map reference becomes a token the helper ignores, as a loader would patch it.
-        let patched: Vec<Insn> = insns
-            .iter()
-            .map(|i| match *i {
-                Insn::Lddw {
-                    dst,
-                    kind: LddwKind::MapIdx,
-                    ..
-                } => Insn::Lddw {
-                    dst,
-                    kind: LddwKind::Imm,
-                    imm: 0x1000,
-                },
-                other => other,
-            })
-            .collect();
-        let vm = Interpreter::new(&patched, helpers).map_err(|e| format!("prepare: {e}"))?;
-        let ctx_addr = ctx.as_ptr() as u64;
-        let regions = [Region::writable(&mut ctx), Region::writable(&mut values)];
-        let cfg = RunConfig {
-            args: [ctx_addr, 0, 0, 0, 0],
-            regions: &regions,
-            packet: None,
-            max_insns: Some(1_000_000),
-        };
-        match vm.run(&cfg) {
-            Ok(_) => {}
-            Err(
-                e @ (VmError::MemoryAccess { .. }
-                | VmError::MisalignedAtomic { .. }
-                | VmError::CallDepthExceeded { .. }
-                | VmError::BudgetExceeded { .. }),
-            ) => return Err(e.to_string()),
-            Err(e) => return Err(format!("unexpected run error: {e}")),
+        run_once(insns, &mut ctx, &mut values)?;
+    }
+    Ok(())
+}
+
+/// One run of `insns` over `ctx` and the map's `values` (the lookup helper returns pointers
+/// into `values`, so the same buffers give the same addresses in every run).
+fn run_once(insns: &[Insn], ctx: &mut [u8], values: &mut [u8]) -> Result<(), String> {
+    let base = values.as_ptr() as u64;
+    let helpers = Helpers::new().with(1, move |hc, a| {
+        let key = hc.read(a[1], 4)?;
+        let k = u32::from_ne_bytes(key.try_into().map_err(|_| HelperError::failed("key"))?);
+        Ok(if (k as usize) < ENTRIES {
+            base + k as u64 * VALUE_SIZE as u64
+        } else {
+            0
+        })
+    });
+    // The map reference becomes a token the helper ignores, as a loader would patch it.
+    let patched: Vec<Insn> = insns
+        .iter()
+        .map(|i| match *i {
+            Insn::Lddw {
+                dst,
+                kind: LddwKind::MapIdx,
+                ..
+            } => Insn::Lddw {
+                dst,
+                kind: LddwKind::Imm,
+                imm: 0x1000,
+            },
+            other => other,
+        })
+        .collect();
+    let vm = Interpreter::new(&patched, helpers).map_err(|e| format!("prepare: {e}"))?;
+    let ctx_addr = ctx.as_ptr() as u64;
+    let regions = [Region::writable(ctx), Region::writable(values)];
+    let cfg = RunConfig {
+        args: [ctx_addr, 0, 0, 0, 0],
+        regions: &regions,
+        packet: None,
+        max_insns: Some(1_000_000),
+    };
+    match vm.run(&cfg) {
+        Ok(_) => Ok(()),
+        Err(
+            e @ (VmError::MemoryAccess { .. }
+            | VmError::MisalignedAtomic { .. }
+            | VmError::CallDepthExceeded { .. }
+            | VmError::BudgetExceeded { .. }),
+        ) => Err(e.to_string()),
+        Err(e) => Err(format!("unexpected run error: {e}")),
+    }
+}
+
+/// Whether an accepted unprivileged program reads stack bytes it never wrote, seen through
+/// their effect: the program runs twice on the same inputs, after a prologue that fills the
+/// whole stack with a pattern and then with its complement, and its exit stores r0, r2-r5,
+/// r8 and r9 into the context. Everything it writes (context, map values) must be the same
+/// both times; a difference means a value came from uninitialised stack. (The interpreter
+/// zeroes the stack, so a plain run cannot see such reads.)
+fn run_poisoned(text: &str, rng: &mut Rng, ctx_size: usize) -> Result<(), String> {
+    const END: &str = "mov %r0, 0\nexit\n";
+    let body = text
+        .strip_suffix(END)
+        .ok_or("generator: unexpected program end")?;
+    let pattern = rng.next() as i32;
+    let mut versions = Vec::new();
+    for fill in [pattern, !pattern] {
+        let mut t = String::new();
+        for off in (8..=512).step_by(8) {
+            t += &format!("stdw [%r10-{off}], {fill}\n");
         }
+        t += body;
+        for (i, r) in ["%r0", "%r2", "%r3", "%r4", "%r5", "%r8", "%r9"]
+            .iter()
+            .enumerate()
+        {
+            t += &format!("stxdw [%r6+{}], {r}\n", 8 * i);
+        }
+        t += END;
+        versions.push(assemble(&t).map_err(|e| format!("instrumented program: {e}"))?);
+    }
+    let mut values0 = vec![0u8; VALUE_SIZE * ENTRIES];
+    values0.iter_mut().for_each(|b| *b = rng.next() as u8);
+    let mut ctx0 = vec![0u8; ctx_size];
+    ctx0.iter_mut().for_each(|b| *b = rng.next() as u8);
+    let (mut ctx, mut values) = (ctx0.clone(), values0.clone());
+    let mut outputs = Vec::new();
+    for insns in &versions {
+        ctx.copy_from_slice(&ctx0);
+        values.copy_from_slice(&values0);
+        run_once(insns, &mut ctx, &mut values)?;
+        outputs.push((ctx.clone(), values.clone()));
+    }
+    if outputs[0] != outputs[1] {
+        return Err(format!(
+            "the program's results depend on uninitialised stack (stack filled with {pattern:#x} \
+             then {:#x}: context or map values differ)",
+            !pattern
+        ));
     }
     Ok(())
 }
@@ -269,7 +330,7 @@ fn accepted_programs_run_safely() {
     )];
     let mut rng = Rng(seed);
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let (mut tried, mut accepted) = (0u64, 0u64);
+    let (mut tried, mut accepted, mut accepted_unpriv) = (0u64, 0u64, 0u64);
     let mut findings = Vec::new();
     while Instant::now() < deadline && findings.len() < 5 {
         let text = program(&mut rng, &fields);
@@ -282,9 +343,12 @@ fn accepted_programs_run_safely() {
             line_info: &[],
             kfuncs: &[],
         };
+        // Every other program is verified as an unprivileged load, where reads of
+        // uninitialised stack must be refused (and are checked for by `run_poisoned`).
+        let unpriv = tried % 2 == 0;
         let opts = Options {
             complexity_limit: 100_000,
-            ..Options::default()
+            ..Options::with_privileges(!unpriv)
         };
         if let Err(r) = verify(&prog, &opts) {
             if std::env::var("WAGGLE_SOUNDNESS_WHY").is_ok() {
@@ -301,12 +365,18 @@ fn accepted_programs_run_safely() {
             continue;
         }
         accepted += 1;
-        if let Err(e) = run(&insns, &mut rng, ctx_size) {
-            findings.push(format!("{e}\n{text}"));
+        let mut outcome = run(&insns, &mut rng, ctx_size);
+        if unpriv && outcome.is_ok() {
+            accepted_unpriv += 1;
+            outcome = run_poisoned(&text, &mut rng, ctx_size);
+        }
+        if let Err(e) = outcome {
+            let mode = if unpriv { "unprivileged" } else { "privileged" };
+            findings.push(format!("{mode}: {e}\n{text}"));
         }
     }
     println!(
-        "soundness: seed {seed:#x}, {secs} s: {tried} programs tried, {accepted} accepted, {} findings",
+        "soundness: seed {seed:#x}, {secs} s: {tried} programs tried (half unprivileged), {accepted} accepted ({accepted_unpriv} unprivileged, checked for uninitialised stack reads), {} findings",
         findings.len()
     );
     assert!(

@@ -12,7 +12,9 @@ use std::path::Path;
 use waggle_isa::{Insn, LddwKind};
 use waggle_object::{Btf, BtfKind, MapSpec, Object, Program, RelocationKind};
 use waggle_uapi::{MapType, ProgramType};
-use waggle_verifier::{BPF_F_RDONLY_PROG, InnerMap, MapDesc, Options, Rejection, Stats};
+use waggle_verifier::{
+    BPF_F_RDONLY_PROG, BpfMapField, BpfMapStruct, InnerMap, MapDesc, Options, Rejection, Stats,
+};
 
 /// What `waggle verify` was asked.
 pub struct VerifyArgs<'a> {
@@ -138,15 +140,88 @@ fn verify_one(obj: &Object, p: &Program, forced: Option<ProgramType>, log_level:
         line_info: &lines,
         kfuncs: &kfuncs,
     };
-    let opts = Options {
+    let mut opts = Options {
         log_level,
         ..Options::default()
     };
+    let mut result = waggle_verifier::verify(&prog, &opts);
+    // Reads of `struct bpf_map` through a map pointer need the running kernel's layout: parse
+    // its BTF only for the programs that do it.
+    if let Err(r) = &result
+        && r.message.contains("invalid mem access 'map_ptr'")
+        && let Some(layout) = kernel_bpf_map_struct()
+    {
+        opts.bpf_map_struct = Some(layout);
+        result = waggle_verifier::verify(&prog, &opts);
+    }
     Verdict {
         name: p.name.clone(),
         prog_type,
         insns: insns.len(),
-        result: waggle_verifier::verify(&prog, &opts),
+        result,
+    }
+}
+
+/// The running kernel's `struct bpf_map` (from `/sys/kernel/btf/vmlinux`), flattened into its
+/// leaf fields as the verifier wants them.
+fn kernel_bpf_map_struct() -> Option<BpfMapStruct> {
+    let btf = Btf::from_file("/sys/kernel/btf/vmlinux").ok()?;
+    let id = btf.find_by_name("bpf_map", 4)?;
+    let BtfKind::Struct { size, .. } = btf.kind(id)? else {
+        return None;
+    };
+    let mut fields = Vec::new();
+    flatten(&btf, id, 0, "", &mut fields, 0);
+    Some(BpfMapStruct {
+        size: *size,
+        fields,
+    })
+}
+
+/// The leaf fields of BTF type `id` placed at byte `base`: nested structs and unions give
+/// their members, arrays of numbers are one field, other arrays one per element.
+fn flatten(btf: &Btf, id: u32, base: u32, name: &str, out: &mut Vec<BpfMapField>, depth: u32) {
+    let Ok((rid, kind)) = btf.resolved(id) else {
+        return;
+    };
+    if depth > 16 {
+        return;
+    }
+    let mut push = |off, size, pointer| {
+        out.push(BpfMapField {
+            name: name.to_owned(),
+            off,
+            size,
+            pointer,
+        })
+    };
+    match kind {
+        BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
+            for m in members {
+                let n = btf.string_lossy(m.name_off);
+                let n = if n.is_empty() { name.to_owned() } else { n };
+                flatten(btf, m.type_id, base + m.bit_offset / 8, &n, out, depth + 1);
+            }
+        }
+        BtfKind::Ptr { .. } => push(base, 8, true),
+        BtfKind::Array { elem, nelems, .. } => {
+            let esize = btf.type_size(*elem).unwrap_or(0) as u32;
+            match btf.resolved(*elem) {
+                Ok((_, BtfKind::Int { .. } | BtfKind::Enum { .. } | BtfKind::Enum64 { .. })) => {
+                    push(base, esize.saturating_mul(*nelems), false)
+                }
+                _ => {
+                    for i in 0..(*nelems).min(64) {
+                        flatten(btf, *elem, base + i * esize, name, out, depth + 1);
+                    }
+                }
+            }
+        }
+        _ => {
+            if let Ok(size @ 1..) = btf.type_size(rid) {
+                push(base, size as u32, false);
+            }
+        }
     }
 }
 

@@ -2,5 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod kernel_btf;
+pub mod kernel_load;
 pub mod objects;
 pub mod table;
