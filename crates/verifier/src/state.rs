@@ -3,6 +3,7 @@
 
 use crate::scalar::Scalar;
 use std::fmt::{self, Write as _};
+use std::rc::Rc;
 
 /// Bytes in one stack frame.
 pub const STACK_SIZE: i64 = 512;
@@ -207,7 +208,10 @@ pub struct Frame {
     /// r0..=r10.
     pub regs: [Value; 11],
     /// Slot `i` covers bytes `[-8(i+1), -8i)` below the frame pointer; missing slots are invalid.
-    pub stack: Vec<Slot>,
+    ///
+    /// Shared by copies of a state until one of them writes it (copies at branches and prune
+    /// points then cost no allocation, and recorded states never copy it).
+    pub stack: Rc<Vec<Slot>>,
     /// The `call` instruction that created the frame (unused for frame 0).
     pub callsite: usize,
     /// Index of the subprogram running in this frame.
@@ -224,7 +228,7 @@ impl Frame {
         regs[10] = Value::Ptr(Ptr::new(PtrKind::Stack { frame: frame_no }));
         Frame {
             regs,
-            stack: Vec::new(),
+            stack: Rc::new(Vec::new()),
             callsite,
             subprog,
             callback: false,
@@ -234,11 +238,12 @@ impl Frame {
     /// The slot holding byte offset `off` (negative, from the frame pointer).
     pub fn slot_mut(&mut self, off: i64) -> (&mut Slot, usize) {
         let idx = ((-off - 1) / 8) as usize;
-        if self.stack.len() <= idx {
-            self.stack.resize(idx + 1, Slot::INVALID);
+        let stack = Rc::make_mut(&mut self.stack);
+        if stack.len() <= idx {
+            stack.resize(idx + 1, Slot::INVALID);
         }
         let byte = (off + 8 * (idx as i64 + 1)) as usize;
-        (&mut self.stack[idx], byte)
+        (&mut stack[idx], byte)
     }
 
     /// The slot holding byte offset `off`, if it was ever written.
@@ -302,10 +307,18 @@ impl State {
             for r in &mut fr.regs {
                 f(r);
             }
-            for s in &mut fr.stack {
-                if s.spill != Value::NotInit {
-                    f(&mut s.spill);
-                    if s.spill == Value::NotInit {
+            // The shared stack is copied only if a spilled value changes.
+            for i in 0..fr.stack.len() {
+                let old = fr.stack[i].spill;
+                if old == Value::NotInit {
+                    continue;
+                }
+                let mut v = old;
+                f(&mut v);
+                if v != old {
+                    let s = &mut Rc::make_mut(&mut fr.stack)[i];
+                    s.spill = v;
+                    if v == Value::NotInit {
                         // A spilled value that became invalid leaves unusable bytes behind.
                         s.bytes = [ByteKind::Invalid; 8];
                     }
@@ -497,7 +510,7 @@ pub fn widen(old: &State, cur: &mut State) {
         for (a, b) in fo.regs.iter().zip(fc.regs.iter_mut()) {
             w(a, b);
         }
-        for (so, sc) in fo.stack.iter().zip(fc.stack.iter_mut()) {
+        for (so, sc) in fo.stack.iter().zip(Rc::make_mut(&mut fc.stack).iter_mut()) {
             w(&so.spill, &mut sc.spill);
         }
     }
