@@ -170,3 +170,15 @@ fn type_overrides_the_section() {
     assert_eq!(code, 0);
     assert!(out.contains("xdp_pass (sched_cls): accepted"), "{out}");
 }
+
+/// A map the kernel cannot create (a hash without max_entries) keeps every program of the
+/// object from loading, as with libbpf: refused (exit 1), naming the map.
+#[test]
+fn map_the_kernel_cannot_create_refuses_the_object() {
+    let (code, out, err) = waggle(&["verify", &corpus("unloadable/zero_entries.bpf.o")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("count_packets (xdp): refused: map 'counts' cannot be created"),
+        "{out}"
+    );
+}

@@ -46,14 +46,11 @@ fn map_compatible(id: u32, t: MapType) -> bool {
             | M::CgroupArray
     ) && !t.is_keyless();
     match id {
-        1 => {
-            keyed
-                && !matches!(
-                    t,
-                    M::Sockmap | M::Sockhash | M::Xskmap | M::Devmap | M::DevmapHash | M::Cpumap
-                )
-        }
-        2 | 3 => keyed,
+        // check_map_func_compatibility(): device maps may be looked up (read-only values),
+        // not updated by programs; CPU maps only redirect to. (Socket and XSK map lookups
+        // give socket pointers, not modelled.)
+        1 => keyed && !matches!(t, M::Sockmap | M::Sockhash | M::Xskmap | M::Cpumap),
+        2 | 3 => keyed && !matches!(t, M::Xskmap | M::Devmap | M::DevmapHash | M::Cpumap),
         12 => t == M::ProgArray,
         25 | 55 => t == M::PerfEventArray,
         87..=89 => matches!(t, M::Queue | M::Stack | M::BloomFilter),

@@ -7,7 +7,7 @@ use crate::state::Ptr;
 use crate::state::{ByteKind, PtrKind, STACK_SIZE, State, Value};
 use crate::tnum::Tnum;
 use waggle_isa::{AtomicOp, Operand, PacketMode, Reg};
-use waggle_uapi::{CtxFieldKind, ProgramType, context};
+use waggle_uapi::{CtxFieldKind, MapType, ProgramType, context};
 
 use crate::BPF_F_RDONLY_PROG;
 
@@ -125,7 +125,10 @@ impl Env<'_> {
             }
             PtrKind::MapValue { map } => {
                 let m = self.maps[map as usize];
-                if write && m.flags & BPF_F_RDONLY_PROG != 0 {
+                // Device maps are read-only for programs whatever their flags
+                // (dev_map_init_map() adds BPF_F_RDONLY_PROG).
+                let devmap = matches!(m.map_type, MapType::Devmap | MapType::DevmapHash);
+                if write && (m.flags & BPF_F_RDONLY_PROG != 0 || devmap) {
                     return Err(Fail::new(
                         "write into map forbidden",
                         "the map was created read-only for programs (BPF_F_RDONLY_PROG)",

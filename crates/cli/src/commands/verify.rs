@@ -117,9 +117,49 @@ struct Verdict {
     result: Result<Stats, Box<Rejection>>,
 }
 
+/// Why one of the object's maps could not be created, as `BPF_MAP_CREATE` would refuse it
+/// (libbpf then loads none of the object's programs). Map types the kernel has but Waggle's
+/// maps do not are not judged here.
+fn map_creation_error(obj: &Object) -> Option<String> {
+    obj.maps.iter().find_map(|m| {
+        let t = waggle_maps::MapType::from_u32(m.map_type)?;
+        // libbpf sizes an unsized perf event array for every possible CPU.
+        let max = if t == waggle_maps::MapType::PerfEventArray && m.max_entries == 0 {
+            waggle_maps::possible_cpus()
+        } else {
+            m.max_entries
+        };
+        let spec = waggle_maps::MapSpec::new(t, m.key_size, m.value_size, max)
+            .with_flags(m.flags)
+            .with_map_extra(m.map_extra);
+        match spec.validate() {
+            Err(e @ waggle_maps::MapError::Invalid(_)) => Some(format!(
+                "map '{}' cannot be created: {e} (BPF_MAP_CREATE: EINVAL), so no program of the object loads",
+                m.name
+            )),
+            _ => None,
+        }
+    })
+}
+
 fn verify_one(obj: &Object, p: &Program, forced: Option<ProgramType>, log_level: u32) -> Verdict {
     let prog_type = forced
         .unwrap_or_else(|| ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec));
+    if let Some(message) = map_creation_error(obj) {
+        return Verdict {
+            name: p.name.clone(),
+            prog_type,
+            insns: p.insns.len(),
+            result: Err(Box::new(Rejection {
+                pc: 0,
+                line: None,
+                log: message.clone(),
+                message,
+                state: String::new(),
+                path: Vec::new(),
+            })),
+        };
+    }
     let mut maps: Vec<MapDesc> = obj.maps.iter().map(|m| desc(obj, m)).collect();
     let insns = resolve_kconfig(p, &mut maps);
     let lines: Vec<(usize, String)> = p

@@ -68,6 +68,7 @@ pub fn maps() -> Vec<MapDesc> {
         }, // 9: array of hash maps 4 -> 8
         m(MapType::ArrayOfMaps, 4, 4, 4, 0),    // 10: no inner map description
         m(MapType::Array, 4, 16, 1, 1 << 7),    // 11: .rodata (frozen, read-only)
+        m(MapType::DevmapHash, 4, 8, 4, 0),     // 12: struct bpf_devmap_val by ifindex
     ]
 }
 
@@ -303,6 +304,9 @@ pub const CASES: &[Case] = &[
     c("map_value_signed_index_refused", "xdp", cat!(lookup1!(), "jeq %r0, 0, +6", "mov %r6, %r0", "call 7", "jsgt %r0, 8, +3", "add %r6, %r0", "ldxdw %r0, [%r6]", "mov %r0, 0", "mov %r0, 0", "exit"), e("unbounded min value")),
     c("map_value_signed_index_checked", "xdp", cat!(lookup1!(), "jeq %r0, 0, +7", "mov %r6, %r0", "call 7", "jsgt %r0, 8, +4", "jslt %r0, 0, +3", "add %r6, %r0", "ldxdw %r0, [%r6]", "mov %r0, 0", "mov %r0, 0", "exit"), OK),
     c("map_value_negative_var", "xdp", cat!(lookup1!(), "jeq %r0, 0, +7", "mov %r6, %r0", "call 7", "jsgt %r0, 8, +4", "jslt %r0, -4, +3", "add %r6, %r0", "ldxdw %r0, [%r6]", "mov %r0, 0", "mov %r0, 0", "exit"), e("min value is negative")),
+    c("devmap_hash_lookup_reads_the_value", "xdp", cat!("stw [%r10-4], 0", "mov %r2, %r10", "add %r2, -4", "lddw map_idx %r1, 12", "call 1", "jeq %r0, 0, +1", "ldxw %r0, [%r0]", "mov %r0, 2", "exit"), OK),
+    c("devmap_hash_value_write_refused", "xdp", cat!("stw [%r10-4], 0", "mov %r2, %r10", "add %r2, -4", "lddw map_idx %r1, 12", "call 1", "jeq %r0, 0, +1", "stw [%r0], 1", "mov %r0, 2", "exit"), e("write into map forbidden")),
+    c("devmap_hash_update_refused", "xdp", cat!("stw [%r10-4], 0", "stdw [%r10-16], 0", "mov %r2, %r10", "add %r2, -4", "mov %r3, %r10", "add %r3, -16", "mov %r4, 0", "lddw map_idx %r1, 12", "call 2", "mov %r0, 2", "exit"), e("cannot pass map_type 25 into func bpf_map_update_elem")),
     c("map_readonly_write_refused", "xdp", cat!("stw [%r10-4], 0", "mov %r2, %r10", "add %r2, -4", "lddw map_idx %r1, 7", "call 1", "jeq %r0, 0, +1", "stdw [%r0], 1", "mov %r0, 0", "exit"), e("write into map forbidden")),
     c("map_readonly_read_ok", "xdp", cat!("stw [%r10-4], 0", "mov %r2, %r10", "add %r2, -4", "lddw map_idx %r1, 7", "call 1", "jeq %r0, 0, +1", "ldxdw %r0, [%r0]", "mov %r0, 0", "exit"), OK),
     c("global_data_direct", "unspec", "lddw map_idx_value %r1, 3; ldxdw %r0, [%r1+8]; exit", OK),
