@@ -7,8 +7,9 @@
 //! model: the verifier's proof replaces runtime checks; [`Engine::Jit`]). A program loaded
 //! with [`ProgLoad::skip_verifier`](crate::ProgLoad::skip_verifier) runs as **checked** JIT
 //! code (bounds checks on every access, [`Engine::JitChecked`]), and programs the JIT cannot
-//! run (callbacks: `bpf_loop`, `bpf_for_each_map_elem`) run on the interpreter. The
-//! interpreter prepared at load is kept next to verified code as its checked fallback.
+//! run (callbacks: `bpf_loop`, `bpf_for_each_map_elem`) run on the interpreter. Verified
+//! code has a checked fallback (checked JIT code compiled on first need, else the interpreter
+//! prepared at load) for runs whose memory is not what the verifier assumed.
 //! `WAGGLE_ENGINE=jit-checked` (or [`set_default_engine`]) forces checked code for every
 //! program, `WAGGLE_ENGINE=interpreter` the interpreter; [`Program::engine`] says which one a
 //! program got.
@@ -114,11 +115,13 @@ pub fn default_engine() -> Engine {
 pub(crate) enum Compiled {
     Interpreter(Interpreter),
     JitChecked(Jit),
-    /// Verified code, and the interpreter for runs whose memory is not what the verifier
-    /// assumed (see `verified::CtxCheck`).
+    /// Verified code, and for runs whose memory is not what the verifier assumed (see
+    /// `verified::CtxCheck`; e.g. a tracepoint record shorter than the layout) checked code,
+    /// compiled on the first such run, or the interpreter if that fails.
     JitVerified {
         jit: Jit,
         fallback: Interpreter,
+        checked: std::sync::OnceLock<Option<Jit>>,
     },
 }
 
@@ -135,6 +138,7 @@ impl Compiled {
             return Compiled::JitVerified {
                 jit,
                 fallback: interpreter,
+                checked: std::sync::OnceLock::new(),
             };
         }
         if engine != Engine::Interpreter
@@ -262,7 +266,7 @@ pub struct Program {
     pub(crate) engine: Compiled,
     /// What a run must give verified code (see `verified::CtxCheck`).
     ctx_check: CtxCheck,
-    /// Whether the program calls helpers (else runs need no per-run state).
+    /// Whether the program calls helpers that use the per-run state (else runs skip it).
     calls_helpers: bool,
     /// Plain programs: the context bytes the verifier saw it use (`None` when the load
     /// skipped the verifier); hooks refuse programs that need more than they give.
@@ -310,11 +314,14 @@ impl Program {
             writes: false,
         });
         let ctx_check = CtxCheck::new(prog_type, u.end, u.writes);
-        let calls_helpers = insns.iter().any(|i| {
-            matches!(
-                i,
-                Insn::Call(waggle_isa::CallTarget::Helper(_)) | Insn::Callx { .. }
-            )
+        // Only some helpers read or change the per-run state (tail calls, the event, the XDP
+        // frame, reservations, locks): the hot ones with direct forms do not.
+        let calls_helpers = insns.iter().any(|i| match i {
+            Insn::Call(waggle_isa::CallTarget::Helper(id)) => {
+                !crate::helpers::stateless(*id as u32)
+            }
+            Insn::Callx { .. } => true,
+            _ => false,
         });
         Program {
             ctx_use,
@@ -371,8 +378,8 @@ impl Program {
         let r = if self.calls_helpers {
             crate::run_state::with_current_program(self, || self.run_chain(args, regions, packet))
         } else {
-            // No helper calls: nothing reads or changes the per-run state (no tail call,
-            // reservation, lock or redirect is possible).
+            // No helper that reads or changes the per-run state (no tail call, reservation,
+            // lock or redirect is possible).
             self.run_once(args, regions, packet)
         };
         if let Some(start) = start {
@@ -446,11 +453,20 @@ impl Program {
         match &self.engine {
             Compiled::Interpreter(vm) => vm.run(&config),
             Compiled::JitChecked(jit) => jit.run(&config),
-            Compiled::JitVerified { jit, fallback } => {
+            Compiled::JitVerified {
+                jit,
+                fallback,
+                checked,
+            } => {
                 if self.ctx_check.trusts(&args, caller) {
                     jit.run(&config)
                 } else {
-                    fallback.run(&config)
+                    let checked = checked
+                        .get_or_init(|| Jit::new(&self.insns, fallback.helpers().clone()).ok());
+                    match checked {
+                        Some(c) => c.run(&config),
+                        None => fallback.run(&config),
+                    }
                 }
             }
         }
@@ -464,7 +480,8 @@ impl Program {
         }
     }
 
-    /// Whether the program calls helpers (runs of one that does not need no per-run state).
+    /// Whether the program calls helpers that use the per-run state (runs of one that does
+    /// not skip it).
     pub(crate) fn calls_helpers(&self) -> bool {
         self.calls_helpers
     }

@@ -95,6 +95,13 @@ pub(crate) fn implemented(id: u32) -> bool {
     table().any(|(i, _)| i == id)
 }
 
+/// Whether helper `id` neither reads nor changes the per-run state of `run_state` (only the
+/// thread's CPU index): the helpers with direct forms (map lookup/update/delete, clock,
+/// random numbers, CPU).
+pub(crate) fn stateless(id: u32) -> bool {
+    native::NATIVE.iter().any(|(n, _)| *n == id)
+}
+
 /// Ids of the helpers the runtime implements.
 pub fn implemented_ids() -> Vec<u32> {
     let mut ids: Vec<u32> = table().map(|(i, _)| i).collect();
