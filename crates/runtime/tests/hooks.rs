@@ -42,6 +42,8 @@ fn prog(o: &LoadedObject, name: &str) -> Handle {
 
 #[test]
 fn app_hook_runs_programs_in_attach_order_with_cookies() {
+    // Runs are counted while statistics are on (as with Linux's bpf_stats_enabled).
+    let _stats = waggle_runtime::enable_stats();
     let (rt, o) = load();
     let hook = rt
         .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
@@ -163,6 +165,7 @@ fn link_create_checks_hook_and_program_type() {
 
 #[test]
 fn detaching_while_firing_loses_no_run_and_no_map_data() {
+    let _stats = waggle_runtime::enable_stats();
     let (rt, o) = load();
     let hook = rt
         .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))

@@ -19,6 +19,8 @@ fn u64_at(bytes: &[u8], off: usize) -> u64 {
 
 #[test]
 fn xdp_maps_counts_packets_and_unloads_cleanly() {
+    // Runs are counted while statistics are on (as with Linux's bpf_stats_enabled).
+    let _stats = waggle_runtime::enable_stats();
     let bytes_before = waggle_maps::allocated_bytes();
     let rt = Runtime::new();
     let loaded = rt

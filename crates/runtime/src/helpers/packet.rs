@@ -11,10 +11,12 @@ use waggle_vm::{HelperContext, HelperError};
 
 pub(super) static HELPERS: &[(u32, Body)] = &[
     (23, redirect),
+    (26, skb_load_bytes),
     (44, xdp_adjust_head),
     (51, redirect_map),
     (54, xdp_adjust_meta),
     (65, xdp_adjust_tail),
+    (189, xdp_load_bytes),
 ];
 
 /// `sizeof(struct xdp_frame)`.
@@ -35,6 +37,43 @@ const BPF_F_BROADCAST: u64 = 1 << 3;
 const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
 /// The XDP actions `bpf_redirect_map` may return when the key is missing.
 const ACTION_MASK: u64 = 3;
+
+/// `long bpf_skb_load_bytes(skb, offset, to, len)`: `len` bytes at `offset` from the packet
+/// data (`__sk_buff.data`, which the runtime fills for every skb type).
+fn skb_load_bytes(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let f = ctx.read(a[0].wrapping_add(76), 8)?;
+    let (data, end) = (u32_at(f, 0), u32_at(f, 4));
+    load_bytes(ctx, data, end, a)
+}
+
+/// `long bpf_xdp_load_bytes(xdp_md, offset, buf, len)`: the same from `xdp_md.data`.
+fn xdp_load_bytes(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let f = ctx.read(a[0], 8)?;
+    let (data, end) = (u32_at(f, 0), u32_at(f, 4));
+    load_bytes(ctx, data, end, a)
+}
+
+fn u32_at(f: &[u8], o: usize) -> u64 {
+    u64::from(u32::from_ne_bytes([f[o], f[o + 1], f[o + 2], f[o + 3]]))
+}
+
+/// Copies `a[3]` bytes from `data + a[1]` to `a[2]` when they lie before `end`; otherwise
+/// zeroes the destination and fails with `-EFAULT`, as `skb_header_pointer` failing does.
+fn load_bytes(
+    ctx: &mut HelperContext<'_>,
+    data: u64,
+    end: u64,
+    a: [u64; 5],
+) -> Result<u64, HelperError> {
+    let (off, to, len) = (a[1] as u32 as u64, a[2], a[3] as u32 as usize);
+    if data + off + len as u64 > end {
+        ctx.write(to, &vec![0u8; len])?;
+        return Ok(neg(errno::EFAULT));
+    }
+    let bytes = ctx.read(data + off, len)?.to_vec();
+    ctx.write(to, &bytes)?;
+    Ok(0)
+}
 
 /// The `xdp_md` fields the helpers move, as signed addresses.
 struct Xdp {

@@ -18,6 +18,8 @@ pub(super) static HELPERS: &[(u32, Body)] = &[
     (14, get_current_pid_tgid),
     (15, get_current_uid_gid),
     (16, get_current_comm),
+    (27, get_stackid),
+    (35, get_current_task),
     (67, get_stack),
     (173, get_func_ip),
     (174, get_attach_cookie),
@@ -120,6 +122,22 @@ fn get_stack(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, H
         return Ok(neg(errno::EINVAL));
     }
     ctx.write(a[1], &vec![0u8; a[2] as u32 as usize])?;
+    Ok(0)
+}
+
+/// `long bpf_get_stackid(ctx, map, flags)`: a user-space run has no kernel stack to record,
+/// so the answer is the kernel's when it cannot walk one: `-EFAULT` (flags checked first).
+fn get_stackid(_: &Env, _: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    // BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_FAST_STACK_CMP | BPF_F_REUSE_STACKID.
+    if a[2] & !(0xff | 1 << 8 | 1 << 9 | 1 << 10) != 0 {
+        return Ok(neg(errno::EINVAL));
+    }
+    Ok(neg(errno::EFAULT))
+}
+
+/// `u64 bpf_get_current_task(void)`: the kernel's `struct task_struct *`. There is none in
+/// user space: 0, so `bpf_probe_read_kernel` through it fails cleanly (`-EFAULT`, zeroed).
+fn get_current_task(_: &Env, _: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
     Ok(0)
 }
 
