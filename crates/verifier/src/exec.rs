@@ -488,6 +488,8 @@ impl Env<'_> {
                         let mut nn = st.clone();
                         mark_null(&mut nn, p.id, false);
                         (Some(n), Some(nn))
+                    } else if Self::btf_may_be_zero(&p) {
+                        (Some(st.clone()), Some(st.clone()))
                     } else {
                         (None, Some(st.clone()))
                     };

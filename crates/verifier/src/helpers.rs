@@ -491,6 +491,7 @@ impl Env<'_> {
                 st.refs.push((p.ref_id, pc));
                 Value::Ptr(p)
             }
+            RetKind::PtrToBtfIdTrusted if proto.id == 158 => self.current_task_btf()?,
             other => {
                 return Err(Fail::new(
                     format!(

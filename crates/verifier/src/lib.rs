@@ -62,6 +62,7 @@
 
 mod alu;
 mod branch;
+mod btf_ptr;
 mod cfg;
 mod exec;
 mod explore;
@@ -158,6 +159,14 @@ pub struct Options {
     /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
     /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
     pub bpf_map_struct: Option<BpfMapStruct>,
+    /// The running kernel's BTF (`/sys/kernel/btf/vmlinux`): the types of the arguments of
+    /// BTF-typed tracing programs and of the kernel objects they read (`PTR_TO_BTF_ID`).
+    /// `None`: such arguments are plain numbers that cannot be dereferenced.
+    pub kernel_btf: Option<std::sync::Arc<waggle_object::Btf>>,
+    /// The program's attach target as its ELF section names it (`tp_btf/sched_switch`,
+    /// `fentry/do_unlinkat`, `fexit/…`, `fmod_ret/…`, `lsm/…`, `iter/task`): with
+    /// [`Options::kernel_btf`], it gives the context's argument types.
+    pub attach_to: Option<String>,
 }
 
 impl Options {
@@ -181,6 +190,8 @@ impl Default for Options {
             privileged: true,
             allow_uninit_stack: true,
             bpf_map_struct: None,
+            kernel_btf: None,
+            attach_to: None,
         }
     }
 }

@@ -50,6 +50,15 @@ pub enum PtrKind {
         /// First slot of the function.
         pc: u32,
     },
+    /// A kernel object of BTF type `type_id` in [`crate::Options::kernel_btf`] (the kernel's
+    /// `PTR_TO_BTF_ID`): read-only, loads resolve the field at the offset.
+    BtfId {
+        /// The struct or union type (modifiers and typedefs skipped).
+        type_id: u32,
+        /// Whether the kernel vouches for it (`PTR_TRUSTED`: tracing arguments, the current
+        /// task); untrusted pointers (loaded from fields) may be NULL although not checked.
+        trusted: bool,
+    },
 }
 
 impl PtrKind {
@@ -66,6 +75,8 @@ impl PtrKind {
             PtrKind::Mem { .. } => "ringbuf_mem",
             PtrKind::MapKey { .. } => "map_key",
             PtrKind::Func { .. } => "func",
+            PtrKind::BtfId { trusted: true, .. } => "trusted_ptr_",
+            PtrKind::BtfId { .. } => "untrusted_ptr_",
         }
     }
 
@@ -141,6 +152,9 @@ impl fmt::Display for Value {
                 }
                 if let PtrKind::Mem { size } = p.kind {
                     parts.push(format!("size={size}"));
+                }
+                if let PtrKind::BtfId { type_id, .. } = p.kind {
+                    parts.push(format!("btf_id={type_id}"));
                 }
                 if p.id != 0 {
                     parts.push(format!("id={}", p.id));
