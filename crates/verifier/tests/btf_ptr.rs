@@ -1,0 +1,346 @@
+//! BTF-typed kernel pointers (`PTR_TO_BTF_ID`) against the running kernel's BTF: table cases in
+//! assembler text whose `{name}` placeholders are field offsets taken from that BTF (so no
+//! layout is hard-coded), plus the committed C programs of tests/progs/btf_ptr.bpf.c.
+//! Everything skips visibly when /sys/kernel/btf/vmlinux is missing.
+
+use std::sync::Arc;
+use waggle_isa::assemble;
+use waggle_object::{Btf, BtfKind, Object};
+use waggle_uapi::ProgramType;
+use waggle_verifier::{Options, Program, verify};
+
+mod common;
+
+/// The kernel BTF, or `None` after saying why the test is skipped.
+fn kernel_btf(test: &str) -> Option<Arc<Btf>> {
+    match common::kernel_btf::vmlinux() {
+        Ok(b) => Some(Arc::new(b)),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no kernel BTF ({e})");
+            None
+        }
+    }
+}
+
+/// Byte offset and size of top-level member `field` of struct `s`.
+fn member(btf: &Btf, s: &str, field: &str) -> (i64, i64) {
+    let id = btf
+        .find_by_name(s, 4)
+        .unwrap_or_else(|| panic!("no struct {s}"));
+    let m = btf
+        .kind(id)
+        .and_then(|k| k.members())
+        .and_then(|ms| ms.iter().find(|m| btf.string_lossy(m.name_off) == field))
+        .unwrap_or_else(|| panic!("no {s}.{field}"));
+    let size = btf.type_size(m.type_id).expect("member size") as i64;
+    (i64::from(m.bit_offset / 8), size)
+}
+
+/// The placeholders the cases use, from the kernel BTF.
+fn offsets(btf: &Btf) -> Vec<(&'static str, i64)> {
+    let (pid, _) = member(btf, "task_struct", "pid");
+    let (tgid, _) = member(btf, "task_struct", "tgid");
+    let (parent, _) = member(btf, "task_struct", "real_parent");
+    let id = btf.find_by_name("task_struct", 4).expect("task_struct");
+    let Some(BtfKind::Struct { size, .. }) = btf.kind(id) else {
+        panic!("task_struct is no struct")
+    };
+    let (fname, _) = member(btf, "linux_binprm", "filename");
+    vec![
+        ("pid", pid),
+        ("tgid", tgid),
+        ("real_parent", parent),
+        ("real_parent_4", parent + 4),
+        ("task_size", i64::from(*size)),
+        ("task_size_4", i64::from(*size) - 4),
+        ("bprm_filename", fname),
+    ]
+}
+
+/// name, program type, attach section, assembler text, `None` = accept or refusal fragment.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+const CASES: &[Case] = &[
+    (
+        "tp_btf arg read",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1+{pid}]; exit",
+        None,
+    ),
+    (
+        "tp_btf pointer chain",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+16]; ldxdw %r1, [%r1+{real_parent}]; ldxw %r0, [%r1+{tgid}]; exit",
+        None,
+    ),
+    (
+        "tp_btf bool arg is a number",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+0]; ldxw %r0, [%r1+0]; exit",
+        Some("R1 invalid mem access 'scalar'"),
+    ),
+    (
+        "tp_btf no 5th argument",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r0, [%r1+32]; exit",
+        Some("invalid bpf_context access off=32"),
+    ),
+    (
+        "tp_btf ctx write",
+        "tracing",
+        "tp_btf/sched_switch",
+        "stdw [%r1+8], 0; mov %r0, 0; exit",
+        Some("invalid bpf_context access"),
+    ),
+    (
+        "store through btf pointer",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; stw [%r1+{pid}], 0; mov %r0, 0; exit",
+        Some("only read is supported"),
+    ),
+    (
+        "half a pointer member",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1+{real_parent_4}]; exit",
+        Some("cannot access ptr member real_parent"),
+    ),
+    (
+        "beyond the struct",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; add %r1, {task_size_4}; ldxdw %r0, [%r1+0]; exit",
+        Some("access beyond struct task_struct"),
+    ),
+    (
+        "constant pointer arithmetic keeps the type",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; add %r1, {pid}; ldxw %r0, [%r1+0]; exit",
+        None,
+    ),
+    (
+        "variable offset",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r2, [%r1+0]; and %r2, 4; ldxdw %r1, [%r1+8]; add %r1, %r2; ldxw %r0, [%r1+{pid}]; exit",
+        Some("invalid variable offset"),
+    ),
+    (
+        "negative offset",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1-4]; exit",
+        Some("invalid negative access"),
+    ),
+    (
+        "untrusted pointer compared with NULL explores both ways",
+        "tracing",
+        "tp_btf/sched_switch",
+        "mov %r2, 0; ldxdw %r1, [%r1+16]; ldxdw %r1, [%r1+{real_parent}]; jne %r1, 0, +1; ldxw %r0, [%r2+0]; mov %r0, 0; exit",
+        Some("R2 invalid mem access 'scalar'"),
+    ),
+    (
+        "iter task unchecked",
+        "tracing",
+        "iter/task",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1+{tgid}]; exit",
+        Some("R1 may be NULL"),
+    ),
+    (
+        "iter task checked, meta trusted",
+        "tracing",
+        "iter/task",
+        "ldxdw %r2, [%r1+0]; ldxdw %r1, [%r1+8]; mov %r0, 0; jeq %r1, 0, +1; ldxw %r0, [%r1+{tgid}]; exit",
+        None,
+    ),
+    (
+        "fentry pointer arg, char pointer field is a number",
+        "tracing",
+        "fentry/security_bprm_check",
+        "ldxdw %r1, [%r1+0]; ldxdw %r1, [%r1+{bprm_filename}]; ldxb %r0, [%r1+0]; exit",
+        Some("R1 invalid mem access 'scalar'"),
+    ),
+    (
+        "fexit return value",
+        "tracing",
+        "fexit/security_bprm_check",
+        "ldxdw %r0, [%r1+8]; exit",
+        None,
+    ),
+    (
+        "fentry has no return value",
+        "tracing",
+        "fentry/security_bprm_check",
+        "ldxdw %r0, [%r1+8]; exit",
+        Some("invalid bpf_context access off=8"),
+    ),
+    (
+        "lsm arg",
+        "lsm",
+        "lsm/bprm_check_security",
+        "ldxdw %r1, [%r1+0]; ldxdw %r0, [%r1+{bprm_filename}]; mov %r0, 0; exit",
+        None,
+    ),
+    (
+        "unknown attach target",
+        "tracing",
+        "tp_btf/no_such_tracepoint_here",
+        "ldxdw %r0, [%r1+0]; exit",
+        Some("not found in the kernel BTF"),
+    ),
+    (
+        "get_current_task_btf in a tracepoint",
+        "tracepoint",
+        "",
+        "call 158; ldxw %r0, [%r0+{pid}]; exit",
+        None,
+    ),
+    (
+        "get_current_task_btf result is read-only",
+        "perf_event",
+        "",
+        "call 158; stw [%r0+{pid}], 0; mov %r0, 0; exit",
+        Some("only read is supported"),
+    ),
+    (
+        "probe_read_kernel from a btf pointer",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r3, [%r1+8]; mov %r1, %r10; add %r1, -8; mov %r2, 8; call 113; mov %r0, 0; exit",
+        None,
+    ),
+];
+
+fn assemble_case(text: &str, offs: &[(&str, i64)]) -> String {
+    let mut t = text.to_owned();
+    for (k, v) in offs {
+        t = t.replace(&format!("{{{k}}}"), &v.to_string());
+    }
+    t.split(';')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run(btf: Option<Arc<Btf>>, case: &Case, offs: &[(&str, i64)]) -> Result<(), String> {
+    let (name, ty, attach, asm, expect) = *case;
+    let text = assemble_case(asm, offs);
+    let insns = assemble(&text).map_err(|e| format!("{name}: assembler: {e}\n{text}"))?;
+    let prog_type: ProgramType = ty.parse().map_err(|e| format!("{e}"))?;
+    let prog = Program {
+        insns: &insns,
+        prog_type,
+        maps: &[],
+        line_info: &[],
+        kfuncs: &[],
+    };
+    let opts = Options {
+        log_level: 1,
+        kernel_btf: btf,
+        attach_to: (!attach.is_empty()).then(|| attach.to_owned()),
+        ..Options::default()
+    };
+    match (expect, verify(&prog, &opts)) {
+        (None, Ok(_)) => Ok(()),
+        (None, Err(r)) => Err(format!(
+            "{name}: expected accept, got: {}\n{}",
+            r.message, r.log
+        )),
+        (Some(f), Err(r)) if r.message.contains(f) => Ok(()),
+        (Some(f), Err(r)) => Err(format!("{name}: expected `{f}`, got: {}", r.message)),
+        (Some(f), Ok(_)) => Err(format!("{name}: expected `{f}`, got accept")),
+    }
+}
+
+#[test]
+fn table() {
+    let Some(btf) = kernel_btf("btf_ptr::table") else {
+        return;
+    };
+    let offs = offsets(&btf);
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|c| run(Some(btf.clone()), c, &offs).err())
+        .collect();
+    eprintln!("{} BTF pointer cases", CASES.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Without the kernel BTF the arguments stay numbers, and the refusal names what is missing.
+#[test]
+fn without_kernel_btf() {
+    let offs = [("pid", 8), ("real_parent", 16), ("tgid", 12)];
+    let case: Case = (
+        "no btf",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1+{pid}]; exit",
+        Some("kernel BTF"),
+    );
+    run(None, &case, &offs).unwrap();
+    let case: Case = (
+        "no btf task",
+        "tracepoint",
+        "",
+        "call 158; ldxw %r0, [%r0+{pid}]; exit",
+        Some("bpf_get_current_task_btf needs the kernel BTF"),
+    );
+    run(None, &case, &offs).unwrap();
+}
+
+/// tests/progs/btf_ptr.bpf.c: every program is accepted with the kernel BTF.
+#[test]
+fn c_programs() {
+    let Some(btf) = kernel_btf("btf_ptr::c_programs") else {
+        return;
+    };
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/progs/btf_ptr.bpf.o"
+    );
+    // CO-RE against the running kernel, as libbpf does.
+    let obj = Object::open_with_target(path, Some(&btf)).expect("btf_ptr.bpf.o");
+    assert!(obj.programs.len() >= 4, "programs: {}", obj.programs.len());
+    for p in &obj.programs {
+        let prog = Program {
+            insns: &p.insns,
+            prog_type: ProgramType::from_u32(p.prog_type()).expect("type"),
+            maps: &[],
+            line_info: &[],
+            kfuncs: &[],
+        };
+        let opts = Options {
+            kernel_btf: Some(btf.clone()),
+            attach_to: Some(p.section.clone()),
+            ..Options::default()
+        };
+        let expect_refusal = p.name.contains("refused");
+        match verify(&prog, &opts) {
+            Ok(_) => assert!(!expect_refusal, "{}: accepted", p.name),
+            Err(r) => assert!(expect_refusal, "{}: {}", p.name, r.message),
+        }
+        // Without the kernel BTF, every program here is refused.
+        let plain = Options {
+            attach_to: Some(p.section.clone()),
+            ..Options::default()
+        };
+        assert!(
+            verify(&prog, &plain).is_err(),
+            "{}: accepted without BTF",
+            p.name
+        );
+    }
+}
