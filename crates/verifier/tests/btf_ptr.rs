@@ -1,6 +1,6 @@
 //! BTF-typed kernel pointers (`PTR_TO_BTF_ID`) against the running kernel's BTF: table cases in
 //! assembler text whose `{name}` placeholders are field offsets taken from that BTF (so no
-//! layout is hard-coded), plus the committed C programs of tests/progs/btf_ptr.bpf.c.
+//! layout is hard-coded), plus the committed C programs of tests/progs/btf/btf_ptr.bpf.c.
 //! Everything skips visibly when /sys/kernel/btf/vmlinux is missing.
 
 use std::sync::Arc;
@@ -301,7 +301,7 @@ fn without_kernel_btf() {
     run(None, &case, &offs).unwrap();
 }
 
-/// tests/progs/btf_ptr.bpf.c: every program is accepted with the kernel BTF.
+/// tests/progs/btf/btf_ptr.bpf.c: every program is accepted with the kernel BTF.
 #[test]
 fn c_programs() {
     let Some(btf) = kernel_btf("btf_ptr::c_programs") else {
@@ -309,7 +309,7 @@ fn c_programs() {
     };
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/progs/btf_ptr.bpf.o"
+        "/../../tests/progs/btf/btf_ptr.bpf.o"
     );
     // CO-RE against the running kernel, as libbpf does.
     let obj = Object::open_with_target(path, Some(&btf)).expect("btf_ptr.bpf.o");
