@@ -245,6 +245,13 @@ impl std::error::Error for LoadError {}
 
 /// Load (and verify) a program. On refusal, loads again with a log to say why.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
+    prog_load_attach(p, 0)
+}
+
+/// [`prog_load`] with `attach_btf_id`: the vmlinux BTF type a tracing program attaches to
+/// (`btf_trace_NAME` for `tp_btf`, `bpf_iter_NAME` for iterators, the function for
+/// fentry/fexit), which types its context.
+pub fn prog_load_attach(p: &ProgLoad<'_>, attach_btf_id: u32) -> Result<OwnedFd, LoadError> {
     let license = format!("{}\0", p.license);
     let load = |log: &mut [u8], level: u32| {
         let mut a = Attr::new();
@@ -265,7 +272,8 @@ pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
             )
             .u32(44, p.prog_flags)
             .name(48, p.name)
-            .u32(68, p.expected_attach_type);
+            .u32(68, p.expected_attach_type)
+            .u32(108, attach_btf_id);
         a.call_fd(cmd::PROG_LOAD)
     };
     match load(&mut [], 0) {

@@ -344,3 +344,96 @@ fn c_programs() {
         );
     }
 }
+
+/// The `attach_btf_id` and `expected_attach_type` Linux needs for a program of `section`
+/// (as libbpf finds them), or `(0, 0)` for programs that attach by other means.
+fn kernel_attach(btf: &Btf, section: &str) -> Result<(u32, u32), String> {
+    const BPF_TRACE_RAW_TP: u32 = 23;
+    const BPF_TRACE_ITER: u32 = 28;
+    let find = |name: String, kind: u8| {
+        btf.find_by_name(&name, kind)
+            .ok_or_else(|| format!("{name} not in the kernel BTF"))
+    };
+    match section.split_once('/') {
+        Some(("tp_btf", n)) => Ok((find(format!("btf_trace_{n}"), 8)?, BPF_TRACE_RAW_TP)),
+        Some(("iter", n)) => Ok((find(format!("bpf_iter_{n}"), 12)?, BPF_TRACE_ITER)),
+        _ => Ok((0, 0)),
+    }
+}
+
+/// The C programs get the same verdict from Linux (as root; skipped visibly otherwise). The
+/// kernel fds are closed at once: nothing stays loaded.
+#[test]
+fn c_programs_match_linux() {
+    let Some(btf) = kernel_btf("btf_ptr::c_programs_match_linux") else {
+        return;
+    };
+    if let Err(e) = waggle_kernel::probe() {
+        eprintln!("SKIPPED btf_ptr::c_programs_match_linux: {e}");
+        return;
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/progs/btf/btf_ptr.bpf.o"
+    );
+    let obj = Object::open_with_target(path, Some(&btf)).expect("btf_ptr.bpf.o");
+    let mut compared = 0;
+    for p in &obj.programs {
+        let prog_type = ProgramType::from_u32(p.prog_type()).expect("type");
+        let prog = Program {
+            insns: &p.insns,
+            prog_type,
+            maps: &[],
+            line_info: &[],
+            kfuncs: &[],
+        };
+        let opts = Options {
+            kernel_btf: Some(btf.clone()),
+            attach_to: Some(p.section.clone()),
+            ..Options::default()
+        };
+        let ours = verify(&prog, &opts);
+        let (attach_btf_id, expected) = kernel_attach(&btf, &p.section).expect("attach target");
+        let code = waggle_isa::encode(&p.insns);
+        let kernel = waggle_kernel::prog_load_attach(
+            &waggle_kernel::ProgLoad {
+                prog_type: prog_type.as_u32(),
+                insns: &code,
+                license: "GPL",
+                name: &p.name,
+                expected_attach_type: expected,
+                prog_flags: 0,
+            },
+            attach_btf_id,
+        );
+        match (&ours, kernel) {
+            (Ok(_), Ok(fd)) => drop(fd),
+            (Err(r), Err(e)) if !e.log.trim().is_empty() => {
+                // Same errno too (EACCES for both refusals here).
+                assert_eq!(
+                    Some(r.errno()),
+                    e.error.raw_os_error(),
+                    "{}: errno differs: ours {} / Linux {e}",
+                    p.name,
+                    r.message
+                );
+            }
+            (Err(r), Err(e)) => panic!(
+                "{}: Linux refused before verifying: {e} (ours: {})",
+                p.name, r.message
+            ),
+            (Ok(_), Err(e)) => panic!("{}: we accept, Linux refuses: {e}", p.name),
+            (Err(r), Ok(fd)) => {
+                drop(fd);
+                panic!("{}: Linux accepts, we refuse: {}", p.name, r.message);
+            }
+        }
+        println!(
+            "{}: agree ({})",
+            p.name,
+            if ours.is_ok() { "accepted" } else { "refused" }
+        );
+        compared += 1;
+    }
+    assert!(compared >= 5, "only {compared} programs compared");
+}
