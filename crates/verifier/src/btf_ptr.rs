@@ -447,6 +447,22 @@ impl Env<'_> {
         }
     }
 
+    /// The return values the program may give at exit (`check_return_code`): iterators
+    /// (`iter/…`) return 0 or 1; other types by [`crate::exec::return_range`].
+    pub fn exit_range(&self) -> Option<(i64, i64)> {
+        let iter = self.prog_type == ProgramType::Tracing
+            && self
+                .opts
+                .attach_to
+                .as_deref()
+                .is_some_and(|a| a.starts_with("iter/") || a.starts_with("iter.s/"));
+        if iter {
+            Some((0, 1))
+        } else {
+            crate::exec::return_range(self.prog_type)
+        }
+    }
+
     /// Whether a comparison of `p` with NULL may go both ways although `p` is not marked
     /// maybe-NULL: untrusted kernel pointers were read from fields, which may hold NULL.
     pub fn btf_may_be_zero(p: &Ptr) -> bool {

@@ -162,8 +162,15 @@ const CASES: &[Case] = &[
         "iter task checked, meta trusted",
         "tracing",
         "iter/task",
-        "ldxdw %r2, [%r1+0]; ldxdw %r1, [%r1+8]; mov %r0, 0; jeq %r1, 0, +1; ldxw %r0, [%r1+{tgid}]; exit",
+        "ldxdw %r2, [%r1+0]; ldxdw %r1, [%r1+8]; mov %r0, 0; jeq %r1, 0, +2; ldxw %r0, [%r1+{tgid}]; and %r0, 1; exit",
         None,
+    ),
+    (
+        "iter returns 0 or 1",
+        "tracing",
+        "iter/task",
+        "ldxdw %r1, [%r1+8]; mov %r0, 0; jeq %r1, 0, +1; ldxw %r0, [%r1+{tgid}]; exit",
+        Some("should have been in [0, 1]"),
     ),
     (
         "fentry pointer arg, char pointer field is a number",
@@ -436,4 +443,74 @@ fn c_programs_match_linux() {
         compared += 1;
     }
     assert!(compared >= 5, "only {compared} programs compared");
+}
+
+/// The table's cases get the same verdict from Linux, but those this machine's kernel cannot
+/// judge (trampolines: fentry/fexit/lsm are refused with EPERM before verification here) or
+/// that name no real attach target; skipped cases are printed.
+#[test]
+fn table_matches_linux() {
+    let Some(btf) = kernel_btf("btf_ptr::table_matches_linux") else {
+        return;
+    };
+    if let Err(e) = waggle_kernel::probe() {
+        eprintln!("SKIPPED btf_ptr::table_matches_linux: {e}");
+        return;
+    }
+    let offs = offsets(&btf);
+    let (mut agree, mut skipped) = (0, 0);
+    let mut failures = Vec::new();
+    for &(name, ty, attach, asm, expect) in CASES {
+        let Ok((attach_btf_id, expected)) = kernel_attach(&btf, attach) else {
+            println!("{name}: skipped: no such attach target");
+            skipped += 1;
+            continue;
+        };
+        if ["fentry", "fexit", "lsm"]
+            .iter()
+            .any(|k| attach.starts_with(k))
+        {
+            println!("{name}: skipped: trampoline programs are not loadable here");
+            skipped += 1;
+            continue;
+        }
+        let insns = assemble(&assemble_case(asm, &offs)).expect("assembles");
+        let prog_type: ProgramType = ty.parse().expect("type");
+        let code = waggle_isa::encode(&insns);
+        let kernel = waggle_kernel::prog_load_attach(
+            &waggle_kernel::ProgLoad {
+                prog_type: prog_type.as_u32(),
+                insns: &code,
+                license: "GPL",
+                name: "btf_ptr_case",
+                expected_attach_type: expected,
+                prog_flags: 0,
+            },
+            attach_btf_id,
+        );
+        let linux_accepts = match kernel {
+            Ok(fd) => {
+                drop(fd);
+                true
+            }
+            Err(e) if e.log.trim().is_empty() => {
+                println!("{name}: skipped: Linux refuses before verifying: {e}");
+                skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                let tail: Vec<&str> = e.log.lines().rev().take(3).collect();
+                println!("{name}: Linux: {}", tail.join(" | "));
+                false
+            }
+        };
+        if linux_accepts == expect.is_none() {
+            agree += 1;
+        } else {
+            failures.push(format!("{name}: Linux accepts: {linux_accepts}"));
+        }
+    }
+    println!("table vs Linux: {agree} agree, {skipped} skipped");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(agree >= 10, "only {agree} cases compared");
 }
