@@ -255,6 +255,9 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
             if off >= moff.saturating_add(msize) {
                 continue;
             }
+            // The whole member's end: numbers may be read across the elements of an array
+            // (Linux's `mtrue_end`, "an array of int as a scratch space").
+            let mtrue_end = moff + msize;
             // An array: the element the offset falls in (arrays of arrays too).
             while let BtfKind::Array { elem, .. } = mkind {
                 let Ok((eid, ekind)) = btf.resolved(*elem) else {
@@ -289,10 +292,9 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
                     });
                 }
                 _ => {
-                    if off + size > moff + msize {
+                    if off + size > mtrue_end {
                         return Err(format!(
-                            "access beyond the end of member {mname} (mend:{}) in struct {tname} with off {off} size {size}",
-                            moff + msize
+                            "access beyond the end of member {mname} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}"
                         ));
                     }
                     return Ok(Walk::Scalar);

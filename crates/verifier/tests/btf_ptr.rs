@@ -46,6 +46,7 @@ fn offsets(btf: &Btf) -> Vec<(&'static str, i64)> {
         panic!("task_struct is no struct")
     };
     let (fname, _) = member(btf, "linux_binprm", "filename");
+    let (comm, comm_size) = member(btf, "task_struct", "comm");
     vec![
         ("pid", pid),
         ("tgid", tgid),
@@ -54,6 +55,8 @@ fn offsets(btf: &Btf) -> Vec<(&'static str, i64)> {
         ("task_size", i64::from(*size)),
         ("task_size_4", i64::from(*size) - 4),
         ("bprm_filename", fname),
+        ("comm_4", comm + 4),
+        ("comm_end_4", comm + comm_size - 4),
     ]
 }
 
@@ -122,6 +125,27 @@ const CASES: &[Case] = &[
         "tp_btf/sched_switch",
         "ldxdw %r1, [%r1+8]; add %r1, {task_size_4}; ldxdw %r0, [%r1+0]; exit",
         Some("access beyond struct task_struct"),
+    ),
+    (
+        "char array read 4 bytes at a time",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxw %r0, [%r1+{comm_4}]; exit",
+        None,
+    ),
+    (
+        "read across the end of an array member",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxdw %r0, [%r1+{comm_end_4}]; exit",
+        Some("access beyond the end of member comm"),
+    ),
+    (
+        "read across the end of an array member, untrusted pointer",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxdw %r1, [%r1+{real_parent}]; ldxdw %r0, [%r1+{comm_end_4}]; exit",
+        Some("access beyond the end of member comm"),
     ),
     (
         "constant pointer arithmetic keeps the type",
