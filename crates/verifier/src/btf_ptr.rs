@@ -12,9 +12,9 @@
 
 use crate::explore::{Env, Fail, VResult};
 use crate::scalar::Scalar;
-use crate::state::{Ptr, PtrKind, Value};
+use crate::state::{BtfTrust, Ptr, PtrKind, Value};
 use waggle_object::{Btf, BtfKind};
-use waggle_uapi::ProgramType;
+use waggle_uapi::{HelperProto, ProgramType};
 
 /// `BTF_KIND_STRUCT`, `BTF_KIND_TYPEDEF`, `BTF_KIND_FUNC`.
 const KIND_STRUCT: u8 = 4;
@@ -34,8 +34,8 @@ pub enum CtxArg {
     Ptr {
         /// The struct or union type id (resolved).
         type_id: u32,
-        /// Whether the kernel marks it `PTR_TRUSTED`.
-        trusted: bool,
+        /// What the kernel vouches for.
+        trust: BtfTrust,
         /// Whether it may be NULL and must be checked (iterator context fields).
         maybe_null: bool,
     },
@@ -85,7 +85,7 @@ fn ctx_args(btf: &Btf, attach: &str) -> Option<Result<Vec<CtxArg>, String>> {
             _ => Err(not_found(format!("function {func}"))),
         }
     };
-    let (params, ret, trusted) = match kind {
+    let (params, ret, trust) = match kind {
         "tp_btf" => {
             let tname = format!("btf_trace_{name}");
             let Some(id) = btf.find_by_name(&tname, KIND_TYPEDEF) else {
@@ -97,20 +97,24 @@ fn ctx_args(btf: &Btf, attach: &str) -> Option<Result<Vec<CtxArg>, String>> {
                 _ => Err(format!("{tname} is not a pointer to a function prototype")),
             };
             match p {
-                Ok((params, _)) => (params.into_iter().skip(1).collect(), None, true),
+                Ok((params, _)) => (
+                    params.into_iter().skip(1).collect(),
+                    None,
+                    BtfTrust::Trusted,
+                ),
                 Err(e) => return Some(Err(e)),
             }
         }
         "fentry" => match proto(name) {
-            Ok((params, _)) => (params, None, false),
+            Ok((params, _)) => (params, None, BtfTrust::Plain),
             Err(e) => return Some(Err(e)),
         },
         "fexit" | "fmod_ret" => match proto(name) {
-            Ok((params, ret)) => (params, Some(ret), false),
+            Ok((params, ret)) => (params, Some(ret), BtfTrust::Plain),
             Err(e) => return Some(Err(e)),
         },
         "lsm" | "lsm_cgroup" => match proto(&format!("bpf_lsm_{name}")) {
-            Ok((params, ret)) => (params, Some(ret), true),
+            Ok((params, ret)) => (params, Some(ret), BtfTrust::Trusted),
             Err(e) => return Some(Err(e)),
         },
         "iter" => return Some(iter_args(btf, name)),
@@ -119,13 +123,13 @@ fn ctx_args(btf: &Btf, attach: &str) -> Option<Result<Vec<CtxArg>, String>> {
     let mut args: Vec<CtxArg> = params
         .iter()
         .enumerate()
-        .map(|(i, &t)| classify(btf, name, i, t, trusted, false))
+        .map(|(i, &t)| classify(btf, name, i, t, trust, false))
         .collect();
     if let Some(ret) = ret {
         args.push(if ret == 0 {
             CtxArg::Refused(format!("func '{name}' returns void"))
         } else {
-            classify(btf, name, args.len(), ret, false, false)
+            classify(btf, name, args.len(), ret, BtfTrust::Plain, false)
         });
     }
     Some(Ok(args))
@@ -158,7 +162,16 @@ fn iter_args(btf: &Btf, name: &str) -> Result<Vec<CtxArg>, String> {
     Ok(members
         .iter()
         .enumerate()
-        .map(|(i, m)| classify(btf, &sname, i, md_ptr(btf, m.type_id), true, i > 0))
+        .map(|(i, m)| {
+            classify(
+                btf,
+                &sname,
+                i,
+                md_ptr(btf, m.type_id),
+                BtfTrust::Trusted,
+                i > 0,
+            )
+        })
         .collect())
 }
 
@@ -172,7 +185,7 @@ fn md_ptr(btf: &Btf, t: u32) -> u32 {
 }
 
 /// Linux's `btf_ctx_access` for argument `i` of type `t`.
-fn classify(btf: &Btf, func: &str, i: usize, t: u32, trusted: bool, maybe_null: bool) -> CtxArg {
+fn classify(btf: &Btf, func: &str, i: usize, t: u32, trust: BtfTrust, maybe_null: bool) -> CtxArg {
     let Ok((_, kind)) = btf.resolved(t) else {
         return CtxArg::Refused(format!("func '{func}' arg{i}: bad type [{t}]"));
     };
@@ -186,7 +199,7 @@ fn classify(btf: &Btf, func: &str, i: usize, t: u32, trusted: bool, maybe_null: 
             Ok((_, BtfKind::Void | BtfKind::Int { .. })) => CtxArg::Scalar,
             Ok((sid, BtfKind::Struct { .. } | BtfKind::Union { .. })) => CtxArg::Ptr {
                 type_id: sid,
-                trusted,
+                trust,
                 maybe_null,
             },
             Ok((_, k)) => CtxArg::Refused(format!(
@@ -207,17 +220,33 @@ fn classify(btf: &Btf, func: &str, i: usize, t: u32, trusted: bool, maybe_null: 
 pub enum Walk {
     /// A number.
     Scalar,
-    /// A pointer to the struct or union of this id.
-    Ptr(u32),
+    /// A pointer to the struct or union of this id, read from a field the kernel lists as
+    /// trusted when its parent is (`BTF_TYPE_SAFE_TRUSTED`, the few modelled here).
+    Ptr(u32, bool),
 }
+
+/// Pointer fields that stay trusted when read through a trusted pointer (a subset of Linux's
+/// `BTF_TYPE_SAFE_TRUSTED` lists).
+const SAFE_TRUSTED: &[(&str, &str)] = &[
+    ("bpf_iter_meta", "seq"),
+    ("linux_binprm", "file"),
+    ("file", "f_inode"),
+    ("dentry", "d_inode"),
+    ("socket", "sk"),
+];
 
 /// Linux's `btf_struct_walk`: the field of struct `type_id` that `[off, off + size)` reads.
 pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String> {
     let mut t = type_id;
     let mut off = off;
+    // The innermost named struct: fields of anonymous unions (`__bpf_md_ptr`) belong to it.
+    let mut named = "";
     'again: for _ in 0..MAX_DEPTH {
         let (tid, kind) = btf.resolved(t).map_err(|e| e.to_string())?;
         let tname = btf.name(tid);
+        if !tname.is_empty() {
+            named = tname;
+        }
         let (tsize, members) = match kind {
             BtfKind::Struct { size, members } | BtfKind::Union { size, members } => {
                 (*size, members)
@@ -286,7 +315,8 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
                     }
                     return Ok(match btf.resolved(*type_id) {
                         Ok((sid, BtfKind::Struct { .. } | BtfKind::Union { .. })) if size == 8 => {
-                            Walk::Ptr(sid)
+                            let safe = SAFE_TRUSTED.contains(&(named, mname.as_str()));
+                            Walk::Ptr(sid, safe)
                         }
                         _ => Walk::Scalar,
                     });
@@ -375,10 +405,10 @@ impl Env<'_> {
             Some(CtxArg::Ptr { .. }) if size != 8 || off % 8 != 0 => Ok(Value::Scalar(unknown)),
             Some(&CtxArg::Ptr {
                 type_id,
-                trusted,
+                trust,
                 maybe_null,
             }) => {
-                let mut q = Ptr::new(PtrKind::BtfId { type_id, trusted });
+                let mut q = Ptr::new(PtrKind::BtfId { type_id, trust });
                 if maybe_null {
                     q.maybe_null = true;
                     q.id = self.fresh_id();
@@ -423,10 +453,26 @@ impl Env<'_> {
         match walk(btf, type_id, total, size as u32) {
             Ok(Walk::Scalar) => Ok(Value::Scalar(unknown)),
             // Fields are read with the kernel's exception table: untrusted, but not NULL-checked.
-            Ok(Walk::Ptr(sid)) => Ok(Value::Ptr(Ptr::new(PtrKind::BtfId {
-                type_id: sid,
-                trusted: false,
-            }))),
+            // Linux's check_ptr_to_btf_access: through a trusted pointer, listed fields stay
+            // trusted; others are RCU or plain pointers in non-sleepable programs (always in
+            // an RCU read section), untrusted in sleepable ones; through a plain pointer,
+            // plain ("old compat"); through an untrusted one, untrusted.
+            Ok(Walk::Ptr(sid, safe)) => {
+                let parent = match p.kind {
+                    PtrKind::BtfId { trust, .. } => trust,
+                    _ => BtfTrust::Untrusted,
+                };
+                let trust = match parent {
+                    BtfTrust::Trusted if safe => BtfTrust::Trusted,
+                    BtfTrust::Trusted if !self.sleepable() => BtfTrust::Plain,
+                    BtfTrust::Plain => BtfTrust::Plain,
+                    _ => BtfTrust::Untrusted,
+                };
+                Ok(Value::Ptr(Ptr::new(PtrKind::BtfId {
+                    type_id: sid,
+                    trust,
+                })))
+            }
             Err(e) => Err(Fail::new(
                 e,
                 format!("read a field of struct {tname} whole, at its offset"),
@@ -434,17 +480,97 @@ impl Env<'_> {
         }
     }
 
+    /// Whether the program is sleepable (`.s` sections: `fentry.s/`, `lsm.s/`, `iter.s/`).
+    fn sleepable(&self) -> bool {
+        self.opts
+            .attach_to
+            .as_deref()
+            .and_then(|a| a.split_once('/'))
+            .is_some_and(|(k, _)| k.ends_with(".s"))
+    }
+
     /// `bpf_get_current_task_btf`'s result: a trusted `struct task_struct` pointer.
     pub fn current_task_btf(&self) -> VResult<Value> {
         match self.btf.task_struct {
             Some(type_id) => Ok(Value::Ptr(Ptr::new(PtrKind::BtfId {
                 type_id,
-                trusted: true,
+                trust: BtfTrust::Trusted,
             }))),
             None => Err(Fail::new(
                 "bpf_get_current_task_btf needs the kernel BTF",
                 "its result is typed by the kernel BTF's struct task_struct: give the kernel BTF \
                  (/sys/kernel/btf/vmlinux, or `waggle verify --btf FILE`)",
+            )),
+        }
+    }
+
+    /// A helper's `ARG_PTR_TO_BTF_ID(_OR_NULL)` argument in `r`: a trusted or plain (not
+    /// untrusted) kernel object of the struct the helper names, unmoved (Linux's
+    /// `check_reg_type` with `btf_ptr_types` and `check_func_arg_reg_off`).
+    pub fn btf_helper_arg(
+        &self,
+        r: usize,
+        v: &Value,
+        or_null: bool,
+        proto: &HelperProto,
+    ) -> VResult<()> {
+        let want = match proto.id {
+            126 | 127 => "seq_file",
+            141 | 156 | 157 => "task_struct",
+            _ => {
+                return Err(Fail::new(
+                    format!("{} kernel object arguments not supported", proto.c_name()),
+                    "only seq_printf, seq_write, get_task_stack and task_storage_get/delete                      take kernel objects here",
+                ));
+            }
+        };
+        let expected = "ptr_, trusted_ptr_, rcu_ptr_";
+        match v {
+            Value::Scalar(s) if or_null && s.const_value() == Some(0) => Ok(()),
+            Value::Ptr(p) => {
+                let PtrKind::BtfId { type_id, trust } = p.kind else {
+                    return Err(Fail::new(
+                        format!("R{r} type={} expected={expected}", p.kind.name()),
+                        format!("{} takes a struct {want} pointer", proto.c_name()),
+                    ));
+                };
+                if p.maybe_null {
+                    return Err(Fail::new(
+                        format!("Possibly NULL pointer passed to helper arg{}", r - 1),
+                        format!("compare r{r} with NULL first"),
+                    ));
+                }
+                if trust == BtfTrust::Untrusted {
+                    return Err(Fail::new(
+                        format!("R{r} type=untrusted_ptr_ expected={expected}"),
+                        "pointers read from kernel struct fields are untrusted: pass a program                          argument or bpf_get_current_task_btf()",
+                    ));
+                }
+                if p.off != 0 || p.var.const_value() != Some(0) {
+                    return Err(Fail::new(
+                        format!(
+                            "dereference of modified ptr_ ptr R{r} off={} disallowed",
+                            p.off
+                        ),
+                        "pass the object's own pointer",
+                    ));
+                }
+                let name = self
+                    .opts
+                    .kernel_btf
+                    .as_ref()
+                    .map_or("", |b| b.name(type_id));
+                if name != want {
+                    return Err(Fail::new(
+                        format!("R{r} is of type {name} but {want} is expected"),
+                        format!("{} takes a struct {want} pointer", proto.c_name()),
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(Fail::new(
+                format!("R{r} type=scalar expected={expected}"),
+                format!("{} takes a struct {want} pointer", proto.c_name()),
             )),
         }
     }
@@ -466,9 +592,9 @@ impl Env<'_> {
     }
 
     /// Whether a comparison of `p` with NULL may go both ways although `p` is not marked
-    /// maybe-NULL: untrusted kernel pointers were read from fields, which may hold NULL.
+    /// maybe-NULL: only trusted kernel pointers are known not to be (Linux's `reg_not_null`).
     pub fn btf_may_be_zero(p: &Ptr) -> bool {
-        matches!(p.kind, PtrKind::BtfId { trusted: false, .. })
+        matches!(p.kind, PtrKind::BtfId { trust, .. } if trust != BtfTrust::Trusted)
     }
 
     /// The hint for a dereference of a number, naming the missing kernel BTF when the program

@@ -348,6 +348,9 @@ impl Env<'_> {
                 }
                 meta.lock = Some((map, p.id, p.off));
             }
+            ArgKind::PtrToBtfId | ArgKind::PtrToBtfIdOrNull => {
+                self.btf_helper_arg(r, &v, kind == ArgKind::PtrToBtfIdOrNull, proto)?
+            }
             other => {
                 return Err(Fail::new(
                     format!(

@@ -55,10 +55,21 @@ pub enum PtrKind {
     BtfId {
         /// The struct or union type (modifiers and typedefs skipped).
         type_id: u32,
-        /// Whether the kernel vouches for it (`PTR_TRUSTED`: tracing arguments, the current
-        /// task); untrusted pointers (loaded from fields) may be NULL although not checked.
-        trusted: bool,
+        /// What the kernel vouches for.
+        trust: BtfTrust,
     },
+}
+
+/// How far the kernel trusts a `PTR_TO_BTF_ID`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum BtfTrust {
+    /// `PTR_TRUSTED` (tp_btf, iterator and most LSM arguments, the current task): valid and
+    /// not NULL; helpers taking kernel objects accept it.
+    Trusted,
+    /// Plain (fentry/fexit arguments): helpers accept it, but it may be NULL.
+    Plain,
+    /// `PTR_UNTRUSTED` (read from a field): only loads, which may see NULL.
+    Untrusted,
 }
 
 impl PtrKind {
@@ -75,7 +86,14 @@ impl PtrKind {
             PtrKind::Mem { .. } => "ringbuf_mem",
             PtrKind::MapKey { .. } => "map_key",
             PtrKind::Func { .. } => "func",
-            PtrKind::BtfId { trusted: true, .. } => "trusted_ptr_",
+            PtrKind::BtfId {
+                trust: BtfTrust::Trusted,
+                ..
+            } => "trusted_ptr_",
+            PtrKind::BtfId {
+                trust: BtfTrust::Plain,
+                ..
+            } => "ptr_",
             PtrKind::BtfId { .. } => "untrusted_ptr_",
         }
     }

@@ -22,18 +22,24 @@ fn kernel_btf(test: &str) -> Option<Arc<Btf>> {
     }
 }
 
-/// Byte offset and size of top-level member `field` of struct `s`.
+/// Byte offset and size of member `field` of struct `s` (also inside anonymous members).
 fn member(btf: &Btf, s: &str, field: &str) -> (i64, i64) {
     let id = btf
         .find_by_name(s, 4)
         .unwrap_or_else(|| panic!("no struct {s}"));
-    let m = btf
-        .kind(id)
-        .and_then(|k| k.members())
-        .and_then(|ms| ms.iter().find(|m| btf.string_lossy(m.name_off) == field))
-        .unwrap_or_else(|| panic!("no {s}.{field}"));
-    let size = btf.type_size(m.type_id).expect("member size") as i64;
-    (i64::from(m.bit_offset / 8), size)
+    find_member(btf, id, field).unwrap_or_else(|| panic!("no {s}.{field}"))
+}
+
+fn find_member(btf: &Btf, id: u32, field: &str) -> Option<(i64, i64)> {
+    let (_, kind) = btf.resolved(id).ok()?;
+    kind.members()?.iter().find_map(|m| {
+        let base = i64::from(m.bit_offset / 8);
+        match btf.string_lossy(m.name_off).as_str() {
+            "" => find_member(btf, m.type_id, field).map(|(o, sz)| (base + o, sz)),
+            n if n == field => Some((base, btf.type_size(m.type_id).ok()? as i64)),
+            _ => None,
+        }
+    })
 }
 
 /// The placeholders the cases use, from the kernel BTF.
@@ -47,6 +53,7 @@ fn offsets(btf: &Btf) -> Vec<(&'static str, i64)> {
     };
     let (fname, _) = member(btf, "linux_binprm", "filename");
     let (comm, comm_size) = member(btf, "task_struct", "comm");
+    let (meta_seq, _) = member(btf, "bpf_iter_meta", "seq");
     vec![
         ("pid", pid),
         ("tgid", tgid),
@@ -56,6 +63,7 @@ fn offsets(btf: &Btf) -> Vec<(&'static str, i64)> {
         ("task_size_4", i64::from(*size) - 4),
         ("bprm_filename", fname),
         ("comm_4", comm + 4),
+        ("meta_seq", meta_seq),
         ("comm_end_4", comm + comm_size - 4),
     ]
 }
@@ -141,11 +149,67 @@ const CASES: &[Case] = &[
         Some("access beyond the end of member comm"),
     ),
     (
-        "read across the end of an array member, untrusted pointer",
+        "read across the end of an array member, pointer read from a field",
         "tracing",
         "tp_btf/sched_switch",
         "ldxdw %r1, [%r1+8]; ldxdw %r1, [%r1+{real_parent}]; ldxdw %r0, [%r1+{comm_end_4}]; exit",
         Some("access beyond the end of member comm"),
+    ),
+    (
+        "get_task_stack of a checked iterator task",
+        "tracing",
+        "iter/task",
+        "ldxdw %r1, [%r1+8]; jeq %r1, 0, +5; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        None,
+    ),
+    (
+        "get_task_stack of an unchecked iterator task",
+        "tracing",
+        "iter/task",
+        "ldxdw %r1, [%r1+8]; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        Some("Possibly NULL pointer passed to helper"),
+    ),
+    (
+        "get_task_stack of a tracepoint argument",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        None,
+    ),
+    (
+        "get_task_stack of a task read from a field (RCU pointer)",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; ldxdw %r1, [%r1+{real_parent}]; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        None,
+    ),
+    (
+        "get_task_stack of a task read from a field, sleepable (untrusted)",
+        "tracing",
+        "iter.s/task",
+        "ldxdw %r1, [%r1+8]; jeq %r1, 0, +6; ldxdw %r1, [%r1+{real_parent}]; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        Some("untrusted_ptr_"),
+    ),
+    (
+        "get_task_stack of a moved pointer",
+        "tracing",
+        "tp_btf/sched_switch",
+        "ldxdw %r1, [%r1+8]; add %r1, 8; mov %r2, %r10; add %r2, -64; mov %r3, 64; mov %r4, 0; call 141; mov %r0, 0; exit",
+        Some("disallowed"),
+    ),
+    (
+        "seq_write to the iterator's seq_file",
+        "tracing",
+        "iter/task",
+        "ldxdw %r6, [%r1+0]; ldxdw %r1, [%r6+{meta_seq}]; stdw [%r10-8], 0; mov %r2, %r10; add %r2, -8; mov %r3, 8; call 127; mov %r0, 0; exit",
+        None,
+    ),
+    (
+        "seq_write to a task",
+        "tracing",
+        "iter/task",
+        "ldxdw %r1, [%r1+8]; jeq %r1, 0, +5; stdw [%r10-8], 0; mov %r2, %r10; add %r2, -8; mov %r3, 8; call 127; mov %r0, 0; exit",
+        Some("is of type task_struct but seq_file is expected"),
     ),
     (
         "constant pointer arithmetic keeps the type",
@@ -169,7 +233,7 @@ const CASES: &[Case] = &[
         Some("invalid negative access"),
     ),
     (
-        "untrusted pointer compared with NULL explores both ways",
+        "a pointer read from a field compared with NULL explores both ways",
         "tracing",
         "tp_btf/sched_switch",
         "mov %r2, 0; ldxdw %r1, [%r1+16]; ldxdw %r1, [%r1+{real_parent}]; jne %r1, 0, +1; ldxw %r0, [%r2+0]; mov %r0, 0; exit",
@@ -387,8 +451,17 @@ fn kernel_attach(btf: &Btf, section: &str) -> Result<(u32, u32), String> {
     };
     match section.split_once('/') {
         Some(("tp_btf", n)) => Ok((find(format!("btf_trace_{n}"), 8)?, BPF_TRACE_RAW_TP)),
-        Some(("iter", n)) => Ok((find(format!("bpf_iter_{n}"), 12)?, BPF_TRACE_ITER)),
+        Some(("iter" | "iter.s", n)) => Ok((find(format!("bpf_iter_{n}"), 12)?, BPF_TRACE_ITER)),
         _ => Ok((0, 0)),
+    }
+}
+
+/// `BPF_F_SLEEPABLE` for `.s` sections.
+fn prog_flags(section: &str) -> u32 {
+    const BPF_F_SLEEPABLE: u32 = 1 << 4;
+    match section.split_once('/') {
+        Some((k, _)) if k.ends_with(".s") => BPF_F_SLEEPABLE,
+        _ => 0,
     }
 }
 
@@ -508,7 +581,7 @@ fn table_matches_linux() {
                 license: "GPL",
                 name: "btf_ptr_case",
                 expected_attach_type: expected,
-                prog_flags: 0,
+                prog_flags: prog_flags(attach),
             },
             attach_btf_id,
         );
