@@ -397,8 +397,10 @@ impl Env<'_> {
         }
         let i = (off / 8) as usize;
         match args.get(i) {
+            // Counted from 1, as Linux's log says it.
             None => Err(bad(format!(
-                "the attach target doesn't have {i}-th argument"
+                "the attach target doesn't have {}-th argument",
+                i + 1
             ))),
             Some(CtxArg::Refused(why)) => Err(bad(why.clone())),
             Some(CtxArg::Scalar) => Ok(Value::Scalar(unknown)),

@@ -104,7 +104,9 @@ const CASES: &[Case] = &[
         "tracing",
         "tp_btf/sched_switch",
         "ldxdw %r0, [%r1+32]; exit",
-        Some("invalid bpf_context access off=32"),
+        Some(
+            "invalid bpf_context access off=32 size=8 at insn 0: the attach target doesn't have 5-th argument",
+        ),
     ),
     (
         "tp_btf ctx write",
