@@ -51,6 +51,10 @@ pub struct BtfEnv {
     pub ctx: Option<Result<Vec<CtxArg>, String>>,
     /// `struct task_struct` in the kernel BTF (`bpf_get_current_task_btf`'s result).
     pub task_struct: Option<u32>,
+    /// LSM programs (`lsm/HOOK`): the return values the hook allows (Linux's
+    /// `bpf_lsm_get_retval_range`: 0 or 1 for hooks returning bool, `-MAX_ERRNO..=0` for
+    /// those returning int; `None` for void hooks).
+    pub lsm_ret: Option<(i64, i64)>,
 }
 
 impl BtfEnv {
@@ -66,6 +70,10 @@ impl BtfEnv {
         BtfEnv {
             ctx,
             task_struct: btf.find_by_name("task_struct", KIND_STRUCT),
+            lsm_ret: match (prog_type, attach) {
+                (ProgramType::Lsm, Some(a)) => lsm_ret(btf, a),
+                _ => None,
+            },
         }
     }
 }
@@ -133,6 +141,27 @@ fn ctx_args(btf: &Btf, attach: &str) -> Option<Result<Vec<CtxArg>, String>> {
         });
     }
     Some(Ok(args))
+}
+
+/// The return range of LSM hook `lsm/NAME` (`lsm.s/`; not `lsm_cgroup/`, whose programs
+/// return 0 or 1 by other rules not modelled here).
+fn lsm_ret(btf: &Btf, attach: &str) -> Option<(i64, i64)> {
+    const MAX_ERRNO: i64 = 4095;
+    let (kind, name) = attach.split_once('/')?;
+    if kind != "lsm" && kind != "lsm.s" {
+        return None;
+    }
+    let id = btf.find_by_name(&format!("bpf_lsm_{name}"), KIND_FUNC)?;
+    let Some(BtfKind::Func { proto, .. }) = btf.kind(id) else {
+        return None;
+    };
+    let (_, ret) = func_proto(btf, *proto).ok()?;
+    match btf.resolved(ret).ok()? {
+        (_, BtfKind::Void) => None,
+        // BTF_INT_BOOL.
+        (_, BtfKind::Int { encoding, .. }) if encoding & 4 != 0 => Some((0, 1)),
+        _ => Some((-MAX_ERRNO, 0)),
+    }
 }
 
 /// The parameter types (without a trailing `...`) and return type of prototype `id`.
@@ -578,7 +607,8 @@ impl Env<'_> {
     }
 
     /// The return values the program may give at exit (`check_return_code`): iterators
-    /// (`iter/…`) return 0 or 1; other types by [`crate::exec::return_range`].
+    /// (`iter/…`) return 0 or 1, LSM programs what their hook allows; other types by
+    /// [`crate::exec::return_range`].
     pub fn exit_range(&self) -> Option<(i64, i64)> {
         let iter = self.prog_type == ProgramType::Tracing
             && self
@@ -588,6 +618,8 @@ impl Env<'_> {
                 .is_some_and(|a| a.starts_with("iter/") || a.starts_with("iter.s/"));
         if iter {
             Some((0, 1))
+        } else if let Some(r) = self.btf.lsm_ret {
+            Some(r)
         } else {
             crate::exec::return_range(self.prog_type)
         }

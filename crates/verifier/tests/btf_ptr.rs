@@ -291,6 +291,20 @@ const CASES: &[Case] = &[
         None,
     ),
     (
+        "lsm returns an errno",
+        "lsm",
+        "lsm/bprm_check_security",
+        "mov %r0, -1; exit",
+        None,
+    ),
+    (
+        "lsm returns no positive number",
+        "lsm",
+        "lsm/bprm_check_security",
+        "mov %r0, 1; exit",
+        Some("should have been in [-4095, 0]"),
+    ),
+    (
         "unknown attach target",
         "tracing",
         "tp_btf/no_such_tracepoint_here",
