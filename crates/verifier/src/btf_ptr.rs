@@ -289,13 +289,15 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
         }
         for m in members {
             let mut moff = m.bit_offset / 8;
-            if off + size <= moff {
+            // Sums in u64: a malformed `--btf` file may hold any offsets and sizes.
+            let end_access = u64::from(off) + u64::from(size);
+            if end_access <= u64::from(moff) {
                 break;
             }
             if m.bitfield_size != 0 {
                 // Bitfields are read whole or together with neighbours, as numbers.
-                let end = (m.bit_offset + m.bitfield_size).div_ceil(8);
-                if off <= moff && end <= off + size {
+                let end = (u64::from(m.bit_offset) + u64::from(m.bitfield_size)).div_ceil(8);
+                if off <= moff && end <= end_access {
                     return Ok(Walk::Scalar);
                 }
                 continue;
@@ -315,9 +317,12 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
             }
             // The whole member's end: numbers may be read across the elements of an array
             // (Linux's `mtrue_end`, "an array of int as a scratch space").
-            let mtrue_end = moff + msize;
+            let mtrue_end = u64::from(moff) + u64::from(msize);
             // An array: the element the offset falls in (arrays of arrays too).
-            while let BtfKind::Array { elem, .. } = mkind {
+            for _ in 0..MAX_DEPTH {
+                let BtfKind::Array { elem, .. } = mkind else {
+                    break;
+                };
                 let Ok((eid, ekind)) = btf.resolved(*elem) else {
                     break;
                 };
@@ -337,7 +342,7 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
                     continue 'again;
                 }
                 BtfKind::Ptr { type_id } => {
-                    if off != moff || off + size > moff + msize {
+                    if off != moff || end_access > u64::from(moff) + u64::from(msize) {
                         return Err(format!(
                             "cannot access ptr member {mname} with moff {moff} in struct {tname} with off {off} size {size}"
                         ));
@@ -351,7 +356,7 @@ pub fn walk(btf: &Btf, type_id: u32, off: u32, size: u32) -> Result<Walk, String
                     });
                 }
                 _ => {
-                    if off + size > mtrue_end {
+                    if end_access > mtrue_end {
                         return Err(format!(
                             "access beyond the end of member {mname} (mend:{mtrue_end}) in struct {tname} with off {off} size {size}"
                         ));
