@@ -109,6 +109,10 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Kernel BTF typing the arguments of tp_btf/fentry/fexit/lsm/iter programs and
+        /// `bpf_get_current_task_btf` [default: /sys/kernel/btf/vmlinux when present].
+        #[arg(long, value_name = "FILE")]
+        btf: Option<PathBuf>,
     },
     /// Attach a program to an event source and show what it collects.
     ///
@@ -325,12 +329,14 @@ fn run(command: Command) -> Result<(), Failure> {
             prog_type,
             log_level,
             json,
+            btf,
         } => commands::verify::verify(&commands::verify::VerifyArgs {
             file: &file,
             program: program.as_deref(),
             prog_type: prog_type.as_deref(),
             log_level,
             json,
+            btf: btf.as_deref(),
         }),
         Command::Attach {
             file,

@@ -451,12 +451,27 @@ pub struct ProgBtf<'a> {
 
 /// Load (and verify) a program. On refusal, loads again with a log to say why.
 pub fn prog_load(p: &ProgLoad<'_>) -> Result<OwnedFd, LoadError> {
-    prog_load_btf(p, None)
+    prog_load_full(p, None, 0)
 }
 
 /// Load a program with BTF (`prog_btf_fd`, `func_info`, `line_info`), as libbpf does for
 /// objects that carry BTF.
 pub fn prog_load_btf(p: &ProgLoad<'_>, btf: Option<&ProgBtf<'_>>) -> Result<OwnedFd, LoadError> {
+    prog_load_full(p, btf, 0)
+}
+
+/// [`prog_load`] with `attach_btf_id`: the vmlinux BTF type a tracing program attaches to
+/// (`btf_trace_NAME` for `tp_btf`, `bpf_iter_NAME` for iterators, the function for
+/// fentry/fexit), which types its context.
+pub fn prog_load_attach(p: &ProgLoad<'_>, attach_btf_id: u32) -> Result<OwnedFd, LoadError> {
+    prog_load_full(p, None, attach_btf_id)
+}
+
+fn prog_load_full(
+    p: &ProgLoad<'_>,
+    btf: Option<&ProgBtf<'_>>,
+    attach_btf_id: u32,
+) -> Result<OwnedFd, LoadError> {
     let license = format!("{}\0", p.license);
     let load = |log: &mut [u8], level: u32| {
         let mut a = Attr::new();
@@ -477,7 +492,8 @@ pub fn prog_load_btf(p: &ProgLoad<'_>, btf: Option<&ProgBtf<'_>>) -> Result<Owne
             )
             .u32(44, p.prog_flags)
             .name(48, p.name)
-            .u32(68, p.expected_attach_type);
+            .u32(68, p.expected_attach_type)
+            .u32(108, attach_btf_id);
         if let Some(b) = btf {
             a.u32(72, b.btf_fd);
             if !b.func_info.is_empty() {

@@ -274,16 +274,6 @@ fn kernel_version(release: &str) -> u64 {
     (a << 16) | (b.min(255) << 8) | c.min(255)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn kernel_versions() {
-        assert_eq!(super::kernel_version("6.18.44-fc-v669\n"), 0x06122c);
-        assert_eq!(super::kernel_version("5.4.300"), 0x0504ff);
-        assert_eq!(super::kernel_version("garbage"), 0);
-    }
-}
-
 /// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
 fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
     let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
@@ -294,4 +284,14 @@ fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
         (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
             .then_some(m.bit_offset / 8)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(super::kernel_version("6.18.44-fc-v669\n"), 0x06122c);
+        assert_eq!(super::kernel_version("5.4.300"), 0x0504ff);
+        assert_eq!(super::kernel_version("garbage"), 0);
+    }
 }

@@ -488,6 +488,8 @@ impl Env<'_> {
                         let mut nn = st.clone();
                         mark_null(&mut nn, p.id, false);
                         (Some(n), Some(nn))
+                    } else if Self::btf_may_be_zero(&p) {
+                        (Some(st.clone()), Some(st.clone()))
                     } else {
                         (None, Some(st.clone()))
                     };
@@ -619,7 +621,7 @@ impl Env<'_> {
                 "return a number, not a pointer",
             )),
             Value::Scalar(s) => {
-                if let Some((lo, hi)) = return_range(self.prog_type)
+                if let Some((lo, hi)) = self.exit_range()
                     && (s.smin < lo || s.smax > hi)
                 {
                     return Err(Fail::new(
@@ -634,7 +636,7 @@ impl Env<'_> {
                 }
                 Ok(Flow::Exit)
             }
-            Value::Ptr(_) if return_range(self.prog_type).is_some() => Err(Fail::new(
+            Value::Ptr(_) if self.exit_range().is_some() => Err(Fail::new(
                 "At program exit the register R0 is a pointer",
                 format!("{} programs must return a small number", self.prog_type),
             )),

@@ -84,6 +84,8 @@ pub struct Env<'a> {
     /// Plain programs: one past the furthest context byte accessed, and whether any access
     /// writes (the runtime checks them against the context a hook provides).
     pub plain_ctx: std::cell::Cell<(u32, bool)>,
+    /// Kernel BTF facts: the BTF-typed context and `struct task_struct`.
+    pub btf: crate::btf_ptr::BtfEnv,
 }
 
 impl Env<'_> {
@@ -282,6 +284,11 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         lines: prog.line_info,
         origins: Vec::new(),
         plain_ctx: std::cell::Cell::new((0, false)),
+        btf: crate::btf_ptr::BtfEnv::new(
+            opts.kernel_btf.as_deref(),
+            prog.prog_type,
+            opts.attach_to.as_deref(),
+        ),
     };
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],

@@ -345,6 +345,9 @@ impl Env<'_> {
                 }
                 meta.lock = Some((map, p.id, p.off));
             }
+            ArgKind::PtrToBtfId | ArgKind::PtrToBtfIdOrNull => {
+                self.btf_helper_arg(r, &v, kind == ArgKind::PtrToBtfIdOrNull, proto)?
+            }
             other => {
                 return Err(Fail::new(
                     format!(
@@ -488,6 +491,7 @@ impl Env<'_> {
                 st.refs.push((p.ref_id, pc));
                 Value::Ptr(p)
             }
+            RetKind::PtrToBtfIdTrusted if proto.id == 158 => self.current_task_btf()?,
             other => {
                 return Err(Fail::new(
                     format!(

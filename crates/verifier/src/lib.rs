@@ -54,14 +54,24 @@
 //!   map pointer or NULL, usable as a map argument once checked.
 //! - `bpf_rcu_read_lock`/`bpf_rcu_read_unlock` kfuncs, by name ([`Program::kfuncs`]).
 //!
+//! ## BTF-typed kernel pointers
+//! With [`Options::kernel_btf`] and [`Options::attach_to`], the arguments of tp_btf, fentry,
+//! fexit, fmod_ret, lsm and iter programs are typed by the kernel BTF, and loads through
+//! kernel object pointers (`PTR_TO_BTF_ID`: trusted, plain or untrusted as Linux marks them)
+//! resolve the field at the offset; `bpf_get_current_task_btf` returns one, and the helpers
+//! taking kernel objects (`seq_write`, `get_task_stack`, `task_storage_get`, ...) accept
+//! them. See the `btf_ptr` module. Such programs are for `waggle verify` only: their loads
+//! rely on the kernel's exception table, which user space does not have.
+//!
 //! ## Not modelled
 //! Refused with an explicit message (never silently accepted): other kfuncs, `callx`,
-//! `may_goto`, timers, dynptrs, other callback-taking helpers, socket and BTF pointers as
-//! helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
+//! `may_goto`, timers, dynptrs, other callback-taking helpers, socket pointers and BTF
+//! pointers other than the above as helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
 //! (verify before relocation, with `map_idx`/`map_idx_value`).
 
 mod alu;
 mod branch;
+mod btf_ptr;
 mod cfg;
 mod exec;
 mod explore;
@@ -158,6 +168,14 @@ pub struct Options {
     /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
     /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
     pub bpf_map_struct: Option<BpfMapStruct>,
+    /// The running kernel's BTF (`/sys/kernel/btf/vmlinux`): the types of the arguments of
+    /// BTF-typed tracing programs and of the kernel objects they read (`PTR_TO_BTF_ID`).
+    /// `None`: such arguments are plain numbers that cannot be dereferenced.
+    pub kernel_btf: Option<std::sync::Arc<waggle_object::Btf>>,
+    /// The program's attach target as its ELF section names it (`tp_btf/sched_switch`,
+    /// `fentry/do_unlinkat`, `fexit/…`, `fmod_ret/…`, `lsm/…`, `iter/task`): with
+    /// [`Options::kernel_btf`], it gives the context's argument types.
+    pub attach_to: Option<String>,
 }
 
 impl Options {
@@ -181,6 +199,8 @@ impl Default for Options {
             privileged: true,
             allow_uninit_stack: true,
             bpf_map_struct: None,
+            kernel_btf: None,
+            attach_to: None,
         }
     }
 }

@@ -63,7 +63,8 @@ impl Env<'_> {
             Value::Ptr(p) => Ok(p),
             _ => Err(Fail::new(
                 format!("R{} invalid mem access 'scalar'", r.number()),
-                format!("r{} holds a number, not a pointer", r.number()),
+                self.btf_scalar_hint(r.number())
+                    .unwrap_or_else(|| format!("r{} holds a number, not a pointer", r.number())),
             )),
         }
     }
@@ -234,12 +235,18 @@ impl Env<'_> {
                 }
                 Ok(Region::Other)
             }
-            PtrKind::Ctx | PtrKind::PacketEnd | PtrKind::ConstMap { .. } | PtrKind::Func { .. } => {
-                Err(Fail::new(
-                    format!("R{r} invalid mem access '{name}'"),
-                    format!("a {name} pointer cannot be dereferenced here"),
-                ))
-            }
+            PtrKind::BtfId { .. } if write => Err(Fail::new(
+                format!("only read is supported (R{r} is a kernel object pointer)"),
+                "kernel objects reached through BTF pointers are read-only",
+            )),
+            PtrKind::Ctx
+            | PtrKind::PacketEnd
+            | PtrKind::ConstMap { .. }
+            | PtrKind::Func { .. }
+            | PtrKind::BtfId { .. } => Err(Fail::new(
+                format!("R{r} invalid mem access '{name}'"),
+                format!("a {name} pointer cannot be dereferenced here"),
+            )),
         }
     }
 
@@ -466,7 +473,9 @@ impl Env<'_> {
         } else {
             Scalar::unknown_bytes(size)
         };
-        let v = if p.kind == PtrKind::Ctx {
+        let v = if let Some(v) = self.btf_load(&p, r, off, size as u64, unknown)? {
+            v
+        } else if p.kind == PtrKind::Ctx {
             match self.ctx_access(&p, r, off, size as u64, false)? {
                 CtxFieldKind::Scalar => Value::Scalar(unknown),
                 CtxFieldKind::PacketData => Value::Ptr(Ptr::new(PtrKind::Packet)),

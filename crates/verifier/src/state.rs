@@ -51,6 +51,26 @@ pub enum PtrKind {
         /// First slot of the function.
         pc: u32,
     },
+    /// A kernel object of BTF type `type_id` in [`crate::Options::kernel_btf`] (the kernel's
+    /// `PTR_TO_BTF_ID`): read-only, loads resolve the field at the offset.
+    BtfId {
+        /// The struct or union type (modifiers and typedefs skipped).
+        type_id: u32,
+        /// What the kernel vouches for.
+        trust: BtfTrust,
+    },
+}
+
+/// How far the kernel trusts a `PTR_TO_BTF_ID`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum BtfTrust {
+    /// `PTR_TRUSTED` (tp_btf, iterator and most LSM arguments, the current task): valid and
+    /// not NULL; helpers taking kernel objects accept it.
+    Trusted,
+    /// Plain (fentry/fexit arguments): helpers accept it, but it may be NULL.
+    Plain,
+    /// `PTR_UNTRUSTED` (read from a field): only loads, which may see NULL.
+    Untrusted,
 }
 
 impl PtrKind {
@@ -67,6 +87,15 @@ impl PtrKind {
             PtrKind::Mem { .. } => "ringbuf_mem",
             PtrKind::MapKey { .. } => "map_key",
             PtrKind::Func { .. } => "func",
+            PtrKind::BtfId {
+                trust: BtfTrust::Trusted,
+                ..
+            } => "trusted_ptr_",
+            PtrKind::BtfId {
+                trust: BtfTrust::Plain,
+                ..
+            } => "ptr_",
+            PtrKind::BtfId { .. } => "untrusted_ptr_",
         }
     }
 
@@ -142,6 +171,9 @@ impl fmt::Display for Value {
                 }
                 if let PtrKind::Mem { size } = p.kind {
                     parts.push(format!("size={size}"));
+                }
+                if let PtrKind::BtfId { type_id, .. } = p.kind {
+                    parts.push(format!("btf_id={type_id}"));
                 }
                 if p.id != 0 {
                     parts.push(format!("id={}", p.id));

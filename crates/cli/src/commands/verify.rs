@@ -7,8 +7,10 @@
 
 use super::{Failure, emit, failed, open_object, usage};
 use serde_json::json;
+use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 use waggle_isa::{Insn, LddwKind};
 use waggle_object::{Btf, BtfKind, MapSpec, Object, Program, RelocationKind};
 use waggle_uapi::{MapType, ProgramType};
@@ -28,6 +30,20 @@ pub struct VerifyArgs<'a> {
     pub log_level: u32,
     /// One JSON document instead of text.
     pub json: bool,
+    /// Kernel BTF file (default: `/sys/kernel/btf/vmlinux` when present).
+    pub btf: Option<&'a Path>,
+}
+
+/// Where the running kernel publishes its BTF.
+const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Whether verifying `p` needs kernel BTF: BTF-typed tracing arguments, or
+/// `bpf_get_current_task_btf` (helper 158).
+fn needs_kernel_btf(p: &Program, prog_type: ProgramType) -> bool {
+    matches!(prog_type, ProgramType::Tracing | ProgramType::Lsm)
+        || p.insns
+            .iter()
+            .any(|i| matches!(i, Insn::Call(waggle_isa::CallTarget::Helper(158))))
 }
 
 /// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
@@ -142,7 +158,13 @@ fn map_creation_error(obj: &Object) -> Option<String> {
     })
 }
 
-fn verify_one(obj: &Object, p: &Program, forced: Option<ProgramType>, log_level: u32) -> Verdict {
+fn verify_one(
+    obj: &Object,
+    p: &Program,
+    forced: Option<ProgramType>,
+    log_level: u32,
+    kernel_btf: &dyn Fn() -> Option<Arc<Btf>>,
+) -> Verdict {
     let prog_type = forced
         .unwrap_or_else(|| ProgramType::from_u32(p.prog_type()).unwrap_or(ProgramType::Unspec));
     if let Some(message) = map_creation_error(obj) {
@@ -184,6 +206,10 @@ fn verify_one(obj: &Object, p: &Program, forced: Option<ProgramType>, log_level:
         log_level,
         ..Options::default()
     };
+    if needs_kernel_btf(p, prog_type) {
+        opts.kernel_btf = kernel_btf();
+        opts.attach_to = Some(p.section.clone());
+    }
     let mut result = waggle_verifier::verify(&prog, &opts);
     // Reads of `struct bpf_map` through a map pointer need the running kernel's layout: parse
     // its BTF only for the programs that do it.
@@ -343,6 +369,25 @@ pub fn verify(args: &VerifyArgs<'_>) -> Result<(), Failure> {
         })?),
         None => None,
     };
+    // The kernel BTF is parsed at most once, and only when a program needs it.
+    let given = match args.btf {
+        Some(path) => {
+            Some(Arc::new(Btf::from_file(path).map_err(|e| {
+                usage(format!("--btf {}: {e}", path.display()))
+            })?))
+        }
+        None => None,
+    };
+    let cached: OnceCell<Option<Arc<Btf>>> = OnceCell::new();
+    let kernel_btf = || {
+        cached
+            .get_or_init(|| {
+                given
+                    .clone()
+                    .or_else(|| Btf::from_file(VMLINUX_BTF).ok().map(Arc::new))
+            })
+            .clone()
+    };
     let obj = open_object(args.file)?;
     let programs: Vec<&Program> = match args.program {
         Some(name) => vec![obj.program(name).ok_or_else(|| {
@@ -363,7 +408,7 @@ pub fn verify(args: &VerifyArgs<'_>) -> Result<(), Failure> {
     }
     let verdicts: Vec<Verdict> = programs
         .iter()
-        .map(|p| verify_one(&obj, p, forced, args.log_level))
+        .map(|p| verify_one(&obj, p, forced, args.log_level, &kernel_btf))
         .collect();
     if args.json {
         let doc = json!({
