@@ -296,6 +296,7 @@ impl Runtime {
         // a map pointer here is no kernel struct, so reading its fields stays refused.
         let opts = waggle_verifier::Options {
             log_level: attr.log_level,
+            frozen_values: frozen_values(&maps),
             ..waggle_verifier::Options::with_privileges(true)
         };
         waggle_verifier::verify(&prog, &opts).map_err(|r| LoadError {
@@ -303,6 +304,28 @@ impl Runtime {
             log: r.log.clone(),
         })
     }
+}
+
+/// The contents of the one-element arrays that are frozen and read-only for programs
+/// (`.rodata`, `.kconfig`): nothing can change them any more, so the verifier may read them as
+/// numbers, as Linux does for `bpf_map_is_rdonly()` maps.
+fn frozen_values(maps: &[Arc<Map>]) -> Vec<(u32, Vec<u8>)> {
+    maps.iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let spec = m.inner.spec();
+            if !m.inner.is_frozen()
+                || spec.flags & waggle_maps::flags::BPF_F_RDONLY_PROG == 0
+                || spec.map_type != waggle_maps::MapType::Array
+                || spec.max_entries != 1
+            {
+                return None;
+            }
+            let mut value = vec![0u8; spec.value_size as usize];
+            m.inner.lookup(&0u32.to_ne_bytes(), &mut value).ok()?;
+            Some((i as u32, value))
+        })
+        .collect()
 }
 
 /// What the verifier needs to know about a map.

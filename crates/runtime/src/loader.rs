@@ -249,7 +249,7 @@ fn point_externs_at_kconfig(
 /// (`KERNEL_VERSION(a, b, c)`), its syscall wrappers (x86-64 kernels since 4.17 have them, so
 /// `BPF_KSYSCALL` programs read arguments through the inner `pt_regs`), BPF cookies; `CONFIG_*`
 /// options are not read (0, as libbpf gives a `__weak` extern it cannot find).
-fn kconfig_value(name: &str) -> u64 {
+pub fn kconfig_value(name: &str) -> u64 {
     match name {
         "LINUX_KERNEL_VERSION" => std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|r| kernel_version(&r))

@@ -176,6 +176,10 @@ pub struct Options {
     /// `fentry/do_unlinkat`, `fexit/…`, `fmod_ret/…`, `lsm/…`, `iter/task`): with
     /// [`Options::kernel_btf`], it gives the context's argument types.
     pub attach_to: Option<String>,
+    /// The contents of frozen maps that are read-only for programs (`.rodata`, `.kconfig`), by
+    /// map index: loads at constant offsets read known numbers from them, as Linux reads
+    /// `bpf_map_is_rdonly()` maps (so `const volatile` settings prune dead branches).
+    pub frozen_values: Vec<(u32, Vec<u8>)>,
 }
 
 impl Options {
@@ -201,6 +205,7 @@ impl Default for Options {
             bpf_map_struct: None,
             kernel_btf: None,
             attach_to: None,
+            frozen_values: Vec::new(),
         }
     }
 }

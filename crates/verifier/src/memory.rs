@@ -513,11 +513,37 @@ impl Env<'_> {
                         _ => Value::Scalar(unknown),
                     }
                 }
-                Region::Other => Value::Scalar(unknown),
+                Region::Other => Value::Scalar(
+                    self.frozen_constant(&p, off, size, signed)
+                        .map_or(unknown, Scalar::konst),
+                ),
             }
         };
         st.set_reg(dst.index(), v);
         Ok(())
+    }
+
+    /// A load at a constant offset of a frozen map that programs may only read, whose contents
+    /// the loader gave: the number there (check_mem_access's `bpf_map_direct_read`).
+    fn frozen_constant(&self, p: &Ptr, off: i64, size: usize, signed: bool) -> Option<u64> {
+        let PtrKind::MapValue { map } = p.kind else {
+            return None;
+        };
+        if self.maps.get(map as usize)?.flags & BPF_F_RDONLY_PROG == 0 {
+            return None;
+        }
+        let (_, data) = self.opts.frozen_values.iter().find(|(i, _)| *i == map)?;
+        let start = usize::try_from(p.off + off + p.var.const_value()? as i64).ok()?;
+        let bytes = data.get(start..start.checked_add(size)?)?;
+        let mut buf = [0u8; 8];
+        buf[..size].copy_from_slice(bytes);
+        let v = u64::from_le_bytes(buf);
+        Some(if signed && size < 8 {
+            let shift = 64 - 8 * size as u32;
+            (((v << shift) as i64) >> shift) as u64
+        } else {
+            v
+        })
     }
 
     fn check_stored_value(

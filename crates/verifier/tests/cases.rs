@@ -276,3 +276,48 @@ fn map_ptr_reads_need_the_layout() {
     };
     assert!(verify(&prog, &with).is_ok());
 }
+
+/// Frozen data that programs may only read (`.rodata`, `.kconfig`) reads as the numbers it
+/// holds when the loader gives its contents, so a `const volatile` setting prunes the branch
+/// it turns off (Linux's `bpf_map_direct_read`); without the contents, or for writable data,
+/// both branches are explored.
+#[test]
+fn frozen_read_only_data_reads_as_constants() {
+    // Map 11 is `.rodata` (frozen, read-only); map 3 writable global data. The u32 at offset
+    // 4 selects a branch that reads r9, never written.
+    let text = |map: u32| {
+        format!(
+            "lddw map_idx_value %r1, 0x4{map:08x}\nldxw %r2, [%r1]\nmov %r0, 0\njeq %r2, 0, +1\nmov %r0, %r9\nexit"
+        )
+    };
+    let maps = maps();
+    let mut rodata = vec![0u8; 16];
+    let verify = |map: u32, frozen: Vec<(u32, Vec<u8>)>| {
+        let insns = assemble(&text(map)).unwrap();
+        let prog = Program {
+            insns: &insns,
+            prog_type: ProgramType::Xdp,
+            maps: &maps,
+            line_info: &[],
+            kfuncs: &[],
+        };
+        let opts = waggle_verifier::Options {
+            frozen_values: frozen,
+            ..waggle_verifier::Options::default()
+        };
+        waggle_verifier::verify(&prog, &opts).map_err(|r| r.message)
+    };
+    // Contents known, the selector 0: the read of r9 is dead code.
+    verify(11, vec![(11, rodata.clone())]).expect("pruned by the constant");
+    // Selector 1: the branch is taken, and refused.
+    rodata[4] = 1;
+    let e = verify(11, vec![(11, rodata.clone())]).unwrap_err();
+    assert!(e.contains("R9 !read_ok"), "{e}");
+    // Contents unknown, or the data writable: both ways are explored.
+    assert!(verify(11, vec![]).unwrap_err().contains("R9 !read_ok"));
+    assert!(
+        verify(3, vec![(3, vec![0u8; 16])])
+            .unwrap_err()
+            .contains("R9 !read_ok")
+    );
+}

@@ -89,8 +89,9 @@ fn desc(obj: &Object, spec: &MapSpec) -> MapDesc {
 }
 
 /// The instructions with `__kconfig` externs pointing into an extra read-only map (8 bytes
-/// per extern), as libbpf's `.kconfig` map.
-fn resolve_kconfig(p: &Program, maps: &mut Vec<MapDesc>) -> Vec<Insn> {
+/// per extern), as libbpf's `.kconfig` map, and that map's index and contents (this machine's
+/// values, as the runtime's loader gives them).
+fn resolve_kconfig(p: &Program, maps: &mut Vec<MapDesc>) -> (Vec<Insn>, Option<(u32, Vec<u8>)>) {
     let mut insns = p.insns.clone();
     let mut names: Vec<&str> = Vec::new();
     for r in p
@@ -113,16 +114,21 @@ fn resolve_kconfig(p: &Program, maps: &mut Vec<MapDesc>) -> Vec<Insn> {
             };
         }
     }
-    if !names.is_empty() {
-        maps.push(MapDesc::new(
-            MapType::Array,
-            4,
-            8 * names.len() as u32,
-            1,
-            BPF_F_RDONLY_PROG,
-        ));
+    if names.is_empty() {
+        return (insns, None);
     }
-    insns
+    let values = names
+        .iter()
+        .flat_map(|n| waggle_runtime::kconfig_value(n).to_le_bytes())
+        .collect();
+    maps.push(MapDesc::new(
+        MapType::Array,
+        4,
+        8 * names.len() as u32,
+        1,
+        BPF_F_RDONLY_PROG,
+    ));
+    (insns, Some((maps.len() as u32 - 1, values)))
 }
 
 /// One program's verdict.
@@ -183,7 +189,16 @@ fn verify_one(
         };
     }
     let mut maps: Vec<MapDesc> = obj.maps.iter().map(|m| desc(obj, m)).collect();
-    let insns = resolve_kconfig(p, &mut maps);
+    let (insns, kconfig) = resolve_kconfig(p, &mut maps);
+    // Frozen read-only data (`.rodata`, `.kconfig`) reads as the numbers it holds, as in Linux.
+    let mut frozen_values: Vec<(u32, Vec<u8>)> = obj
+        .maps
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.frozen)
+        .filter_map(|(i, m)| Some((i as u32, m.initial_data.clone()?)))
+        .collect();
+    frozen_values.extend(kconfig);
     let lines: Vec<(usize, String)> = p
         .line_info
         .iter()
@@ -204,6 +219,7 @@ fn verify_one(
     };
     let mut opts = Options {
         log_level,
+        frozen_values,
         ..Options::default()
     };
     if needs_kernel_btf(p, prog_type) {
