@@ -288,6 +288,15 @@ impl MapSpec {
         self
     }
 
+    /// This spec as libbpf creates it from an object's definition: a perf event array declared
+    /// without max_entries gets one entry per possible CPU (libbpf-tools declare theirs so).
+    pub fn with_libbpf_defaults(mut self) -> MapSpec {
+        if self.map_type == MapType::PerfEventArray && self.max_entries == 0 {
+            self.max_entries = crate::possible_cpus();
+        }
+        self
+    }
+
     /// This spec with a `bpf_spin_lock` at `off` in the value.
     pub fn with_spin_lock(mut self, off: u32) -> MapSpec {
         self.spin_lock_off = Some(off);

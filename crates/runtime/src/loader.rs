@@ -75,18 +75,15 @@ impl Runtime {
                     spec.name, spec.map_type
                 )))
             })?;
-            // libbpf sizes a perf event array declared without max_entries to the number of
-            // possible CPUs (libbpf-tools declare theirs so).
-            let max_entries =
-                if map_type == waggle_maps::MapType::PerfEventArray && spec.max_entries == 0 {
-                    waggle_maps::possible_cpus()
-                } else {
-                    spec.max_entries
-                };
-            let mut s =
-                waggle_maps::MapSpec::new(map_type, spec.key_size, spec.value_size, max_entries)
-                    .with_flags(spec.flags)
-                    .with_map_extra(spec.map_extra);
+            let mut s = waggle_maps::MapSpec::new(
+                map_type,
+                spec.key_size,
+                spec.value_size,
+                spec.max_entries,
+            )
+            .with_flags(spec.flags)
+            .with_map_extra(spec.map_extra)
+            .with_libbpf_defaults();
             if map_type == waggle_maps::MapType::Array && spec.section.starts_with('.') {
                 // Global data: no flags the loader adds (libbpf adds BPF_F_MMAPABLE, which the
                 // user-space storage does not need).

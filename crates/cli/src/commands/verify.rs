@@ -145,15 +145,10 @@ struct Verdict {
 fn map_creation_error(obj: &Object) -> Option<String> {
     obj.maps.iter().find_map(|m| {
         let t = waggle_maps::MapType::from_u32(m.map_type)?;
-        // libbpf sizes an unsized perf event array for every possible CPU.
-        let max = if t == waggle_maps::MapType::PerfEventArray && m.max_entries == 0 {
-            waggle_maps::possible_cpus()
-        } else {
-            m.max_entries
-        };
-        let spec = waggle_maps::MapSpec::new(t, m.key_size, m.value_size, max)
+        let spec = waggle_maps::MapSpec::new(t, m.key_size, m.value_size, m.max_entries)
             .with_flags(m.flags)
-            .with_map_extra(m.map_extra);
+            .with_map_extra(m.map_extra)
+            .with_libbpf_defaults();
         match spec.validate() {
             Err(e @ waggle_maps::MapError::Invalid(_)) => Some(format!(
                 "map '{}' cannot be created: {e} (BPF_MAP_CREATE: EINVAL), so no program of the object loads",
