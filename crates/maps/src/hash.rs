@@ -116,10 +116,16 @@ fn hash_key(key: &[u8], seed: u64) -> u64 {
     }
     if let Ok(k) = <[u8; 16]>::try_from(key) {
         let (a, b) = split16(k);
-        let h = fold_mul(seed ^ 16 ^ a, K1);
-        return fold_mul(fold_mul(h ^ b, K1), K2);
+        return hash16(a, b, seed);
     }
     hash_bytes(key, seed)
+}
+
+/// [`hash_bytes`] of a 16-byte key given as its two little-endian words.
+#[inline(always)]
+fn hash16(a: u64, b: u64, seed: u64) -> u64 {
+    let h = fold_mul(seed ^ 16 ^ a, K1);
+    fold_mul(fold_mul(h ^ b, K1), K2)
 }
 
 /// A 16-byte key as two little-endian words.
@@ -172,6 +178,21 @@ pub struct HashMap {
     bucket_keys: usize,
     /// Bytes per key copy in a bucket (the key padded to 8).
     key_stride: usize,
+    /// Which lookup fast path the key size allows.
+    fast: FastPath,
+}
+
+/// The lookup fast path of a map, fixed by its key size (see [`HashMap::find`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FastPath {
+    /// 4-byte keys: the slot tags are the keys.
+    Key4,
+    /// 8-byte keys: three copies in the bucket.
+    Key8,
+    /// 16-byte keys: two copies in the bucket.
+    Key16,
+    /// Other sizes: the general read section.
+    Other,
 }
 
 impl HashMap {
@@ -238,6 +259,12 @@ impl HashMap {
             bucket_shift: bucket_size.trailing_zeros(),
             bucket_keys,
             key_stride,
+            fast: match (spec.key_size, bucket_keys) {
+                (4, _) => FastPath::Key4,
+                (8, 3) => FastPath::Key8,
+                (16, 2) => FastPath::Key16,
+                _ => FastPath::Other,
+            },
         })
     }
 
@@ -431,12 +458,146 @@ impl HashMap {
         self.find_raw(b, h, key)
     }
 
-    /// Lock-free lookup of `key`'s element index: [`find_read`](Self::find_read) in a read
-    /// section, with the bounds checks that the layout makes redundant left out. The caller
-    /// has checked that `key` is `key_size` bytes.
-    #[allow(unsafe_code)]
+    /// Lock-free lookup of `key`'s element index. The caller has checked that `key` is
+    /// `key_size` bytes.
+    ///
+    /// Keys of 4, 8 and 16 bytes take a straight-line fast path: one pass over the bucket's
+    /// line in a read section, with no loop, no spill-heavy setup and nothing but one
+    /// well-predicted branch on the result; anything unusual (a writer in the bucket, a
+    /// member outside the first slots, a miss) goes to [`find_cold`](Self::find_cold), out of
+    /// line. Other sizes take [`find_general`](Self::find_general).
     #[inline(always)]
     fn find(&self, key: &[u8]) -> Option<u32> {
+        match self.fast {
+            FastPath::Key16 => {
+                if let Ok(k) = <&[u8; 16]>::try_from(key) {
+                    return self.find16(k);
+                }
+            }
+            FastPath::Key8 => {
+                if let Ok(k) = <&[u8; 8]>::try_from(key) {
+                    return self.find8(k);
+                }
+            }
+            FastPath::Key4 => {
+                if let Ok(k) = <&[u8; 4]>::try_from(key) {
+                    return self.find4(k);
+                }
+            }
+            FastPath::Other => {}
+        }
+        self.find_general(key)
+    }
+
+    /// [`find`](Self::find) for 16-byte keys: both key copies of the bucket compared at once,
+    /// the matching slot's index picked without branches.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn find16(&self, key: &[u8; 16]) -> Option<u32> {
+        let (a, b) = split16(*key);
+        let h = hash16(a, b, self.seed);
+        let bo = self.bucket(h as u32 & self.mask);
+        // SAFETY: the bucket index is at most `mask`, so its 64 bytes (`bucket_keys == 2`
+        // copies of 16 bytes from `B_KEYS`: `FastPath::Key16` is only chosen then) lie in
+        // `BUCKETS_OFF..elems_off`, which `new` allocated; all offsets are 8-aligned.
+        let (seq, s0, s1, c) = unsafe {
+            (
+                self.st.u32_unchecked(bo),
+                self.st.u64_unchecked(bo + B_SLOTS),
+                self.st.u64_unchecked(bo + B_SLOTS + 8),
+                [0, 8, 16, 24].map(|o| self.st.u64_unchecked(bo + B_KEYS + o)),
+            )
+        };
+        let s = seq.load(Ordering::Acquire);
+        let (w0, w1) = (s0.load(Ordering::Acquire), s1.load(Ordering::Acquire));
+        let m0 = (c[0].load(Ordering::Relaxed) ^ a) | (c[1].load(Ordering::Relaxed) ^ b) == 0;
+        let m1 = (c[2].load(Ordering::Relaxed) ^ a) | (c[3].load(Ordering::Relaxed) ^ b) == 0;
+        // A copy is the whole key, so the tags need no check; an empty slot's stale copy
+        // gives index 0.
+        let idx = std::hint::select_unpredictable(m0, w0 as u32, NIL)
+            | std::hint::select_unpredictable(m1, w1 as u32, NIL);
+        self.fast_result(seq, s, idx)
+            .or_else(|| self.find_cold(key, h))
+    }
+
+    /// [`find`](Self::find) for 8-byte keys: the bucket's three key copies.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn find8(&self, key: &[u8; 8]) -> Option<u32> {
+        let k = u64::from_le_bytes(*key);
+        let h = fold_mul(fold_mul(self.seed ^ 8 ^ k, K1), K2);
+        let bo = self.bucket(h as u32 & self.mask);
+        // SAFETY: as in `find16`; `FastPath::Key8` means three 8-byte copies from `B_KEYS`.
+        let (seq, w, c) = unsafe {
+            (
+                self.st.u32_unchecked(bo),
+                [0, 8, 16].map(|o| self.st.u64_unchecked(bo + B_SLOTS + o)),
+                [0, 8, 16].map(|o| self.st.u64_unchecked(bo + B_KEYS + o)),
+            )
+        };
+        let s = seq.load(Ordering::Acquire);
+        let w = w.map(|w| w.load(Ordering::Acquire));
+        let pick = |j: usize| {
+            std::hint::select_unpredictable(c[j].load(Ordering::Relaxed) == k, w[j] as u32, NIL)
+        };
+        let idx = pick(0) | pick(1) | pick(2);
+        self.fast_result(seq, s, idx)
+            .or_else(|| self.find_cold(key, h))
+    }
+
+    /// [`find`](Self::find) for 4-byte keys: the slot tags are the keys.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn find4(&self, key: &[u8; 4]) -> Option<u32> {
+        let k = u32::from_le_bytes(*key);
+        let h = fold_mul(fold_mul(self.seed ^ 4 ^ u64::from(k), K1), K2);
+        let h = (h & 0xffff_ffff) | u64::from(k) << 32;
+        let bo = self.bucket(h as u32 & self.mask);
+        // SAFETY: as in `find16`: the bucket's first 32 bytes lie in the allocation.
+        let (seq, w) = unsafe {
+            (
+                self.st.u32_unchecked(bo),
+                [0, 8, 16].map(|o| self.st.u64_unchecked(bo + B_SLOTS + o)),
+            )
+        };
+        let s = seq.load(Ordering::Acquire);
+        let w = w.map(|w| w.load(Ordering::Acquire));
+        // An empty slot has index 0 whatever its tag, so it never contributes.
+        let pick = |w: u64| std::hint::select_unpredictable((w >> 32) as u32 == k, w as u32, NIL);
+        let idx = pick(w[0]) | pick(w[1]) | pick(w[2]);
+        self.fast_result(seq, s, idx)
+            .or_else(|| self.find_cold(key, h))
+    }
+
+    /// The end of a fast path's read section: `idx` if it is an element and no writer held
+    /// or took the bucket meanwhile (sequence `s` even and unchanged).
+    #[inline(always)]
+    fn fast_result(&self, seq: &AtomicU32, s: u32, idx: u32) -> Option<u32> {
+        // `idx - 1 < pool` is `idx` in `1..=pool`.
+        let ok = (s & 1 == 0) & (idx.wrapping_sub(1) < self.pool);
+        (ok && !seq_read_retry(seq, s)).then_some(idx)
+    }
+
+    /// The full lookup in a read section, out of line (for the fast paths' unusual cases).
+    #[cold]
+    #[inline(never)]
+    fn find_cold(&self, key: &[u8], h: u64) -> Option<u32> {
+        let b = h as u32 & self.mask;
+        let seq = self.seq(b);
+        loop {
+            let s = seq_read_begin(seq);
+            let r = self.find_raw(b, h, key);
+            if !seq_read_retry(seq, s) {
+                return r;
+            }
+        }
+    }
+
+    /// [`find`](Self::find) for any key size: [`find_read`](Self::find_read) in a read
+    /// section, with the bounds checks that the layout makes redundant left out.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn find_general(&self, key: &[u8]) -> Option<u32> {
         let h = self.hash(key);
         let b = h as u32 & self.mask;
         let tag = tag_of(h);
