@@ -1354,6 +1354,74 @@ mod tests {
         }
     }
 
+    /// Lock-free lookups stay exact while a writer rewrites the bucket around them. The key
+    /// copy of slot 1 flips between two keys that each share a word with the looked-up key
+    /// `b` (and with the absent key `x`), so a lookup that mixed the words of two writes would
+    /// find `b` in the wrong slot or find `x` at all: the bucket's sequence check must send
+    /// it to the retry instead. Members without copies (slot 2, the chain) are looked up too.
+    #[test]
+    fn lookups_never_mix_concurrent_rewrites() {
+        let k = |x: u64, y: u64| {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&x.to_le_bytes());
+            k[8..].copy_from_slice(&y.to_le_bytes());
+            k
+        };
+        let m = crowded(MapType::Hash, 16, 8, 1);
+        let (b, a1, a2, x) = (k(1, 2), k(1, 5), k(7, 2), k(7, 5));
+        let (d, e) = (k(3, 3), k(4, 4));
+        for key in [b, a1, d, e] {
+            m.update(&key, &[9; 8], BPF_ANY).unwrap();
+        }
+        let stable = [b, d, e].map(|key| (key, m.lookup_ptr(&key, 0).unwrap()));
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..100_000 {
+                    m.delete(&a1).unwrap();
+                    m.update(&a2, &[1; 8], BPF_NOEXIST).unwrap();
+                    m.delete(&a2).unwrap();
+                    m.update(&a1, &[2; 8], BPF_NOEXIST).unwrap();
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let mut rounds = 0u64;
+            while !done.load(Ordering::Relaxed) || rounds < 1000 {
+                for (key, p) in stable {
+                    assert_eq!(m.lookup_ptr(&key, 0), Some(p), "stable key {key:?}");
+                }
+                assert_eq!(m.lookup_ptr(&x, 0), None, "a key never inserted");
+                rounds += 1;
+            }
+        });
+        assert_eq!(m.len(), 4);
+    }
+
+    /// A lookup that meets a bucket in the middle of a write (its sequence odd) waits for
+    /// the writer instead of trusting the line: here slot 1's key copy is half rewritten so
+    /// that it reads as the looked-up key, which the fast path would otherwise accept.
+    #[test]
+    fn lookups_wait_for_a_writer_in_the_bucket() {
+        let m = crowded(MapType::Hash, 16, 8, 1);
+        let (b, a) = ([1u8; 16], [[1u8; 8], [5u8; 8]].concat());
+        m.update(&b, &[9; 8], BPF_ANY).unwrap();
+        m.update(&a, &[9; 8], BPF_ANY).unwrap();
+        let pb = m.lookup_ptr(&b, 0).unwrap();
+        let copy1 = m.bucket(0) + B_KEYS + 16 + 8;
+        let g = seq_lock(m.seq(0));
+        m.st.u64_at(copy1)
+            .store(0x0101_0101_0101_0101, Ordering::Relaxed);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| m.lookup_ptr(&b, 0).map(|p| p.as_ptr() as usize));
+            // Give the reader time to meet the odd sequence (correct either way).
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            m.st.u64_at(copy1)
+                .store(0x0505_0505_0505_0505, Ordering::Relaxed);
+            drop(g);
+            assert_eq!(reader.join().unwrap(), Some(pb.as_ptr() as usize));
+        });
+    }
+
     /// LRU eviction unlinks victims from slots and chains alike.
     #[test]
     fn lru_eviction_in_crowded_buckets() {
