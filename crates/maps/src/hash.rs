@@ -29,6 +29,20 @@
 //! stays dereferenceable, as with the kernel's preallocated maps. Like the kernel, a plain hash
 //! map has `ncpus` spare elements so that updating an existing key installs a new element
 //! (readers see the old or the new value, never a mix) even when the map is full.
+//!
+//! A program's lookup (`lookup_ptr`, what `bpf_map_lookup_elem` calls) of a 4-, 8- or 16-byte
+//! key is one straight pass over the bucket's line: sequence, slots and key copies loaded, the
+//! matching slot picked without branches, the sequence checked again, one well-predicted
+//! branch on the outcome; a writer in the bucket, a miss or a key outside the branch-free slots
+//! goes to the full walk, out of line. The second sequence read stays although the kernel's
+//! RCU lookup has nothing like it: the kernel compares the key in the element, which a reader
+//! only reaches through a link that was valid, while here the key is compared in the bucket's
+//! copies, which writers rewrite in place. Without the check, a lookup overlapping a delete and
+//! an insert in the same slot can read half of each key's copy (both 16-byte keys sharing a
+//! word with the one looked up) and return an element that never held that key, or the OR of
+//! two indices; and an odd sequence means the line is mid-write. Both are tested
+//! (`lookups_never_mix_concurrent_rewrites`, `lookups_wait_for_a_writer_in_the_bucket`). On
+//! x86-64 the check is a load from the line already in the cache and a compare.
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, flags::BPF_F_ZERO_SEED, update::*};
