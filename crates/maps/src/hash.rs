@@ -40,9 +40,11 @@
 //! copies, which writers rewrite in place. Without the check, a lookup overlapping a delete and
 //! an insert in the same slot can read half of each key's copy (both 16-byte keys sharing a
 //! word with the one looked up) and return an element that never held that key, or the OR of
-//! two indices; and an odd sequence means the line is mid-write. Both are tested
-//! (`lookups_never_mix_concurrent_rewrites`, `lookups_wait_for_a_writer_in_the_bucket`). On
-//! x86-64 the check is a load from the line already in the cache and a compare.
+//! two indices; and an odd sequence means the line is mid-write. The odd case is tested
+//! deterministically (`lookups_wait_for_a_writer_in_the_bucket`); the torn case only by
+//! chance (`lookups_never_mix_concurrent_rewrites`: its window is a few cycles, and the test
+//! did not catch a build without the second read). On x86-64 the check is a load from the line
+//! already in the cache and a compare.
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, flags::BPF_F_ZERO_SEED, update::*};
@@ -76,8 +78,8 @@ const BUCKET_SIZE_KEYS: usize = 64;
 /// tenth of its 16-byte keys outside the slots with key copies (the third slot and the chains)
 /// and a fiftieth of its 4- and 8-byte keys in chains; a lookup of one of those takes the
 /// out-of-line walk after a mispredicted branch. At half load that is one key in thirty (16
-/// bytes) or in three hundred (4 and 8 bytes). Larger tables keep the kernel's sizing: doubling their
-/// buckets would cost more memory than their elements do.
+/// bytes) or in three hundred (4 and 8 bytes). Larger tables keep the kernel's sizing:
+/// doubling their buckets would cost more memory than their elements do.
 const HALF_LOAD_MAX_BYTES: usize = 256 << 10;
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
 const K2: u64 = 0xd6e8_feb8_6659_fd93;
