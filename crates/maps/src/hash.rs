@@ -40,10 +40,11 @@
 //! copies, which writers rewrite in place. Without the check, a lookup overlapping a delete and
 //! an insert in the same slot can read half of each key's copy (both 16-byte keys sharing a
 //! word with the one looked up) and return an element that never held that key, or the OR of
-//! two indices; and an odd sequence means the line is mid-write. The odd case is tested
-//! deterministically (`lookups_wait_for_a_writer_in_the_bucket`); the torn case only by
-//! chance (`lookups_never_mix_concurrent_rewrites`: its window is a few cycles, and the test
-//! did not catch a build without the second read). On x86-64 the check is a load from the line
+//! two indices; and an odd sequence means the line is mid-write. Tests:
+//! `lookups_wait_for_a_writer_in_the_bucket` (a lookup meeting a half-written copy),
+//! `fast_reads_are_rejected_after_a_writer` (the end of the read section, deterministic) and
+//! `lookups_never_mix_concurrent_rewrites` (the torn case under real concurrency, which only
+//! hits its window of a few cycles by chance). On x86-64 the check is a load from the line
 //! already in the cache and a compare.
 
 use crate::error::{MapError, Result};
@@ -1448,6 +1449,30 @@ mod tests {
             drop(g);
             assert_eq!(reader.join().unwrap(), Some(pb.as_ptr() as usize));
         });
+    }
+
+    /// The end of a fast path's read section rejects what it read once a writer has been in
+    /// the bucket since the section began, or was in it then: the torn-copy case of
+    /// `lookups_never_mix_concurrent_rewrites`, made deterministic.
+    #[test]
+    fn fast_reads_are_rejected_after_a_writer() {
+        let m = crowded(MapType::Hash, 16, 8, 1);
+        m.update(&[1; 16], &[9; 8], BPF_ANY).unwrap();
+        let seq = m.seq(0);
+        let s = seq.load(Ordering::Acquire);
+        let idx = m.slot(0, 0).load(Ordering::Acquire) as u32;
+        assert_eq!(m.fast_result(seq, s, idx), Some(idx));
+        assert_eq!(m.fast_result(seq, s, NIL), None, "no element");
+        m.update(&[2; 16], &[9; 8], BPF_ANY).unwrap();
+        assert_eq!(m.fast_result(seq, s, idx), None, "a writer came and went");
+        let g = seq_lock(seq);
+        let odd = seq.load(Ordering::Relaxed);
+        assert_eq!(
+            m.fast_result(seq, odd, idx),
+            None,
+            "a writer is in the bucket"
+        );
+        drop(g);
     }
 
     /// LRU eviction unlinks victims from slots and chains alike.
