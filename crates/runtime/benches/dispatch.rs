@@ -61,6 +61,18 @@ fn app_hook_fire(b: Bencher, name: &str) {
     b.bench_local(|| hook.fire(black_box(&mut r)));
 }
 
+/// Like `app_hook_fire`, the result used as an application uses it (a verdict, errors
+/// mapped to one): the `Result` never goes through memory.
+#[divan::bench(args = ["return0", "deny_root"])]
+fn app_hook_fire_verdict(b: Bencher, name: &str) {
+    let (_rt, hook) = setup(name);
+    let mut r = Req {
+        uid: 1,
+        ..Req::default()
+    };
+    b.bench_local(|| hook.fire(black_box(&mut r)).unwrap_or(u64::MAX));
+}
+
 #[divan::bench(args = ["return0", "deny_root"])]
 fn program_run_direct(b: Bencher, name: &str) {
     let (_rt, hook) = setup(name);

@@ -68,12 +68,51 @@ pub struct Attached {
     pub cookie: u64,
 }
 
+/// What a firing sees: the attached programs, and what the fast path of application hooks
+/// needs, worked out once per attach or detach rather than per event.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    list: Arc<Vec<Attached>>,
+    /// Exactly one program is attached and it may run on lean verified code straight from
+    /// the hook's plain context: it has lean code ([`Program::lean_jit`]) and the context
+    /// the hook passes (`HookSpec::plain_ctx`) covers what the verifier saw it use.
+    single_lean: bool,
+}
+
+impl Snapshot {
+    fn new(spec: &HookSpec, list: Vec<Attached>) -> Snapshot {
+        let single_lean = match (list.as_slice(), spec.plain_ctx) {
+            ([a], Some((size, writable))) => {
+                a.program.lean_jit().is_some()
+                    && a.program
+                        .ctx_use
+                        .is_some_and(|u| u.end <= size && (writable || !u.writes))
+            }
+            _ => false,
+        };
+        Snapshot {
+            list: Arc::new(list),
+            single_lean,
+        }
+    }
+
+    /// The one attached program, when it may run on lean code from the hook's context.
+    #[inline(always)]
+    pub(crate) fn single_lean(&self) -> Option<&Program> {
+        if self.single_lean {
+            self.list.first().map(|a| &*a.program)
+        } else {
+            None
+        }
+    }
+}
+
 /// An attach point.
 #[derive(Debug)]
 pub struct Hook {
     name: String,
     spec: HookSpec,
-    attached: ArcSwap<Vec<Attached>>,
+    attached: ArcSwap<Snapshot>,
     /// Serialises writers (attach, detach); readers never take it.
     writer: Mutex<()>,
 }
@@ -83,7 +122,7 @@ impl Hook {
         Hook {
             name,
             spec,
-            attached: ArcSwap::from_pointee(Vec::new()),
+            attached: ArcSwap::from_pointee(Snapshot::default()),
             writer: Mutex::new(()),
         }
     }
@@ -100,19 +139,26 @@ impl Hook {
 
     /// The programs attached now, in attach order (a snapshot).
     pub fn attached(&self) -> Arc<Vec<Attached>> {
-        self.attached.load_full()
+        self.attached.load().list.clone()
     }
 
     /// Whether any program is attached.
     pub fn is_empty(&self) -> bool {
-        self.attached.load().is_empty()
+        self.attached.load().list.is_empty()
+    }
+
+    /// The current snapshot, for a firing.
+    #[inline(always)]
+    pub(crate) fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.attached.load()
     }
 
     fn update(&self, f: impl FnOnce(&mut Vec<Attached>)) {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut list = Vec::clone(&self.attached.load());
+        let mut list = Vec::clone(&self.attached.load().list);
         f(&mut list);
-        self.attached.store(Arc::new(list));
+        self.attached
+            .store(Arc::new(Snapshot::new(&self.spec, list)));
     }
 
     pub(crate) fn add(&self, a: Attached) {
@@ -120,7 +166,13 @@ impl Hook {
     }
 
     pub(crate) fn remove(&self, link_id: u32) {
-        if self.attached.load().iter().any(|a| a.link_id == link_id) {
+        if self
+            .attached
+            .load()
+            .list
+            .iter()
+            .any(|a| a.link_id == link_id)
+        {
             self.update(|l| l.retain(|a| a.link_id != link_id));
         }
     }
@@ -134,7 +186,8 @@ impl Hook {
         default: u64,
         mut run: impl FnMut(&Program) -> std::result::Result<u64, VmError>,
     ) -> std::result::Result<u64, VmError> {
-        let list = self.attached.load();
+        let snapshot = self.attached.load();
+        let list = &snapshot.list;
         if list.is_empty() {
             return Ok(default);
         }

@@ -62,21 +62,47 @@ impl<T: bytemuck::Pod> AppHook<T> {
     /// Run the attached programs on `ctx`; their combined return value (the combine rule's
     /// "continue" value, or 0 for `All`/`Min`, when nothing is attached). A program's run
     /// error (e.g. an access outside its memory) stops the chain and is returned.
+    // Inlined into the caller with the fast path (see the module docs), so the result stays
+    // in registers: returned through memory from an outlined call, the 40-byte `Result` is
+    // read back with wide loads right after narrow stores, a store-forwarding stall.
+    #[inline(always)]
     pub fn fire(&self, ctx: &mut T) -> std::result::Result<u64, VmError> {
+        let snapshot = self.hook.snapshot();
+        if let Some(p) = snapshot.single_lean()
+            && !crate::program::stats_enabled()
+            && let Some(jit) = p.lean_jit()
+        {
+            // One program: its answer is the combined one whatever the rule (`Continue(v)`
+            // answers the first value other than v, else v: the program's value either way).
+            let addr = std::ptr::from_mut(ctx).addr() as u64;
+            let len = std::mem::size_of::<T>() as u64;
+            return crate::program::Program::run_lean_trusted(jit, [addr, len, 0, 0, 0]);
+        }
+        drop(snapshot);
+        // Boxed so that both paths hand back the result in registers.
+        self.fire_general(ctx).map_err(|e| *e)
+    }
+
+    /// Every other firing: several programs, programs that need regions or run state,
+    /// statistics on, no program.
+    #[inline(never)]
+    fn fire_general(&self, ctx: &mut T) -> std::result::Result<u64, Box<VmError>> {
         let default = match self.hook.spec().combine {
             Combine::Continue(v) => v,
             Combine::All | Combine::Min => 0,
         };
         let len = std::mem::size_of::<T>() as u64;
         let access = self.access;
-        self.hook.dispatch(default, |p| {
-            let region = match access {
-                CtxAccess::ReadOnly => Region::readonly(bytemuck::bytes_of(&*ctx)),
-                CtxAccess::Writable => Region::writable(bytemuck::bytes_of_mut(&mut *ctx)),
-            };
-            let r1 = region.addr();
-            p.run([r1, len, 0, 0, 0], [region])
-        })
+        self.hook
+            .dispatch(default, |p| {
+                let region = match access {
+                    CtxAccess::ReadOnly => Region::readonly(bytemuck::bytes_of(&*ctx)),
+                    CtxAccess::Writable => Region::writable(bytemuck::bytes_of_mut(&mut *ctx)),
+                };
+                let r1 = region.addr();
+                p.run([r1, len, 0, 0, 0], [region])
+            })
+            .map_err(Box::new)
     }
 
     /// The underlying hook (its name, attached programs).
