@@ -3,16 +3,17 @@
 //! return values. `LINK_CREATE` ([`Runtime::link_create`]) attaches a program to a hook by
 //! name; the hook runs its programs in attach order each time its event source fires it.
 //!
-//! The attached list is an immutable snapshot swapped atomically (`arc-swap`): a firing takes
-//! the current snapshot and runs it to the end, so attaching or detaching never interrupts a
-//! run in progress, and the programs of a snapshot (with their maps) stay alive until every
-//! run using it ends. Firing takes no lock.
+//! The attached list is an immutable snapshot swapped atomically (`hooks::rcu`, an RCU-like
+//! cell): a firing reads the current snapshot and runs it to the end, so attaching or
+//! detaching never interrupts a run in progress, and the programs of a snapshot (with their
+//! maps) stay alive until every run using it ends (the detaching thread waits for them, as
+//! `synchronize_rcu` does). Firing takes no lock and makes no atomic read-modify-write.
 
 use crate::error::{Error, Result};
+use crate::hooks::rcu::{Rcu, ReadGuard};
 use crate::program::Program;
 use crate::run_state::{self, EventInfo};
 use crate::runtime::Runtime;
-use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex};
 use waggle_uapi::{ProgramType, errno};
 use waggle_vm::VmError;
@@ -112,7 +113,7 @@ impl Snapshot {
 pub struct Hook {
     name: String,
     spec: HookSpec,
-    attached: ArcSwap<Snapshot>,
+    attached: Rcu<Snapshot>,
     /// Serialises writers (attach, detach); readers never take it.
     writer: Mutex<()>,
 }
@@ -122,7 +123,7 @@ impl Hook {
         Hook {
             name,
             spec,
-            attached: ArcSwap::from_pointee(Snapshot::default()),
+            attached: Rcu::new(Snapshot::default()),
             writer: Mutex::new(()),
         }
     }
@@ -139,23 +140,23 @@ impl Hook {
 
     /// The programs attached now, in attach order (a snapshot).
     pub fn attached(&self) -> Arc<Vec<Attached>> {
-        self.attached.load().list.clone()
+        self.attached.read().get().list.clone()
     }
 
     /// Whether any program is attached.
     pub fn is_empty(&self) -> bool {
-        self.attached.load().list.is_empty()
+        self.attached.read().get().list.is_empty()
     }
 
     /// The current snapshot, for a firing.
     #[inline(always)]
-    pub(crate) fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
-        self.attached.load()
+    pub(crate) fn snapshot(&self) -> ReadGuard<'_, Snapshot> {
+        self.attached.read()
     }
 
     fn update(&self, f: impl FnOnce(&mut Vec<Attached>)) {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut list = Vec::clone(&self.attached.load().list);
+        let mut list = Vec::clone(&self.attached.read().get().list);
         f(&mut list);
         self.attached
             .store(Arc::new(Snapshot::new(&self.spec, list)));
@@ -166,13 +167,14 @@ impl Hook {
     }
 
     pub(crate) fn remove(&self, link_id: u32) {
-        if self
+        let attached = self
             .attached
-            .load()
+            .read()
+            .get()
             .list
             .iter()
-            .any(|a| a.link_id == link_id)
-        {
+            .any(|a| a.link_id == link_id);
+        if attached {
             self.update(|l| l.retain(|a| a.link_id != link_id));
         }
     }
@@ -186,8 +188,8 @@ impl Hook {
         default: u64,
         mut run: impl FnMut(&Program) -> std::result::Result<u64, VmError>,
     ) -> std::result::Result<u64, VmError> {
-        let snapshot = self.attached.load();
-        let list = &snapshot.list;
+        let snapshot = self.attached.read();
+        let list = &snapshot.get().list;
         if list.is_empty() {
             return Ok(default);
         }

@@ -215,6 +215,56 @@ fn detaching_while_firing_loses_no_run_and_no_map_data() {
     assert_eq!(rt.live_objects(), 0);
 }
 
+/// The same without statistics, so a lone lean program runs on `AppHook::fire`'s fast path
+/// (no `Program::run`): each run answers 13 (uid 0) and counts itself in the map, so the
+/// firers' tally of 13s must equal the map's count, and a detached program is freed as soon
+/// as its link closes (no firing keeps it).
+#[test]
+fn detaching_while_firing_on_the_fast_path_loses_no_run() {
+    let (rt, o) = load();
+    let hook = rt
+        .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(3));
+    let firers: Vec<_> = (0..2)
+        .map(|_| {
+            let hook = hook.clone();
+            let stop = stop.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                let mut denied = 0u64;
+                started.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut r = Req {
+                        uid: 0,
+                        port: 1,
+                        seen: 0,
+                    };
+                    match hook.fire(&mut r).unwrap() {
+                        13 => denied += 1,
+                        v => assert_eq!(v, 0, "no program: the chain's continue value"),
+                    }
+                }
+                denied
+            })
+        })
+        .collect();
+    let p = prog(&o, "deny_root");
+    started.wait();
+    for _ in 0..300 {
+        let l = rt.link_create(p, "acl", 0).unwrap();
+        std::thread::yield_now();
+        rt.close(l).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let denied: u64 = firers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(count(&rt, &o, 0), denied, "every run's map update is there");
+    assert!(hook.hook().is_empty());
+    o.close(&rt);
+    assert_eq!(rt.live_objects(), 0, "the detached program was freed");
+}
+
 fn eth(payload: &[u8]) -> Vec<u8> {
     let mut p = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
     p.extend_from_slice(payload);

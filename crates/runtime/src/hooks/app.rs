@@ -68,7 +68,7 @@ impl<T: bytemuck::Pod> AppHook<T> {
     #[inline(always)]
     pub fn fire(&self, ctx: &mut T) -> std::result::Result<u64, VmError> {
         let snapshot = self.hook.snapshot();
-        if let Some(p) = snapshot.single_lean()
+        if let Some(p) = snapshot.get().single_lean()
             && !crate::program::stats_enabled()
             && let Some(jit) = p.lean_jit()
         {
