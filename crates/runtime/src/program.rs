@@ -31,7 +31,10 @@
 //!   writes it; the packet the context points to lies in one writable region; the socket
 //!   pointer of `__sk_buff` is NULL) and otherwise runs on the checked fallback, so
 //!   [`Program::run`] stays safe whatever a caller passes. Program types whose contexts hold
-//!   other pointers (socket, flow keys) or are not modelled always use the fallback.
+//!   other pointers (socket, flow keys) or are not modelled always use the fallback. The one
+//!   caller that skips the per-run check is the fast path of application hooks
+//!   (`AppHook::fire`), where the check's outcome is fixed when the link is created (see
+//!   `hooks::app`).
 //! - **Packets**: the runtime's packet frames are below 4 GiB (`memory::LowBuffer`), so the
 //!   32-bit `data`/`data_end`/`data_meta` fields hold the real addresses verified code uses
 //!   directly. Helpers that move them (`xdp_adjust_*`) check the new bounds against the run's

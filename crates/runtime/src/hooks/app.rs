@@ -22,6 +22,36 @@
 //! result combines as the hook's [`Combine`] says: with `Combine::Continue(0)` the programs
 //! run in attach order until one returns non-zero, which is the answer (an allow/deny chain
 //! where 0 means "no objection"); `Combine::All` runs all and answers the last one's value.
+//!
+//! # The fast path
+//!
+//! [`AppHook::fire`] is inlined into the caller. When exactly one program is attached, it
+//! runs as lean verified JIT code (no helper that needs the run's regions or per-run state,
+//! no tail call: see `Program::lean_jit`), and run statistics are off, `fire` calls that code
+//! directly with r1 = the context's address, r2 = its size: no regions, no per-run context
+//! check, no combine loop. The general path ([`Hook::dispatch`] and `Program::run`) handles
+//! everything else the same way as before. Why skipping `Program::run`'s checks is sound:
+//!
+//! - **The context check** (`verified::CtxCheck::trusts`) would find exactly what the hook
+//!   passes: r1 is the address of a live `T` borrowed mutably for the call, of
+//!   `size_of::<T>()` bytes, and the hook's `HookSpec::plain_ctx` is that size and its
+//!   writability, fixed when the hook was declared. `LINK_CREATE` refuses a program the
+//!   verifier saw read past that size or write a read-only context, and the snapshot
+//!   (`hook::Snapshot`) checks it again when it marks a link for the fast path, from the
+//!   program's own `ctx_use`. Plain contexts hold no pointers, so there is nothing else to
+//!   check.
+//! - **Run state, helpers, tail calls**: lean code calls no helper through Rust and only
+//!   direct helpers, which are stateless, so it needs no regions, no attach cookie and no
+//!   per-run state, and cannot tail-call.
+//! - **Several programs, cookies, order**: only a lone program takes the fast path, and its
+//!   value is the combined result under every [`Combine`] rule (`Continue(v)` answers the
+//!   first value other than `v`, else `v`: the program's value either way).
+//! - **Statistics**: checked per firing; with statistics on, the general path counts and
+//!   times the run.
+//! - **Detaching**: the snapshot is read inside an RCU read-side section (`hooks::rcu`), so
+//!   the program (and its maps) cannot be freed while the call runs; detaching waits for it.
+//! - **Errors**: lean code can still fail (call depth); the error is returned as from
+//!   `Program::run`.
 
 use crate::error::Result;
 use crate::hook::{Combine, Hook, HookSpec};
