@@ -1,8 +1,11 @@
 //! Application-hook dispatch per event: `AppHook::fire` with one attached program, next to
 //! calling the program directly (`Program::run`), so the hook's own cost shows.
 //!
-//! Run: `cargo bench -p waggle-runtime --bench dispatch`. Programs: `return0` (`mov r0, 0;
-//! exit`, the dispatch floor) and `deny_root` of `tests/progs/hooks.bpf.c` (a map lookup and
+//! Run: `cargo bench -p waggle-runtime --bench dispatch -- --sample-size 12800` (a fixed
+//! sample size: with divan's own calibration the first benchmark of a process sometimes
+//! settles on one iteration per sample and reports the timer's granularity). Programs:
+//! `return0` (`mov r0, 0; exit`, the dispatch floor) and `deny_root` of
+//! `tests/progs/hooks.bpf.c` (a map lookup and
 //! an atomic add, a typical policy). The engine is whatever `PROG_LOAD` prepares.
 
 use divan::Bencher;
