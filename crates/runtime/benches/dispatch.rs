@@ -5,8 +5,8 @@
 //! sample size: with divan's own calibration the first benchmark of a process sometimes
 //! settles on one iteration per sample and reports the timer's granularity). Programs:
 //! `return0` (`mov r0, 0; exit`, the dispatch floor) and `deny_root` of
-//! `tests/progs/hooks.bpf.c` (a map lookup and
-//! an atomic add, a typical policy). The engine is whatever `PROG_LOAD` prepares.
+//! `tests/progs/hooks.bpf.c` (a map lookup and an atomic add, a typical policy). The engine
+//! is whatever `PROG_LOAD` prepares.
 
 use divan::Bencher;
 use std::hint::black_box;
