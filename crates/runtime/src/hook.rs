@@ -14,6 +14,7 @@ use crate::hooks::rcu::{Rcu, ReadGuard};
 use crate::program::Program;
 use crate::run_state::{self, EventInfo};
 use crate::runtime::Runtime;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use waggle_uapi::{ProgramType, errno};
 use waggle_vm::VmError;
@@ -74,27 +75,39 @@ pub struct Attached {
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     list: Arc<Vec<Attached>>,
-    /// Exactly one program is attached and it may run on lean verified code straight from
-    /// the hook's plain context: it has lean code ([`Program::lean_jit`]) and the context
-    /// the hook passes (`HookSpec::plain_ctx`) covers what the verifier saw it use.
+    /// At least one program is attached and every one may run on lean verified code straight
+    /// from the hook's plain context: it has lean code ([`Program::lean_jit`]) and the
+    /// context the hook passes (`HookSpec::plain_ctx`) covers what the verifier saw it use.
+    lean: bool,
+    /// `lean` with exactly one program (the straight-line case).
     single_lean: bool,
 }
 
 impl Snapshot {
     fn new(spec: &HookSpec, list: Vec<Attached>) -> Snapshot {
-        let single_lean = match (list.as_slice(), spec.plain_ctx) {
-            ([a], Some((size, writable))) => {
-                a.program.lean_jit().is_some()
-                    && a.program
-                        .ctx_use
-                        .is_some_and(|u| u.end <= size && (writable || !u.writes))
+        let lean = match spec.plain_ctx {
+            Some((size, writable)) => {
+                !list.is_empty()
+                    && list.iter().all(|a| {
+                        a.program.lean_jit().is_some()
+                            && a.program
+                                .ctx_use
+                                .is_some_and(|u| u.end <= size && (writable || !u.writes))
+                    })
             }
-            _ => false,
+            None => false,
         };
         Snapshot {
+            single_lean: lean && list.len() == 1,
             list: Arc::new(list),
-            single_lean,
+            lean,
         }
+    }
+
+    /// The attached programs, when every one may run on lean code from the hook's context.
+    #[inline(always)]
+    pub(crate) fn lean(&self) -> Option<&[Attached]> {
+        if self.lean { Some(&self.list) } else { None }
     }
 
     /// The one attached program, when it may run on lean code from the hook's context.
@@ -193,11 +206,7 @@ impl Hook {
         if list.is_empty() {
             return Ok(default);
         }
-        let mut result = match self.spec.combine {
-            Combine::Continue(v) => v,
-            Combine::Min => u64::MAX,
-            Combine::All => default,
-        };
+        let mut result = self.spec.combine.start(default);
         for a in list.iter() {
             // Only helpers read the event's identity.
             let r = if a.program.calls_helpers() {
@@ -211,23 +220,63 @@ impl Hook {
             } else {
                 run(&a.program)
             };
-            let r = r?;
-            match self.spec.combine {
-                Combine::All => result = r,
-                Combine::Continue(v) => {
-                    if r != v {
-                        return Ok(r);
-                    }
-                }
-                Combine::Min => {
-                    result = result.min(r);
-                    if r == 0 {
-                        return Ok(0);
-                    }
-                }
+            match self.spec.combine.step(result, r?) {
+                ControlFlow::Continue(v) => result = v,
+                ControlFlow::Break(v) => return Ok(v),
             }
         }
         Ok(result)
+    }
+
+    /// Run `list` (a snapshot's [`Snapshot::lean`] programs) on lean code with r1..=r5 =
+    /// `args`, combining as [`Hook::dispatch`] does. The caller vouches for the context as
+    /// [`Program::run_lean_trusted`] requires, for every program of the list.
+    pub(crate) fn dispatch_lean(
+        &self,
+        list: &[Attached],
+        args: [u64; 5],
+    ) -> std::result::Result<u64, Box<VmError>> {
+        let mut result = self.spec.combine.start(0);
+        for a in list {
+            let Some(jit) = a.program.lean_jit() else {
+                // `Snapshot::new` let only lean programs in.
+                return Err(Box::new(VmError::InvalidInstruction { pc: 0 }));
+            };
+            match self
+                .spec
+                .combine
+                .step(result, Program::run_lean_trusted(jit, args)?)
+            {
+                ControlFlow::Continue(v) => result = v,
+                ControlFlow::Break(v) => return Ok(v),
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl Combine {
+    /// The result before any program ran (`default` for `All`; never the answer when at
+    /// least one program runs, except through `Continue`'s value).
+    #[inline(always)]
+    fn start(self, default: u64) -> u64 {
+        match self {
+            Combine::Continue(v) => v,
+            Combine::Min => u64::MAX,
+            Combine::All => default,
+        }
+    }
+
+    /// Fold one program's value `r` into `result`: `Break` ends the chain with the answer.
+    #[inline(always)]
+    fn step(self, result: u64, r: u64) -> ControlFlow<u64, u64> {
+        match self {
+            Combine::All => ControlFlow::Continue(r),
+            Combine::Continue(v) if r != v => ControlFlow::Break(r),
+            Combine::Continue(_) => ControlFlow::Continue(result),
+            Combine::Min if r == 0 => ControlFlow::Break(0),
+            Combine::Min => ControlFlow::Continue(result.min(r)),
+        }
     }
 }
 

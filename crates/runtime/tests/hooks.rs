@@ -110,6 +110,56 @@ fn app_hook_runs_programs_in_attach_order_with_cookies() {
     assert_eq!(rt.live_objects(), 0, "links, programs and maps unloaded");
 }
 
+/// Without statistics, a chain of programs that all run as lean verified code takes
+/// `AppHook::fire`'s fast path: still in attach order, combined by each rule as on the
+/// general path.
+#[test]
+fn lean_program_chains_keep_order_and_combine_rules() {
+    let (rt, o) = load();
+    let acl = rt
+        .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
+        .unwrap();
+    let all = rt
+        .app_hook::<Req>("all", CtxAccess::ReadOnly, Combine::All)
+        .unwrap();
+    let min = rt
+        .app_hook::<Req>("min", CtxAccess::ReadOnly, Combine::Min)
+        .unwrap();
+    let mut links = Vec::new();
+    for hook in ["acl", "all", "min"] {
+        for p in ["deny_root", "deny_port"] {
+            links.push(rt.link_create(prog(&o, p), hook, 0).unwrap());
+        }
+    }
+    let req = |uid, port| Req { uid, port, seen: 0 };
+    assert_eq!(acl.fire(&mut req(1000, 22)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (1, 1));
+    assert_eq!(count(&rt, &o, 3), 12, "deny_root ran before deny_port");
+    assert_eq!(
+        acl.fire(&mut req(0, 22)).unwrap(),
+        13,
+        "first non-zero answer"
+    );
+    assert_eq!(
+        (count(&rt, &o, 0), count(&rt, &o, 1)),
+        (2, 1),
+        "chain stopped"
+    );
+    assert_eq!(acl.fire(&mut req(1, 23)).unwrap(), 1);
+    // All: every program runs, the last one answers.
+    assert_eq!(all.fire(&mut req(0, 22)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (4, 3));
+    // Min: the smallest value; a 0 stops the chain (deny_root answers 0 for uid 1).
+    assert_eq!(min.fire(&mut req(0, 23)).unwrap(), 1);
+    assert_eq!(min.fire(&mut req(1, 23)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (6, 4));
+    for l in links {
+        rt.close(l).unwrap();
+    }
+    o.close(&rt);
+    assert_eq!(rt.live_objects(), 0);
+}
+
 #[test]
 fn context_access_is_as_declared() {
     let (rt, o) = load();

@@ -25,12 +25,13 @@
 //!
 //! # The fast path
 //!
-//! [`AppHook::fire`] is inlined into the caller. When exactly one program is attached, it
-//! runs as lean verified JIT code (no helper that needs the run's regions or per-run state,
-//! no tail call: see `Program::lean_jit`), and run statistics are off, `fire` calls that code
-//! directly with r1 = the context's address, r2 = its size: no regions, no per-run context
-//! check, no combine loop. The general path ([`Hook::dispatch`] and `Program::run`) handles
-//! everything else the same way as before. Why skipping `Program::run`'s checks is sound:
+//! [`AppHook::fire`] is inlined into the caller. When every attached program runs as lean
+//! verified JIT code (no helper that needs the run's regions or per-run state, no tail call:
+//! see `Program::lean_jit`) and run statistics are off, `fire` calls that code directly with
+//! r1 = the context's address, r2 = its size: no regions, no per-run context check; a lone
+//! program straight-line, several in attach order with the hook's combine rule
+//! (`Hook::dispatch_lean`). The general path ([`Hook::dispatch`] and `Program::run`) handles
+//! everything else. Why skipping `Program::run`'s checks is sound:
 //!
 //! - **The context check** (`verified::CtxCheck::trusts`) would find exactly what the hook
 //!   passes: r1 is the address of a live `T` borrowed mutably for the call, of
@@ -43,9 +44,10 @@
 //! - **Run state, helpers, tail calls**: lean code calls no helper through Rust and only
 //!   direct helpers, which are stateless, so it needs no regions, no attach cookie and no
 //!   per-run state, and cannot tail-call.
-//! - **Several programs, cookies, order**: only a lone program takes the fast path, and its
-//!   value is the combined result under every [`Combine`] rule (`Continue(v)` answers the
-//!   first value other than `v`, else `v`: the program's value either way).
+//! - **Several programs, cookies, order**: they run in the snapshot's (attach) order and
+//!   combine by the same rule as the general path (`Combine::step`); a lone program's value
+//!   is the combined result under every rule. Lean programs cannot read the attach cookie
+//!   (`bpf_get_attach_cookie` is not a direct helper), so none is set.
 //! - **Statistics**: checked per firing; with statistics on, the general path counts and
 //!   times the run.
 //! - **Detaching**: the snapshot is read inside an RCU read-side section (`hooks::rcu`), so
@@ -113,10 +115,20 @@ impl<T: bytemuck::Pod> AppHook<T> {
         self.fire_general(ctx).map_err(|e| *e)
     }
 
-    /// Every other firing: several programs, programs that need regions or run state,
-    /// statistics on, no program.
+    /// Every other firing, out of line: several lean programs (still without regions), or
+    /// the general path for programs that need regions or run state, statistics on, no
+    /// program.
     #[inline(never)]
     fn fire_general(&self, ctx: &mut T) -> std::result::Result<u64, Box<VmError>> {
+        let snapshot = self.hook.snapshot();
+        if let Some(list) = snapshot.get().lean()
+            && !crate::program::stats_enabled()
+        {
+            let addr = std::ptr::from_mut(ctx).addr() as u64;
+            let args = [addr, std::mem::size_of::<T>() as u64, 0, 0, 0];
+            return self.hook.dispatch_lean(list, args);
+        }
+        drop(snapshot);
         let default = match self.hook.spec().combine {
             Combine::Continue(v) => v,
             Combine::All | Combine::Min => 0,
