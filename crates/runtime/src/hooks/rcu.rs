@@ -352,6 +352,55 @@ mod tests {
         );
     }
 
+    /// A writer returns only after a section open on another thread when it swapped has
+    /// ended, and the old value is dropped then, not before.
+    #[test]
+    fn store_waits_for_a_section_in_progress() {
+        let live = Arc::new(AtomicUsize::new(1));
+        let rcu = Arc::new(Rcu::new(Tracked(live.clone(), AtomicU64::new(7))));
+        let ending = Arc::new(AtomicBool::new(false));
+        let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let (rcu, ending, live) = (rcu.clone(), ending.clone(), live.clone());
+            std::thread::spawn(move || {
+                let g = rcu.read();
+                inside_tx.send(()).unwrap();
+                // Give the writer time to swap and start waiting.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                assert_eq!(g.get().value(), 7, "still the old value, not dropped");
+                assert_eq!(live.load(Ordering::SeqCst), 2, "old and new both alive");
+                ending.store(true, Ordering::SeqCst);
+            })
+        };
+        inside_rx.recv().unwrap();
+        rcu.store(tracked(&live, 14));
+        assert!(
+            ending.load(Ordering::SeqCst),
+            "store returned before the reader's section ended"
+        );
+        assert_eq!(live.load(Ordering::SeqCst), 1, "old value dropped after it");
+        reader.join().unwrap();
+    }
+
+    /// A thread's slot goes back when it exits: short-lived readers do not grow the list.
+    #[test]
+    fn slots_of_exited_threads_are_reused() {
+        let rcu = Arc::new(Rcu::new(5u64));
+        let run = |rcu: &Arc<Rcu<u64>>| {
+            let rcu = rcu.clone();
+            std::thread::spawn(move || *rcu.read().get())
+                .join()
+                .unwrap()
+        };
+        assert_eq!(run(&rcu), 5);
+        let before = SLOTS.lock().unwrap().len();
+        for _ in 0..20 {
+            assert_eq!(run(&rcu), 5);
+        }
+        // Other tests of this binary may hold a few slots at the same time.
+        assert!(SLOTS.lock().unwrap().len() <= before + 4);
+    }
+
     /// Readers on other threads always see a live value (each value checks a canary) while a
     /// writer keeps replacing it; every replaced value is dropped.
     #[test]
