@@ -3,16 +3,18 @@
 //! return values. `LINK_CREATE` ([`Runtime::link_create`]) attaches a program to a hook by
 //! name; the hook runs its programs in attach order each time its event source fires it.
 //!
-//! The attached list is an immutable snapshot swapped atomically (`arc-swap`): a firing takes
-//! the current snapshot and runs it to the end, so attaching or detaching never interrupts a
-//! run in progress, and the programs of a snapshot (with their maps) stay alive until every
-//! run using it ends. Firing takes no lock.
+//! The attached list is an immutable snapshot swapped atomically (`hooks::rcu`, an RCU-like
+//! cell): a firing reads the current snapshot and runs it to the end, so attaching or
+//! detaching never interrupts a run in progress, and the programs of a snapshot (with their
+//! maps) stay alive until every run using it ends (the detaching thread waits for them, as
+//! `synchronize_rcu` does). Firing takes no lock and makes no atomic read-modify-write.
 
 use crate::error::{Error, Result};
+use crate::hooks::rcu::{Rcu, ReadGuard};
 use crate::program::Program;
 use crate::run_state::{self, EventInfo};
 use crate::runtime::Runtime;
-use arc_swap::ArcSwap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use waggle_uapi::{ProgramType, errno};
 use waggle_vm::VmError;
@@ -68,12 +70,63 @@ pub struct Attached {
     pub cookie: u64,
 }
 
+/// What a firing sees: the attached programs, and what the fast path of application hooks
+/// needs, worked out once per attach or detach rather than per event.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    list: Arc<Vec<Attached>>,
+    /// At least one program is attached and every one may run on lean verified code straight
+    /// from the hook's plain context: it has lean code ([`Program::lean_jit`]) and the
+    /// context the hook passes (`HookSpec::plain_ctx`) covers what the verifier saw it use.
+    lean: bool,
+    /// `lean` with exactly one program (the straight-line case).
+    single_lean: bool,
+}
+
+impl Snapshot {
+    fn new(spec: &HookSpec, list: Vec<Attached>) -> Snapshot {
+        let lean = match spec.plain_ctx {
+            Some((size, writable)) => {
+                !list.is_empty()
+                    && list.iter().all(|a| {
+                        a.program.lean_jit().is_some()
+                            && a.program
+                                .ctx_use
+                                .is_some_and(|u| u.end <= size && (writable || !u.writes))
+                    })
+            }
+            None => false,
+        };
+        Snapshot {
+            single_lean: lean && list.len() == 1,
+            list: Arc::new(list),
+            lean,
+        }
+    }
+
+    /// The attached programs, when every one may run on lean code from the hook's context.
+    #[inline(always)]
+    pub(crate) fn lean(&self) -> Option<&[Attached]> {
+        if self.lean { Some(&self.list) } else { None }
+    }
+
+    /// The one attached program, when it may run on lean code from the hook's context.
+    #[inline(always)]
+    pub(crate) fn single_lean(&self) -> Option<&Program> {
+        if self.single_lean {
+            self.list.first().map(|a| &*a.program)
+        } else {
+            None
+        }
+    }
+}
+
 /// An attach point.
 #[derive(Debug)]
 pub struct Hook {
     name: String,
     spec: HookSpec,
-    attached: ArcSwap<Vec<Attached>>,
+    attached: Rcu<Snapshot>,
     /// Serialises writers (attach, detach); readers never take it.
     writer: Mutex<()>,
 }
@@ -83,7 +136,7 @@ impl Hook {
         Hook {
             name,
             spec,
-            attached: ArcSwap::from_pointee(Vec::new()),
+            attached: Rcu::new(Snapshot::default()),
             writer: Mutex::new(()),
         }
     }
@@ -100,19 +153,26 @@ impl Hook {
 
     /// The programs attached now, in attach order (a snapshot).
     pub fn attached(&self) -> Arc<Vec<Attached>> {
-        self.attached.load_full()
+        self.attached.read().get().list.clone()
     }
 
     /// Whether any program is attached.
     pub fn is_empty(&self) -> bool {
-        self.attached.load().is_empty()
+        self.attached.read().get().list.is_empty()
+    }
+
+    /// The current snapshot, for a firing.
+    #[inline(always)]
+    pub(crate) fn snapshot(&self) -> ReadGuard<'_, Snapshot> {
+        self.attached.read()
     }
 
     fn update(&self, f: impl FnOnce(&mut Vec<Attached>)) {
         let _w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let mut list = Vec::clone(&self.attached.load());
+        let mut list = Vec::clone(&self.attached.read().get().list);
         f(&mut list);
-        self.attached.store(Arc::new(list));
+        self.attached
+            .store(Arc::new(Snapshot::new(&self.spec, list)));
     }
 
     pub(crate) fn add(&self, a: Attached) {
@@ -120,7 +180,14 @@ impl Hook {
     }
 
     pub(crate) fn remove(&self, link_id: u32) {
-        if self.attached.load().iter().any(|a| a.link_id == link_id) {
+        let attached = self
+            .attached
+            .read()
+            .get()
+            .list
+            .iter()
+            .any(|a| a.link_id == link_id);
+        if attached {
             self.update(|l| l.retain(|a| a.link_id != link_id));
         }
     }
@@ -134,15 +201,12 @@ impl Hook {
         default: u64,
         mut run: impl FnMut(&Program) -> std::result::Result<u64, VmError>,
     ) -> std::result::Result<u64, VmError> {
-        let list = self.attached.load();
+        let snapshot = self.attached.read();
+        let list = &snapshot.get().list;
         if list.is_empty() {
             return Ok(default);
         }
-        let mut result = match self.spec.combine {
-            Combine::Continue(v) => v,
-            Combine::Min => u64::MAX,
-            Combine::All => default,
-        };
+        let mut result = self.spec.combine.start(default);
         for a in list.iter() {
             // Only helpers read the event's identity.
             let r = if a.program.calls_helpers() {
@@ -156,23 +220,63 @@ impl Hook {
             } else {
                 run(&a.program)
             };
-            let r = r?;
-            match self.spec.combine {
-                Combine::All => result = r,
-                Combine::Continue(v) => {
-                    if r != v {
-                        return Ok(r);
-                    }
-                }
-                Combine::Min => {
-                    result = result.min(r);
-                    if r == 0 {
-                        return Ok(0);
-                    }
-                }
+            match self.spec.combine.step(result, r?) {
+                ControlFlow::Continue(v) => result = v,
+                ControlFlow::Break(v) => return Ok(v),
             }
         }
         Ok(result)
+    }
+
+    /// Run `list` (a snapshot's [`Snapshot::lean`] programs) on lean code with r1..=r5 =
+    /// `args`, combining as [`Hook::dispatch`] does. The caller vouches for the context as
+    /// [`Program::run_lean_trusted`] requires, for every program of the list.
+    pub(crate) fn dispatch_lean(
+        &self,
+        list: &[Attached],
+        args: [u64; 5],
+    ) -> std::result::Result<u64, Box<VmError>> {
+        let mut result = self.spec.combine.start(0);
+        for a in list {
+            let Some(jit) = a.program.lean_jit() else {
+                // `Snapshot::new` let only lean programs in.
+                return Err(Box::new(VmError::InvalidInstruction { pc: 0 }));
+            };
+            match self
+                .spec
+                .combine
+                .step(result, Program::run_lean_trusted(jit, args)?)
+            {
+                ControlFlow::Continue(v) => result = v,
+                ControlFlow::Break(v) => return Ok(v),
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl Combine {
+    /// The result before any program ran (`default` for `All`; never the answer when at
+    /// least one program runs, except through `Continue`'s value).
+    #[inline(always)]
+    fn start(self, default: u64) -> u64 {
+        match self {
+            Combine::Continue(v) => v,
+            Combine::Min => u64::MAX,
+            Combine::All => default,
+        }
+    }
+
+    /// Fold one program's value `r` into `result`: `Break` ends the chain with the answer.
+    #[inline(always)]
+    fn step(self, result: u64, r: u64) -> ControlFlow<u64, u64> {
+        match self {
+            Combine::All => ControlFlow::Continue(r),
+            Combine::Continue(v) if r != v => ControlFlow::Break(r),
+            Combine::Continue(_) => ControlFlow::Continue(result),
+            Combine::Min if r == 0 => ControlFlow::Break(0),
+            Combine::Min => ControlFlow::Continue(result.min(r)),
+        }
     }
 }
 

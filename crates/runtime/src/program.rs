@@ -31,7 +31,10 @@
 //!   writes it; the packet the context points to lies in one writable region; the socket
 //!   pointer of `__sk_buff` is NULL) and otherwise runs on the checked fallback, so
 //!   [`Program::run`] stays safe whatever a caller passes. Program types whose contexts hold
-//!   other pointers (socket, flow keys) or are not modelled always use the fallback.
+//!   other pointers (socket, flow keys) or are not modelled always use the fallback. The one
+//!   caller that skips the per-run check is the fast path of application hooks
+//!   (`AppHook::fire`), where the check's outcome is fixed when the link is created (see
+//!   `hooks::app`).
 //! - **Packets**: the runtime's packet frames are below 4 GiB (`memory::LowBuffer`), so the
 //!   32-bit `data`/`data_end`/`data_meta` fields hold the real addresses verified code uses
 //!   directly. Helpers that move them (`xdp_adjust_*`) check the new bounds against the run's
@@ -227,6 +230,12 @@ pub fn enable_stats() -> StatsGuard {
     StatsGuard(())
 }
 
+/// Whether run statistics are on (some [`StatsGuard`] lives).
+#[inline(always)]
+pub(crate) fn stats_enabled() -> bool {
+    STATS_ENABLED.load(Ordering::Relaxed) > 0
+}
+
 /// Keeps run-time statistics on (see [`enable_stats`]); dropping it turns them off again once
 /// no other guard remains.
 #[derive(Debug)]
@@ -375,7 +384,7 @@ impl Program {
     ) -> Result<u64, VmError> {
         // Reading the clock twice costs more than running a short program: like Linux, runs
         // are timed only while statistics are enabled (`BPF_ENABLE_STATS`).
-        let start = (STATS_ENABLED.load(Ordering::Relaxed) > 0).then(Instant::now);
+        let start = stats_enabled().then(Instant::now);
         let r = if self.calls_helpers {
             crate::run_state::with_current_program(self, || self.run_chain(args, regions, packet))
         } else {
@@ -487,6 +496,34 @@ impl Program {
     /// not skip it).
     pub(crate) fn calls_helpers(&self) -> bool {
         self.calls_helpers
+    }
+
+    /// The program's lean verified code, when a run needs nothing but its arguments: verified
+    /// JIT code that never calls into Rust (no regions, no run state, no tail call: the
+    /// helpers it calls, if any, are direct ones, which are stateless). `None` otherwise.
+    /// Hooks that know the context matches the verifier's assumptions by construction call it
+    /// through [`Program::run_lean_trusted`] (see `hooks::app`).
+    #[inline]
+    pub(crate) fn lean_jit(&self) -> Option<&Jit> {
+        match &self.engine {
+            Compiled::JitVerified { jit, .. } if !jit.calls_rust() && !self.calls_helpers => {
+                Some(jit)
+            }
+            _ => None,
+        }
+    }
+
+    /// Run lean verified code (from [`Program::lean_jit`]) on r1..=r5 = `args`, without the
+    /// context check and statistics of [`Program::run`]. The caller must make sure that r1
+    /// points to a context of at least the bytes the verifier saw the program use
+    /// ([`CtxUse`]), writable if the program writes it, alive and not otherwise borrowed for
+    /// the call, and that statistics are off ([`stats_enabled`]).
+    #[inline(always)]
+    pub(crate) fn run_lean_trusted(jit: &Jit, args: [u64; 5]) -> Result<u64, VmError> {
+        jit.run(&RunConfig {
+            args,
+            ..RunConfig::default()
+        })
     }
 
     /// The engine that runs this program.

@@ -110,6 +110,56 @@ fn app_hook_runs_programs_in_attach_order_with_cookies() {
     assert_eq!(rt.live_objects(), 0, "links, programs and maps unloaded");
 }
 
+/// Without statistics, a chain of programs that all run as lean verified code takes
+/// `AppHook::fire`'s fast path: still in attach order, combined by each rule as on the
+/// general path.
+#[test]
+fn lean_program_chains_keep_order_and_combine_rules() {
+    let (rt, o) = load();
+    let acl = rt
+        .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
+        .unwrap();
+    let all = rt
+        .app_hook::<Req>("all", CtxAccess::ReadOnly, Combine::All)
+        .unwrap();
+    let min = rt
+        .app_hook::<Req>("min", CtxAccess::ReadOnly, Combine::Min)
+        .unwrap();
+    let mut links = Vec::new();
+    for hook in ["acl", "all", "min"] {
+        for p in ["deny_root", "deny_port"] {
+            links.push(rt.link_create(prog(&o, p), hook, 0).unwrap());
+        }
+    }
+    let req = |uid, port| Req { uid, port, seen: 0 };
+    assert_eq!(acl.fire(&mut req(1000, 22)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (1, 1));
+    assert_eq!(count(&rt, &o, 3), 12, "deny_root ran before deny_port");
+    assert_eq!(
+        acl.fire(&mut req(0, 22)).unwrap(),
+        13,
+        "first non-zero answer"
+    );
+    assert_eq!(
+        (count(&rt, &o, 0), count(&rt, &o, 1)),
+        (2, 1),
+        "chain stopped"
+    );
+    assert_eq!(acl.fire(&mut req(1, 23)).unwrap(), 1);
+    // All: every program runs, the last one answers.
+    assert_eq!(all.fire(&mut req(0, 22)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (4, 3));
+    // Min: the smallest value; a 0 stops the chain (deny_root answers 0 for uid 1).
+    assert_eq!(min.fire(&mut req(0, 23)).unwrap(), 1);
+    assert_eq!(min.fire(&mut req(1, 23)).unwrap(), 0);
+    assert_eq!((count(&rt, &o, 0), count(&rt, &o, 1)), (6, 4));
+    for l in links {
+        rt.close(l).unwrap();
+    }
+    o.close(&rt);
+    assert_eq!(rt.live_objects(), 0);
+}
+
 #[test]
 fn context_access_is_as_declared() {
     let (rt, o) = load();
@@ -213,6 +263,56 @@ fn detaching_while_firing_loses_no_run_and_no_map_data() {
     assert!(runs <= fires);
     o.close(&rt);
     assert_eq!(rt.live_objects(), 0);
+}
+
+/// The same without statistics, so a lone lean program runs on `AppHook::fire`'s fast path
+/// (no `Program::run`): each run answers 13 (uid 0) and counts itself in the map, so the
+/// firers' tally of 13s must equal the map's count, and a detached program is freed as soon
+/// as its link closes (no firing keeps it).
+#[test]
+fn detaching_while_firing_on_the_fast_path_loses_no_run() {
+    let (rt, o) = load();
+    let hook = rt
+        .app_hook::<Req>("acl", CtxAccess::ReadOnly, Combine::Continue(0))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(3));
+    let firers: Vec<_> = (0..2)
+        .map(|_| {
+            let hook = hook.clone();
+            let stop = stop.clone();
+            let started = started.clone();
+            std::thread::spawn(move || {
+                let mut denied = 0u64;
+                started.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut r = Req {
+                        uid: 0,
+                        port: 1,
+                        seen: 0,
+                    };
+                    match hook.fire(&mut r).unwrap() {
+                        13 => denied += 1,
+                        v => assert_eq!(v, 0, "no program: the chain's continue value"),
+                    }
+                }
+                denied
+            })
+        })
+        .collect();
+    let p = prog(&o, "deny_root");
+    started.wait();
+    for _ in 0..300 {
+        let l = rt.link_create(p, "acl", 0).unwrap();
+        std::thread::yield_now();
+        rt.close(l).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let denied: u64 = firers.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(count(&rt, &o, 0), denied, "every run's map update is there");
+    assert!(hook.hook().is_empty());
+    o.close(&rt);
+    assert_eq!(rt.live_objects(), 0, "the detached program was freed");
 }
 
 fn eth(payload: &[u8]) -> Vec<u8> {

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod packet;
 pub mod perf;
+pub(crate) mod rcu;
 
 use crate::hook::Hook;
 use waggle_vm::{Region, VmError};
