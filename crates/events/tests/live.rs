@@ -210,7 +210,7 @@ fn veth_blocks_arrive_in_order_with_none_lost() {
     ready_rx.recv().unwrap();
     let start = Instant::now();
     let sender = {
-        let na = na.clone();
+        let (na, seen) = (na.clone(), seen.clone());
         std::thread::spawn(move || {
             enter(&na);
             let s = std::net::UdpSocket::bind("10.199.0.1:0").unwrap();
@@ -220,8 +220,15 @@ fn veth_blocks_arrive_in_order_with_none_lost() {
             std::thread::sleep(Duration::from_millis(200));
             for i in 0..N {
                 s.send_to(&i.to_be_bytes(), "10.199.0.2:9998").unwrap();
-                if i % 200 == 199 {
-                    std::thread::sleep(Duration::from_millis(2));
+                if i % 100 == 99 {
+                    // Flow control: at most ~200 datagrams (half the ring) in flight, so a
+                    // reader descheduled on a loaded machine is not overrun by the kernel
+                    // (which would drop, as it must); the ring still wraps many times.
+                    let wait_until = Instant::now() + Duration::from_secs(5);
+                    while seen.load(Ordering::Relaxed) + 200 < i + 1 && Instant::now() < wait_until
+                    {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
                 }
             }
         })
