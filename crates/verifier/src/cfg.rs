@@ -151,6 +151,11 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                     cfg.prune[pc] = true;
                 }
                 Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } => {
+                    // may_goto is a loop head that converges like a callback call site.
+                    if let Insn::MayGoto { .. } = insns[pc] {
+                        cfg.callback_site[pc] = true;
+                        cfg.prune[pc] = true;
+                    }
                     let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
                     if t < start || t >= end {
                         return Err((

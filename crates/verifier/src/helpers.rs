@@ -1,9 +1,10 @@
 //! Helper calls: availability, argument kinds, map compatibility, references, return values.
 
+use crate::dynptr::DynArg;
 use crate::explore::{Env, Fail, VResult};
 use crate::memory::Region;
 use crate::scalar::Scalar;
-use crate::state::{Frame, Lock, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
+use crate::state::{DynptrKind, Frame, Lock, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::Reg;
 use waggle_uapi::{ArgKind, HelperProto, MapType, RetKind, helper, helper_allowed};
 
@@ -20,6 +21,8 @@ struct Meta {
     func: Option<u32>,
     /// The spin lock argument: (map, pointer id, offset).
     lock: Option<(u32, u32, i64)>,
+    /// The dynptr argument (to initialise, or an initialised one).
+    dynptr: Option<DynArg>,
 }
 
 fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
@@ -90,6 +93,7 @@ impl Env<'_> {
         }
         match p.kind {
             PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. } => {}
+            PtrKind::Slice { rdonly, .. } if !(write && rdonly) => {}
             PtrKind::MapKey { .. } if !write => {}
             PtrKind::Packet | PtrKind::PacketMeta if proto.pkt_access => {}
             _ => {
@@ -345,6 +349,20 @@ impl Env<'_> {
                 }
                 meta.lock = Some((map, p.id, p.off));
             }
+            ArgKind::PtrToUninitLocalDynptr => {
+                meta.dynptr = Some(self.dynptr_arg(st, r, Some(DynptrKind::Local), None)?);
+            }
+            ArgKind::PtrToUninitRingbufDynptr => {
+                meta.dynptr = Some(self.dynptr_arg(st, r, Some(DynptrKind::Ringbuf), None)?);
+            }
+            ArgKind::PtrToDynptr => meta.dynptr = Some(self.dynptr_arg(st, r, None, None)?),
+            ArgKind::PtrToRingbufDynptrRelease => {
+                let d = self.dynptr_arg(st, r, None, Some(DynptrKind::Ringbuf))?;
+                if let DynArg::Existing(p) = d {
+                    meta.release = Some(p.ref_id);
+                }
+                meta.dynptr = Some(d);
+            }
             ArgKind::PtrToBtfId | ArgKind::PtrToBtfIdOrNull => {
                 self.btf_helper_arg(r, &v, kind == ArgKind::PtrToBtfIdOrNull, proto)?
             }
@@ -436,6 +454,21 @@ impl Env<'_> {
                 }
             }
         }
+        if proto.id == 197 {
+            Self::dynptr_from_mem_data(st)?;
+        }
+        if let Some(d @ DynArg::Init { kind, .. }) = meta.dynptr {
+            // A ring-buffer dynptr is a reference even when the reservation fails: it must
+            // be discarded on every path.
+            let ref_id = if kind == DynptrKind::Ringbuf {
+                let id = self.fresh_id();
+                st.refs.push((id, pc));
+                id
+            } else {
+                0
+            };
+            self.dynptr_init(st, d, ref_id);
+        }
         let callback = match meta.func {
             Some(f) if crate::cfg::calls_callback(id) => {
                 Some(self.callback_entry(st, pc, proto, f, &meta)?)
@@ -492,6 +525,14 @@ impl Env<'_> {
                 Value::Ptr(p)
             }
             RetKind::PtrToBtfIdTrusted if proto.id == 158 => self.current_task_btf()?,
+            RetKind::PtrToDynptrMemOrNull => {
+                let Some(DynArg::Existing(d)) = meta.dynptr else {
+                    return Err(Fail::bare(
+                        "dynptr memory returned without a dynptr argument",
+                    ));
+                };
+                self.dynptr_slice(&d, meta.alloc.unwrap_or(0), false, pc, proto.name)?
+            }
             other => {
                 return Err(Fail::new(
                     format!(
@@ -512,10 +553,23 @@ impl Env<'_> {
                 }
             });
         }
-        if proto.changes_pkt_data {
+        // bpf_dynptr_data on an skb dynptr may pull data in: packet slices die, as in Linux.
+        let skb_data = proto.id == 203
+            && matches!(
+                meta.dynptr,
+                Some(DynArg::Existing(Ptr {
+                    kind: PtrKind::Dynptr {
+                        kind: DynptrKind::Skb,
+                        ..
+                    },
+                    ..
+                }))
+            );
+        if proto.changes_pkt_data || skb_data {
             st.for_each_value(|v| {
                 if let Value::Ptr(p) = v
-                    && p.kind.is_packet_family()
+                    && (p.kind.is_packet_family()
+                        || matches!(p.kind, PtrKind::Slice { pkt: true, .. }))
                 {
                     *v = Value::NotInit;
                 }

@@ -63,9 +63,19 @@
 //! them. See the `btf_ptr` module. Such programs are for `waggle verify` only: their loads
 //! rely on the kernel's exception table, which user space does not have.
 //!
+//! ## Dynptrs, iterators, may_goto
+//! Dynptrs (`bpf_dynptr_from_mem`, the ring-buffer dynptr helpers, `bpf_dynptr_read`,
+//! `_write`, `_data`, and the kfuncs `bpf_dynptr_from_xdp`, `_from_skb`, `_slice`,
+//! `_slice_rdwr`, `_adjust`, `_is_null`, `_is_rdonly`, `_size`, `_clone`) and the numeric
+//! iterator `bpf_iter_num_new/next/destroy` are stack objects tracked slot by slot, as Linux
+//! does (the `dynptr` module). `may_goto` (Linux 6.9+) jumps when the program's loop budget is
+//! spent: both ways are explored, and a loop through it converges there like an iterator's
+//! loop at `bpf_iter_num_next` (states still being explored prune, numbers that keep changing
+//! are widened).
+//!
 //! ## Not modelled
 //! Refused with an explicit message (never silently accepted): other kfuncs, `callx`,
-//! `may_goto`, timers, dynptrs, other callback-taking helpers, socket pointers and BTF
+//! timers, other callback-taking helpers, socket pointers and BTF
 //! pointers other than the above as helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
 //! (verify before relocation, with `map_idx`/`map_idx_value`).
 
@@ -73,6 +83,7 @@ mod alu;
 mod branch;
 mod btf_ptr;
 mod cfg;
+mod dynptr;
 mod exec;
 mod explore;
 mod helpers;
@@ -342,6 +353,13 @@ impl Rejection {
             "byte swap width",
             "truncated",
             "has to have BTF",
+            "overwrite referenced dynptr",
+            "initialized dynptr",
+            "unacquired reference",
+            "iter_num as arg",
+            "does not allow writes to packet data",
+            "dynptr at an offset",
+            "has to be at a constant offset",
         ];
         let m = self.message.as_str();
         if E2BIG.iter().any(|f| m.contains(f)) {
