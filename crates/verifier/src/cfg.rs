@@ -143,8 +143,11 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                     imm,
                     ..
                 } => {
-                    let callee = cfg.subprog_of(func_target(pc, imm) as usize);
+                    let t = func_target(pc, imm) as usize;
+                    let callee = cfg.subprog_of(t);
                     cfg.callees[sp].push(callee);
+                    // Timer callbacks start from fresh states, often the same ones.
+                    cfg.prune[t] = true;
                 }
                 Insn::Call(CallTarget::Helper(id)) if calls_callback(id) => {
                     cfg.callback_site[pc] = true;

@@ -212,7 +212,8 @@ impl Env<'_> {
                 format!("a struct bpf_{what} is 8-byte aligned on the stack"),
             ));
         }
-        let Region::Stack { frame, .. } = self.region(st, r, &p, 0, size as u64, true, true)?
+        // 8-byte alignment is checked above (a 16-byte dynptr need not be 16-byte aligned).
+        let Region::Stack { frame, .. } = self.region(st, r, &p, 0, size as u64, true, false)?
         else {
             unreachable!("a stack pointer gives a stack region")
         };

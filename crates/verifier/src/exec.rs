@@ -577,6 +577,28 @@ impl Env<'_> {
         }
         let r0 = self.read(st, Reg::R0)?;
         let depth = st.frames.len() - 1;
+        // A timer callback: it runs on its own and returns 0.
+        if depth == 0 && st.cur().callback {
+            if let Some(&(id, at)) = st.refs.first() {
+                return Err(Fail::new(
+                    format!("Unreleased reference id={id} alloc_insn={at}"),
+                    "release every reference the callback acquires before it returns",
+                ));
+            }
+            return match r0 {
+                Value::Scalar(s) if s.const_value() == Some(0) => Ok(Flow::Exit),
+                Value::Scalar(s) => Err(Fail::new(
+                    format!(
+                        "At async callback return the register R0 has value {s} should have been in [0, 0]"
+                    ),
+                    "timer callbacks return 0",
+                )),
+                v => Err(Fail::new(
+                    format!("In async callback the register R0 is not a known value ({v})"),
+                    "timer callbacks return 0",
+                )),
+            };
+        }
         if depth > 0 && st.cur().callback {
             match r0 {
                 Value::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}

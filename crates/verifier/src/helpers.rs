@@ -174,6 +174,20 @@ impl Env<'_> {
                     kind: PtrKind::ConstMap { map },
                     ..
                 }) => {
+                    // bpf_timer_init: the map the timer's value belongs to.
+                    if let Some(m) = meta.map
+                        && m != map
+                    {
+                        // Linux's map_uid is 0 but for inner maps, which timers cannot be in here.
+                        return Err(Fail::new(
+                            format!(
+                                "timer pointer in R1 map_uid=0 doesn't match map pointer in R{r} map_uid=0"
+                            ),
+                            format!(
+                                "the timer is in a value of map {m}; pass that map, not map {map}"
+                            ),
+                        ));
+                    }
                     let t = self.maps[map as usize].map_type;
                     if !map_compatible(proto.id, t) {
                         return Err(Fail::new(
@@ -363,6 +377,10 @@ impl Env<'_> {
                 }
                 meta.dynptr = Some(d);
             }
+            ArgKind::PtrToTimer => {
+                let p = ptr("map_value")?;
+                meta.map = Some(self.timer_arg(r, &p)?);
+            }
             ArgKind::PtrToBtfId | ArgKind::PtrToBtfIdOrNull => {
                 self.btf_helper_arg(r, &v, kind == ArgKind::PtrToBtfIdOrNull, proto)?
             }
@@ -473,6 +491,7 @@ impl Env<'_> {
             Some(f) if crate::cfg::calls_callback(id) => {
                 Some(self.callback_entry(st, pc, proto, f, &meta)?)
             }
+            Some(f) if proto.id == 170 => Some(self.timer_callback_entry(pc, f, meta.map)?),
             Some(_) => {
                 return Err(Fail::new(
                     format!("{} callbacks not supported", proto.c_name()),

@@ -73,9 +73,17 @@
 //! loop at `bpf_iter_num_next` (states still being explored prune, numbers that keep changing
 //! are widened).
 //!
+//! ## Timers
+//! `bpf_timer_init`, `_set_callback`, `_start`, `_cancel` take the `struct bpf_timer` of a map
+//! value at the constant offset [`MapDesc::timer_off`] BTF gave (loads and stores of those 16
+//! bytes are refused); `bpf_timer_init` needs the map the value belongs to. The callback runs
+//! later, on its own: it is verified as a function in a fresh state (its own stack, nothing
+//! of the caller's) with the map, the key and the value as arguments, and returns 0, as
+//! Linux's `push_async_cb`.
+//!
 //! ## Not modelled
-//! Refused with an explicit message (never silently accepted): other kfuncs, `callx`,
-//! timers, other callback-taking helpers, socket pointers and BTF
+//! Refused with an explicit message (never silently accepted): other kfuncs, `callx` (Linux
+//! refuses it too), other callback-taking helpers, socket pointers and BTF
 //! pointers other than the above as helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
 //! (verify before relocation, with `map_idx`/`map_idx_value`).
 
@@ -90,6 +98,7 @@ mod helpers;
 mod memory;
 mod scalar;
 pub mod state;
+mod timer;
 mod tnum;
 
 pub use scalar::Scalar;
@@ -123,6 +132,9 @@ pub struct MapDesc {
     /// Offset of the `struct bpf_spin_lock` in the value, from BTF. `None`: the value has no
     /// lock (or the map no BTF), so `bpf_spin_lock` on it is refused, as Linux does.
     pub spin_lock_off: Option<u32>,
+    /// Offset of the `struct bpf_timer` in the value, from BTF. `None`: the value has no
+    /// timer (or the map no BTF), so the `bpf_timer_*` helpers refuse it, as in Linux.
+    pub timer_off: Option<u32>,
 }
 
 impl MapDesc {
@@ -142,6 +154,7 @@ impl MapDesc {
             flags,
             inner: None,
             spin_lock_off: None,
+            timer_off: None,
         }
     }
 }

@@ -149,6 +149,15 @@ impl Env<'_> {
                         "use bpf_spin_lock() and bpf_spin_unlock() on the lock field",
                     ));
                 }
+                if let Some(t) = m.timer_off
+                    && lo < i64::from(t) + 16
+                    && hi > i64::from(t)
+                {
+                    return Err(Fail::new(
+                        "bpf_timer cannot be accessed directly by load/store",
+                        "use the bpf_timer_* helpers on the timer field",
+                    ));
+                }
                 if lo < 0 || hi > i64::from(m.value_size) {
                     let var = if p.var.const_value().is_some() {
                         String::new()

@@ -1,6 +1,7 @@
-//! Dynptr and numeric iterator kfuncs from C (`tests/progs/dynptr.bpf.c`, accepted by Linux;
-//! `tests/progs/unloadable/dynptr_refused.bpf.c`, refused by Linux but one program): the
-//! verdicts, with Linux's messages for the refusals (as a Linux 6.18 verifier log gives them).
+//! Dynptr and numeric iterator kfuncs, and timers, from C: `tests/progs/dynptr.bpf.c` and
+//! `timer.bpf.c` (Linux accepts every program), `tests/progs/unloadable/dynptr_refused.bpf.c`
+//! and `timer_refused.bpf.c` (Linux refuses all but one): the verdicts, with Linux's messages
+//! for the refusals (as a Linux 6.18 verifier log gives them).
 
 mod common;
 
@@ -105,4 +106,35 @@ fn dynptr_programs_linux_refuses_are_refused_for_its_reasons() {
     }
     assert_eq!(all.len(), EXPECTED.len() + 1, "{all:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn timer_programs_get_linux_verdicts_and_reasons() {
+    for (name, v) in verdicts("timer.bpf.o") {
+        assert!(v.is_ok(), "{name}: {v:?}");
+    }
+    const EXPECTED: &[(&str, &str)] = &[
+        (
+            "ret1",
+            "At async callback return the register R0 has value 1 should have been in [0, 0]",
+        ),
+        (
+            "direct",
+            "bpf_timer cannot be accessed directly by load/store",
+        ),
+        (
+            "othermap",
+            "timer pointer in R1 map_uid=0 doesn't match map pointer in R2 map_uid=0",
+        ),
+        ("kp", "tracing progs cannot use bpf_timer yet"),
+    ];
+    let all = verdicts("unloadable/timer_refused.bpf.o");
+    assert_eq!(all.len(), EXPECTED.len(), "{all:?}");
+    for (name, v) in &all {
+        let want = EXPECTED.iter().find(|(n, _)| n == name).map(|e| e.1);
+        match (want, v) {
+            (Some(f), Err(m)) if m.contains(f) => {}
+            _ => panic!("{name}: expected {want:?}, got {v:?}"),
+        }
+    }
 }
