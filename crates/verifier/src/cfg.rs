@@ -149,6 +149,15 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                     // Timer callbacks start from fresh states, often the same ones.
                     cfg.prune[t] = true;
                 }
+                Insn::Call(CallTarget::Kfunc { .. }) if !privileged => {
+                    return Err((
+                        pc,
+                        Fail::new(
+                            "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN",
+                            "kernel functions (kfuncs) need a privileged loader",
+                        ),
+                    ));
+                }
                 Insn::Call(CallTarget::Helper(id)) if calls_callback(id) => {
                     cfg.callback_site[pc] = true;
                     cfg.prune[pc] = true;

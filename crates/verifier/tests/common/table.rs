@@ -569,6 +569,10 @@ pub const CASES: &[Case] = &[
     c("ptr_add32_privileged", "unspec", "mov %r2, %r10; add32 %r2, 8; mov %r0, 0; exit", e("32-bit pointer arithmetic prohibited")),
     // ---- unsupported features are refused, not accepted ----
     c("callx_refused", "unspec", "mov %r1, 0; callx %r1; exit", e("indirect call")),
+    u("kfunc_unprivileged", "xdp", "call kfunc 1; mov %r0, 0; exit", e("allowed for CAP_BPF and CAP_SYS_ADMIN")),
+    // Linux refuses callx too, whatever the register holds (a function's address here).
+    c("callx_refused_xdp", "xdp", "mov %r1, 1; callx %r1; mov %r0, 0; exit", e("indirect call")),
+    c("callx_function_refused", "xdp", "lddw func %r1, 4; callx %r1; mov %r0, 0; exit; mov %r0, 0; exit", e("indirect call")),
     c("may_goto_zero_offset", "unspec", "may_goto +0; mov %r0, 0; exit", OK),
     c("lddw_map_fd_refused", "unspec", "lddw map_fd %r1, 3; mov %r0, 0; exit", e("not supported")),
     c("kfunc_refused", "unspec", "call runtime 5; exit", e("kernel function call")),
