@@ -11,6 +11,7 @@ struct bpf_iter_num {
 } __attribute__((aligned(8)));
 
 extern int bpf_dynptr_from_xdp(struct xdp_md *x, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym;
+extern int bpf_dynptr_from_skb(struct __sk_buff *s, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym;
 extern void *bpf_dynptr_slice(const struct bpf_dynptr *p, __u32 offset, void *buffer__opt,
 			      __u32 buffer__szk) __ksym;
 extern void *bpf_dynptr_slice_rdwr(const struct bpf_dynptr *p, __u32 offset, void *buffer__opt,
@@ -151,4 +152,21 @@ int xdp_may_goto(struct xdp_md *ctx)
 	}
 out:
 	return sum == 0 ? XDP_PASS : XDP_DROP;
+}
+
+// The IPv4 protocol byte through an skb dynptr (tc): TC_ACT_OK (0) for UDP, else
+// TC_ACT_SHOT (2); TC_ACT_UNSPEC (-1) for what is not IPv4.
+SEC("tc")
+int tc_udp_only(struct __sk_buff *skb)
+{
+	struct bpf_dynptr pkt;
+	unsigned char buf[24];
+	unsigned char *h;
+
+	if (bpf_dynptr_from_skb(skb, 0, &pkt))
+		return -1;
+	h = bpf_dynptr_slice(&pkt, 0, buf, sizeof(buf));
+	if (!h || h[12] != 0x08 || h[13] != 0x00)
+		return -1;
+	return h[14 + 9] == 17 ? 0 : 2;
 }

@@ -67,6 +67,16 @@ fn dynptr_programs_run_with_linux_semantics() {
         assert_eq!(e.len(), 8 + 74);
         assert_eq!(u32::from_ne_bytes(e[..4].try_into().unwrap()), 74);
         assert_eq!(&e[8..8 + 64], &ipv4[..64]);
+        // An skb dynptr (tc): the IPv4 protocol byte through a slice.
+        let mut udp = ipv4.clone();
+        udp[23] = 17;
+        assert_eq!(run("tc_udp_only", &udp).retval, 0, "{engine:?}");
+        assert_eq!(run("tc_udp_only", &ipv4).retval, 2, "{engine:?}");
+        assert_eq!(
+            run("tc_udp_only", &arp).retval as u32,
+            u32::MAX,
+            "{engine:?}"
+        );
         loaded.close(&rt);
     }
 }
