@@ -206,6 +206,23 @@ impl Runtime {
                 }
             }
         }
+        // Kfuncs run as helpers (the verifier has checked them by name).
+        for (pc, insn) in insns.iter_mut().enumerate() {
+            if let Insn::Call(CallTarget::Kfunc { btf_id, .. }) = *insn {
+                let k = u32::try_from(btf_id).ok().and_then(waggle_uapi::kfunc);
+                let Some(k) = k.filter(|k| helpers::implemented(k.helper_id())) else {
+                    return Err(refuse(
+                        errno::ENOTSUPP,
+                        format!(
+                            "kernel function call (btf_id {btf_id}) is not available in user space"
+                        ),
+                        attr,
+                        Some(pc),
+                    ));
+                };
+                *insn = Insn::Call(CallTarget::Helper(k.helper_id() as i32));
+            }
+        }
         let id = self.next_id();
         let helper_table = helpers::for_program(self, &maps, attr.prog_type);
         let engine = Interpreter::with_callbacks(&insns, helper_table)
@@ -283,12 +300,24 @@ impl Runtime {
             .iter()
             .map(|l| (l.slot, format!("line {}: `{}`", l.line, l.source.trim())))
             .collect();
+        // Kfunc calls carry the numbers the loader gave them (waggle_uapi::kfuncs).
+        let kfuncs: Vec<(usize, String)> = insns
+            .iter()
+            .enumerate()
+            .filter_map(|(pc, i)| match *i {
+                Insn::Call(CallTarget::Kfunc { btf_id, .. }) => {
+                    let k = waggle_uapi::kfunc(u32::try_from(btf_id).ok()?)?;
+                    Some((pc, k.name.to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
         let prog = waggle_verifier::Program {
             insns: &insns,
             prog_type: attr.prog_type,
             maps: &descs,
             line_info: &line_info,
-            kfuncs: &[],
+            kfuncs: &kfuncs,
         };
         // Loads follow Linux's rules for root (privileged, uninitialised stack readable as
         // unknown numbers): a program here runs in its own process, where an uninitialised

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::load::{LoadError, ProgLoad};
 use crate::runtime::{MapCreate, Runtime};
 use crate::table::Handle;
-use waggle_isa::{Insn, LddwKind};
+use waggle_isa::{CallTarget, Insn, LddwKind};
 use waggle_object::{Btf, BtfKind, Object, RelocationKind, SlotTarget};
 use waggle_uapi::{ProgramType, errno};
 
@@ -130,6 +130,7 @@ impl Runtime {
             if let Some((map_idx, names)) = &kconfig {
                 point_externs_at_kconfig(p, &mut insns, *map_idx, names);
             }
+            resolve_kfuncs(p, &mut insns);
             let attr = ProgLoad {
                 prog_type,
                 name: p.name.clone(),
@@ -218,6 +219,21 @@ impl Runtime {
 }
 
 /// Points each `lddw` of a `__kconfig` extern at its 8 bytes in the `.kconfig` map.
+/// Give each call of a known kfunc its number (as libbpf gives the kernel's BTF id); calls of
+/// unknown kfuncs stay at 0, which PROG_LOAD refuses.
+fn resolve_kfuncs(p: &waggle_object::Program, insns: &mut [Insn]) {
+    for r in &p.relocations {
+        if r.kind != RelocationKind::ExternCall {
+            continue;
+        }
+        if let (Some(k), Some(Insn::Call(CallTarget::Kfunc { btf_id, .. }))) =
+            (waggle_uapi::kfunc_by_name(&r.symbol), insns.get_mut(r.slot))
+        {
+            *btf_id = k.id as i32;
+        }
+    }
+}
+
 fn point_externs_at_kconfig(
     p: &waggle_object::Program,
     insns: &mut [Insn],

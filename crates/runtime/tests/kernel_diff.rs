@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use waggle_isa::{Insn, LddwKind, encode};
-use waggle_object::{MapSpec, Object, Program, SlotTarget};
+use waggle_isa::{CallTarget, Insn, LddwKind, encode};
+use waggle_object::{MapSpec, Object, Program, RelocationKind, SlotTarget};
 use waggle_runtime::{Handle, LoadedObject, Runtime, TestRun};
 
 // `BPF_MAP_TYPE_*`.
@@ -397,6 +397,13 @@ fn prog_btf_records(p: &Program, raw_btf: &[u8]) -> (Vec<[u32; 2]>, Vec<[u32; 4]
 
 /// Map references in kernel form: `MapIdx i` → the fd of map i, `MapIdxValue` → the fd and
 /// offset of its value.
+/// The running kernel's BTF, parsed once (for kfunc ids).
+fn vmlinux() -> Option<&'static waggle_object::Btf> {
+    static BTF: std::sync::OnceLock<Option<waggle_object::Btf>> = std::sync::OnceLock::new();
+    BTF.get_or_init(|| waggle_object::Btf::from_file("/sys/kernel/btf/vmlinux").ok())
+        .as_ref()
+}
+
 fn kernel_insns(p: &Program, maps: &[OwnedFd]) -> Result<Vec<u8>, String> {
     let fd = |i: u64| {
         maps.get((i & 0xffff_ffff) as usize)
@@ -404,8 +411,24 @@ fn kernel_insns(p: &Program, maps: &[OwnedFd]) -> Result<Vec<u8>, String> {
             .ok_or_else(|| format!("program {}: no map {i}", p.name))
     };
     let mut insns = Vec::with_capacity(p.insns.len());
-    for insn in &p.insns {
+    for (slot, insn) in p.insns.iter().enumerate() {
         insns.push(match *insn {
+            // A kfunc: its id in the running kernel's BTF, as libbpf resolves `__ksym`.
+            Insn::Call(CallTarget::Kfunc { module, .. }) => {
+                let name = p
+                    .relocations
+                    .iter()
+                    .find(|r| r.slot == slot && r.kind == RelocationKind::ExternCall)
+                    .map(|r| r.symbol.as_str())
+                    .unwrap_or("");
+                let id = vmlinux()
+                    .and_then(|b| b.find_by_name(name, 12))
+                    .ok_or_else(|| format!("program {}: no kernel function {name}", p.name))?;
+                Insn::Call(CallTarget::Kfunc {
+                    btf_id: id as i32,
+                    module,
+                })
+            }
             Insn::Lddw {
                 dst,
                 kind: LddwKind::MapIdx,

@@ -12,6 +12,8 @@
 //! - [`helpers`]: every kernel helper (ids 1..=211) with argument and return
 //!   kinds, and [`helper_allowed`] approximating each program type's
 //!   `get_func_proto`.
+//! - [`kfuncs`]: the kernel functions Waggle knows by name, with the numbers its loader
+//!   gives them in place of kernel BTF ids.
 //! - [`context`](mod@context): context struct layouts and access rules per
 //!   program type (`__sk_buff`, `xdp_md`, `pt_regs`, …), from the kernel's
 //!   `*_is_valid_access` functions.
@@ -110,6 +112,7 @@ macro_rules! kernel_enum {
 pub mod context;
 pub mod errno;
 pub mod helpers;
+pub mod kfuncs;
 mod map_type;
 mod prog_type;
 pub mod verdict;
@@ -119,6 +122,7 @@ pub use helpers::{
     ArgKind, Caps, HELPERS, HelperProto, RetKind, helper, helper_allowed, helper_allowed_with,
     helper_by_name,
 };
+pub use kfuncs::{KFUNC_HELPER_BASE, Kfunc, kfunc, kfunc_by_name};
 pub use map_type::MapType;
 pub use prog_type::{AttachType, ProgramType};
 pub use verdict::verdict_name;

@@ -143,14 +143,31 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                     imm,
                     ..
                 } => {
-                    let callee = cfg.subprog_of(func_target(pc, imm) as usize);
+                    let t = func_target(pc, imm) as usize;
+                    let callee = cfg.subprog_of(t);
                     cfg.callees[sp].push(callee);
+                    // Timer callbacks start from fresh states, often the same ones.
+                    cfg.prune[t] = true;
+                }
+                Insn::Call(CallTarget::Kfunc { .. }) if !privileged => {
+                    return Err((
+                        pc,
+                        Fail::new(
+                            "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN",
+                            "kernel functions (kfuncs) need a privileged loader",
+                        ),
+                    ));
                 }
                 Insn::Call(CallTarget::Helper(id)) if calls_callback(id) => {
                     cfg.callback_site[pc] = true;
                     cfg.prune[pc] = true;
                 }
                 Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } => {
+                    // may_goto is a loop head that converges like a callback call site.
+                    if let Insn::MayGoto { .. } = insns[pc] {
+                        cfg.callback_site[pc] = true;
+                        cfg.prune[pc] = true;
+                    }
                     let t = insns[pc].jump_target(pc).unwrap_or(0) as usize;
                     if t < start || t >= end {
                         return Err((

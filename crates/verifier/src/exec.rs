@@ -123,11 +123,15 @@ impl Env<'_> {
                     "call functions directly",
                 ));
             }
+            // Jumps when the program's loop budget is spent: both ways are possible. Loops
+            // through it converge at it like iterator loops (see `explore.rs`).
             Insn::MayGoto { .. } => {
-                return Err(Fail::new(
-                    "may_goto not supported",
-                    "bound the loop with a counter instead",
-                ));
+                let target = insn.jump_target(pc).unwrap_or(0) as usize;
+                return Ok(Flow::Cond {
+                    taken: Some(st.clone()),
+                    fall: Some(take(st)),
+                    target,
+                });
             }
             Insn::Exit => return self.exit(st),
         }
@@ -146,6 +150,11 @@ impl Env<'_> {
                 "function calls are not allowed while holding a lock",
                 "call bpf_spin_unlock first",
             ));
+        }
+        if let Some(n) = name
+            && crate::dynptr::KFUNCS.contains(&n)
+        {
+            return self.dynptr_kfunc(st, pc, n);
         }
         match name {
             Some("bpf_rcu_read_lock") => {
@@ -169,7 +178,8 @@ impl Env<'_> {
             Some(n) => {
                 return Err(Fail::new(
                     format!("kernel function {n} not supported"),
-                    "only bpf_rcu_read_lock and bpf_rcu_read_unlock are modelled by this verifier",
+                    "the kfuncs modelled by this verifier are bpf_rcu_read_lock/unlock, the \
+                     dynptr kfuncs and bpf_iter_num_new/next/destroy",
                 ));
             }
             None => {
@@ -567,6 +577,28 @@ impl Env<'_> {
         }
         let r0 = self.read(st, Reg::R0)?;
         let depth = st.frames.len() - 1;
+        // A timer callback: it runs on its own and returns 0.
+        if depth == 0 && st.cur().callback {
+            if let Some(&(id, at)) = st.refs.first() {
+                return Err(Fail::new(
+                    format!("Unreleased reference id={id} alloc_insn={at}"),
+                    "release every reference the callback acquires before it returns",
+                ));
+            }
+            return match r0 {
+                Value::Scalar(s) if s.const_value() == Some(0) => Ok(Flow::Exit),
+                Value::Scalar(s) => Err(Fail::new(
+                    format!(
+                        "At async callback return the register R0 has value {s} should have been in [0, 0]"
+                    ),
+                    "timer callbacks return 0",
+                )),
+                v => Err(Fail::new(
+                    format!("In async callback the register R0 is not a known value ({v})"),
+                    "timer callbacks return 0",
+                )),
+            };
+        }
         if depth > 0 && st.cur().callback {
             match r0 {
                 Value::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}
@@ -612,7 +644,7 @@ impl Env<'_> {
         if let Some(&(id, at)) = st.refs.first() {
             return Err(Fail::new(
                 format!("Unreleased reference id={id} alloc_insn={at}"),
-                "every ring buffer record reserved must be submitted or discarded (bpf_ringbuf_submit / bpf_ringbuf_discard) on every path",
+                "every ring buffer record reserved must be submitted or discarded (bpf_ringbuf_submit / bpf_ringbuf_discard, or their _dynptr forms, even when the reservation failed) and every iterator destroyed (bpf_iter_num_destroy) on every path",
             ));
         }
         match r0 {
@@ -677,7 +709,8 @@ pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
             && p.id == id
         {
             if is_null {
-                if p.ref_id != 0 {
+                // A NULL slice of a dynptr does not release the dynptr's reference.
+                if p.ref_id != 0 && !matches!(p.kind, PtrKind::Slice { .. }) {
                     released.push(p.ref_id);
                 }
                 *v = Value::Scalar(Scalar::konst(0));

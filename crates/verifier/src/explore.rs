@@ -270,6 +270,14 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     }
     let cfg = cfg::analyse(insns, opts.privileged)
         .map_err(|(pc, f)| reject(prog, opts, pc, f, None, vec![], String::new()))?;
+    let mut cfg = cfg;
+    // Open-coded iterator loops converge at their `bpf_iter_num_next` call (see `dynptr.rs`).
+    for (pc, name) in prog.kfuncs {
+        if name == crate::dynptr::ITER_NEXT && *pc < insns.len() {
+            cfg.callback_site[*pc] = true;
+            cfg.prune[*pc] = true;
+        }
+    }
     let nsub = cfg.starts.len();
     let mut env = Env {
         insns,

@@ -1,9 +1,10 @@
 //! Helper calls: availability, argument kinds, map compatibility, references, return values.
 
+use crate::dynptr::DynArg;
 use crate::explore::{Env, Fail, VResult};
 use crate::memory::Region;
 use crate::scalar::Scalar;
-use crate::state::{Frame, Lock, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
+use crate::state::{DynptrKind, Frame, Lock, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::Reg;
 use waggle_uapi::{ArgKind, HelperProto, MapType, RetKind, helper, helper_allowed};
 
@@ -20,6 +21,8 @@ struct Meta {
     func: Option<u32>,
     /// The spin lock argument: (map, pointer id, offset).
     lock: Option<(u32, u32, i64)>,
+    /// The dynptr argument (to initialise, or an initialised one).
+    dynptr: Option<DynArg>,
 }
 
 fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
@@ -90,6 +93,7 @@ impl Env<'_> {
         }
         match p.kind {
             PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. } => {}
+            PtrKind::Slice { rdonly, .. } if !(write && rdonly) => {}
             PtrKind::MapKey { .. } if !write => {}
             PtrKind::Packet | PtrKind::PacketMeta if proto.pkt_access => {}
             _ => {
@@ -170,6 +174,20 @@ impl Env<'_> {
                     kind: PtrKind::ConstMap { map },
                     ..
                 }) => {
+                    // bpf_timer_init: the map the timer's value belongs to.
+                    if let Some(m) = meta.map
+                        && m != map
+                    {
+                        // Linux's map_uid is 0 but for inner maps, which timers cannot be in here.
+                        return Err(Fail::new(
+                            format!(
+                                "timer pointer in R1 map_uid=0 doesn't match map pointer in R{r} map_uid=0"
+                            ),
+                            format!(
+                                "the timer is in a value of map {m}; pass that map, not map {map}"
+                            ),
+                        ));
+                    }
                     let t = self.maps[map as usize].map_type;
                     if !map_compatible(proto.id, t) {
                         return Err(Fail::new(
@@ -345,6 +363,24 @@ impl Env<'_> {
                 }
                 meta.lock = Some((map, p.id, p.off));
             }
+            ArgKind::PtrToUninitLocalDynptr => {
+                meta.dynptr = Some(self.dynptr_arg(st, r, Some(DynptrKind::Local), None)?);
+            }
+            ArgKind::PtrToUninitRingbufDynptr => {
+                meta.dynptr = Some(self.dynptr_arg(st, r, Some(DynptrKind::Ringbuf), None)?);
+            }
+            ArgKind::PtrToDynptr => meta.dynptr = Some(self.dynptr_arg(st, r, None, None)?),
+            ArgKind::PtrToRingbufDynptrRelease => {
+                let d = self.dynptr_arg(st, r, None, Some(DynptrKind::Ringbuf))?;
+                if let DynArg::Existing(p) = d {
+                    meta.release = Some(p.ref_id);
+                }
+                meta.dynptr = Some(d);
+            }
+            ArgKind::PtrToTimer => {
+                let p = ptr("map_value")?;
+                meta.map = Some(self.timer_arg(r, &p)?);
+            }
             ArgKind::PtrToBtfId | ArgKind::PtrToBtfIdOrNull => {
                 self.btf_helper_arg(r, &v, kind == ArgKind::PtrToBtfIdOrNull, proto)?
             }
@@ -436,10 +472,26 @@ impl Env<'_> {
                 }
             }
         }
+        if proto.id == 197 {
+            Self::dynptr_from_mem_data(st)?;
+        }
+        if let Some(d @ DynArg::Init { kind, .. }) = meta.dynptr {
+            // A ring-buffer dynptr is a reference even when the reservation fails: it must
+            // be discarded on every path.
+            let ref_id = if kind == DynptrKind::Ringbuf {
+                let id = self.fresh_id();
+                st.refs.push((id, pc));
+                id
+            } else {
+                0
+            };
+            self.dynptr_init(st, d, ref_id);
+        }
         let callback = match meta.func {
             Some(f) if crate::cfg::calls_callback(id) => {
                 Some(self.callback_entry(st, pc, proto, f, &meta)?)
             }
+            Some(f) if proto.id == 170 => Some(self.timer_callback_entry(pc, f, meta.map)?),
             Some(_) => {
                 return Err(Fail::new(
                     format!("{} callbacks not supported", proto.c_name()),
@@ -492,6 +544,14 @@ impl Env<'_> {
                 Value::Ptr(p)
             }
             RetKind::PtrToBtfIdTrusted if proto.id == 158 => self.current_task_btf()?,
+            RetKind::PtrToDynptrMemOrNull => {
+                let Some(DynArg::Existing(d)) = meta.dynptr else {
+                    return Err(Fail::bare(
+                        "dynptr memory returned without a dynptr argument",
+                    ));
+                };
+                self.dynptr_slice(&d, meta.alloc.unwrap_or(0), false, pc, proto.name)?
+            }
             other => {
                 return Err(Fail::new(
                     format!(
@@ -512,10 +572,23 @@ impl Env<'_> {
                 }
             });
         }
-        if proto.changes_pkt_data {
+        // bpf_dynptr_data on an skb dynptr may pull data in: packet slices die, as in Linux.
+        let skb_data = proto.id == 203
+            && matches!(
+                meta.dynptr,
+                Some(DynArg::Existing(Ptr {
+                    kind: PtrKind::Dynptr {
+                        kind: DynptrKind::Skb,
+                        ..
+                    },
+                    ..
+                }))
+            );
+        if proto.changes_pkt_data || skb_data {
             st.for_each_value(|v| {
                 if let Value::Ptr(p) = v
-                    && p.kind.is_packet_family()
+                    && (p.kind.is_packet_family()
+                        || matches!(p.kind, PtrKind::Slice { pkt: true, .. }))
                 {
                     *v = Value::NotInit;
                 }

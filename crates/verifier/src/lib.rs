@@ -63,9 +63,27 @@
 //! them. See the `btf_ptr` module. Such programs are for `waggle verify` only: their loads
 //! rely on the kernel's exception table, which user space does not have.
 //!
+//! ## Dynptrs, iterators, may_goto
+//! Dynptrs (`bpf_dynptr_from_mem`, the ring-buffer dynptr helpers, `bpf_dynptr_read`,
+//! `_write`, `_data`, and the kfuncs `bpf_dynptr_from_xdp`, `_from_skb`, `_slice`,
+//! `_slice_rdwr`, `_adjust`, `_is_null`, `_is_rdonly`, `_size`, `_clone`) and the numeric
+//! iterator `bpf_iter_num_new/next/destroy` are stack objects tracked slot by slot, as Linux
+//! does (the `dynptr` module). `may_goto` (Linux 6.9+) jumps when the program's loop budget is
+//! spent: both ways are explored, and a loop through it converges there like an iterator's
+//! loop at `bpf_iter_num_next` (states still being explored prune, numbers that keep changing
+//! are widened).
+//!
+//! ## Timers
+//! `bpf_timer_init`, `_set_callback`, `_start`, `_cancel` take the `struct bpf_timer` of a map
+//! value at the constant offset [`MapDesc::timer_off`] BTF gave (loads and stores of those 16
+//! bytes are refused); `bpf_timer_init` needs the map the value belongs to. The callback runs
+//! later, on its own: it is verified as a function in a fresh state (its own stack, nothing
+//! of the caller's) with the map, the key and the value as arguments, and returns 0, as
+//! Linux's `push_async_cb`.
+//!
 //! ## Not modelled
-//! Refused with an explicit message (never silently accepted): other kfuncs, `callx`,
-//! `may_goto`, timers, dynptrs, other callback-taking helpers, socket pointers and BTF
+//! Refused with an explicit message (never silently accepted): other kfuncs, `callx` (Linux
+//! refuses it too), other callback-taking helpers, socket pointers and BTF
 //! pointers other than the above as helper arguments or results, `lddw` of map file descriptors, map values or BTF ids
 //! (verify before relocation, with `map_idx`/`map_idx_value`).
 
@@ -73,12 +91,14 @@ mod alu;
 mod branch;
 mod btf_ptr;
 mod cfg;
+mod dynptr;
 mod exec;
 mod explore;
 mod helpers;
 mod memory;
 mod scalar;
 pub mod state;
+mod timer;
 mod tnum;
 
 pub use scalar::Scalar;
@@ -112,6 +132,9 @@ pub struct MapDesc {
     /// Offset of the `struct bpf_spin_lock` in the value, from BTF. `None`: the value has no
     /// lock (or the map no BTF), so `bpf_spin_lock` on it is refused, as Linux does.
     pub spin_lock_off: Option<u32>,
+    /// Offset of the `struct bpf_timer` in the value, from BTF. `None`: the value has no
+    /// timer (or the map no BTF), so the `bpf_timer_*` helpers refuse it, as in Linux.
+    pub timer_off: Option<u32>,
 }
 
 impl MapDesc {
@@ -131,6 +154,7 @@ impl MapDesc {
             flags,
             inner: None,
             spin_lock_off: None,
+            timer_off: None,
         }
     }
 }
@@ -342,6 +366,13 @@ impl Rejection {
             "byte swap width",
             "truncated",
             "has to have BTF",
+            "overwrite referenced dynptr",
+            "initialized dynptr",
+            "unacquired reference",
+            "iter_num as arg",
+            "does not allow writes to packet data",
+            "dynptr at an offset",
+            "has to be at a constant offset",
         ];
         let m = self.message.as_str();
         if E2BIG.iter().any(|f| m.contains(f)) {

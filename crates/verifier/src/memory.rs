@@ -35,7 +35,7 @@ fn access_desc(write: bool, size: u64, r: usize, off: i64) -> String {
 }
 
 /// Whether the program type may write packet data directly.
-fn may_write_packet(t: ProgramType) -> bool {
+pub(crate) fn may_write_packet(t: ProgramType) -> bool {
     use ProgramType as P;
     matches!(
         t,
@@ -149,6 +149,15 @@ impl Env<'_> {
                         "use bpf_spin_lock() and bpf_spin_unlock() on the lock field",
                     ));
                 }
+                if let Some(t) = m.timer_off
+                    && lo < i64::from(t) + 16
+                    && hi > i64::from(t)
+                {
+                    return Err(Fail::new(
+                        "bpf_timer cannot be accessed directly by load/store",
+                        "use the bpf_timer_* helpers on the timer field",
+                    ));
+                }
                 if lo < 0 || hi > i64::from(m.value_size) {
                     let var = if p.var.const_value().is_some() {
                         String::new()
@@ -168,7 +177,12 @@ impl Env<'_> {
                 }
                 Ok(Region::Other)
             }
-            PtrKind::Mem { size: msize } => {
+            PtrKind::Slice { rdonly: true, .. } if write => Err(Fail::new(
+                format!("R{r} cannot write into rdonly_mem"),
+                "this memory is read-only: bpf_dynptr_slice and iterators give read-only \
+                 memory (use bpf_dynptr_slice_rdwr to write)",
+            )),
+            PtrKind::Mem { size: msize } | PtrKind::Slice { size: msize, .. } => {
                 if p.var.smin < 0 {
                     return Err(neg_var());
                 }
@@ -243,6 +257,8 @@ impl Env<'_> {
             | PtrKind::PacketEnd
             | PtrKind::ConstMap { .. }
             | PtrKind::Func { .. }
+            | PtrKind::Dynptr { .. }
+            | PtrKind::Iter
             | PtrKind::BtfId { .. } => Err(Fail::new(
                 format!("R{r} invalid mem access '{name}'"),
                 format!("a {name} pointer cannot be dereferenced here"),
@@ -378,6 +394,7 @@ impl Env<'_> {
     /// uninitialised stack (then they read as unknown numbers, as Linux's
     /// `allow_uninit_stack`).
     fn stack_read(&self, st: &State, r: usize, frame: usize, lo: i64, hi: i64) -> VResult<()> {
+        Self::special_read(st, r, frame, lo, hi)?;
         if self.opts.allow_uninit_stack {
             return Ok(());
         }
@@ -441,6 +458,7 @@ impl Env<'_> {
         } = *region
         {
             if write {
+                Self::special_write(st, frame, lo, hi, true)?;
                 match exact {
                     Some(o) => {
                         Self::stack_write(st, frame, o, o + size_min as i64, None, true);
@@ -625,6 +643,7 @@ impl Env<'_> {
             exact,
         } = self.region(st, r, &p, off, size as u64, true, true)?
         {
+            Self::special_write(st, frame, lo, hi, false)?;
             match exact {
                 Some(o) => Self::stack_write(st, frame, o, o + size as i64, Some(v), true),
                 None => Self::stack_write(st, frame, lo, hi, None, false),
@@ -659,7 +678,10 @@ impl Env<'_> {
         let p = self.deref_ptr(st, dst, off, size as u64, true)?;
         if !matches!(
             p.kind,
-            PtrKind::Stack { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. }
+            PtrKind::Stack { .. }
+                | PtrKind::MapValue { .. }
+                | PtrKind::Mem { .. }
+                | PtrKind::Slice { rdonly: false, .. }
         ) {
             return Err(Fail::new(
                 format!(
@@ -679,6 +701,7 @@ impl Env<'_> {
         } = self.region(st, r, &p, i64::from(off), size as u64, true, true)?
         {
             self.stack_read(st, r, frame, lo, hi)?;
+            Self::special_write(st, frame, lo, hi, false)?;
             match exact {
                 Some(o) if size == 8 => {
                     Self::stack_write(

@@ -59,6 +59,53 @@ pub enum PtrKind {
         /// What the kernel vouches for.
         trust: BtfTrust,
     },
+    /// One of the two 8-byte stack slots of a `struct bpf_dynptr` (the kernel's
+    /// `STACK_DYNPTR`): only ever a spilled value, never in a register. See `dynptr.rs`.
+    Dynptr {
+        /// What the dynptr refers to.
+        kind: DynptrKind,
+        /// Whether this is the slot at the lower address (the kernel's `first_slot`).
+        first: bool,
+    },
+    /// The 8-byte stack slot of a `struct bpf_iter_num` (the kernel's `STACK_ITER`): only
+    /// ever a spilled value. Its `ref_id` is the reference `bpf_iter_num_destroy` releases.
+    Iter,
+    /// Memory a dynptr or an iterator gives (`bpf_dynptr_data`, `bpf_dynptr_slice`,
+    /// `bpf_iter_num_next`; the kernel's `PTR_TO_MEM`) of `size` bytes.
+    Slice {
+        /// Size in bytes.
+        size: u32,
+        /// Read-only (`MEM_RDONLY`).
+        rdonly: bool,
+        /// Points into packet data (an skb or xdp dynptr): invalidated by helpers that change
+        /// the packet, like packet pointers.
+        pkt: bool,
+    },
+}
+
+/// What a dynptr refers to (`enum bpf_dynptr_type`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum DynptrKind {
+    /// Memory of the program (`bpf_dynptr_from_mem`).
+    Local,
+    /// A ring-buffer record (`bpf_ringbuf_reserve_dynptr`): a reference to release.
+    Ringbuf,
+    /// Socket buffer data (`bpf_dynptr_from_skb`).
+    Skb,
+    /// XDP packet data (`bpf_dynptr_from_xdp`).
+    Xdp,
+}
+
+impl DynptrKind {
+    /// The kernel's name (`dynptr_type_str`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DynptrKind::Local => "local",
+            DynptrKind::Ringbuf => "ringbuf",
+            DynptrKind::Skb => "skb",
+            DynptrKind::Xdp => "xdp",
+        }
+    }
 }
 
 /// How far the kernel trusts a `PTR_TO_BTF_ID`.
@@ -96,6 +143,10 @@ impl PtrKind {
                 ..
             } => "ptr_",
             PtrKind::BtfId { .. } => "untrusted_ptr_",
+            PtrKind::Dynptr { .. } => "dynptr",
+            PtrKind::Iter => "iter_num",
+            PtrKind::Slice { rdonly: true, .. } => "rdonly_mem",
+            PtrKind::Slice { .. } => "mem",
         }
     }
 
@@ -169,11 +220,14 @@ impl fmt::Display for Value {
                 {
                     parts.push(format!("map={map}"));
                 }
-                if let PtrKind::Mem { size } = p.kind {
+                if let PtrKind::Mem { size } | PtrKind::Slice { size, .. } = p.kind {
                     parts.push(format!("size={size}"));
                 }
                 if let PtrKind::BtfId { type_id, .. } = p.kind {
                     parts.push(format!("btf_id={type_id}"));
+                }
+                if let PtrKind::Dynptr { kind, .. } = p.kind {
+                    parts.push(format!("type={}", kind.name()));
                 }
                 if p.id != 0 {
                     parts.push(format!("id={}", p.id));

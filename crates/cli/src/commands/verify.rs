@@ -46,15 +46,15 @@ fn needs_kernel_btf(p: &Program, prog_type: ProgramType) -> bool {
             .any(|i| matches!(i, Insn::Call(waggle_isa::CallTarget::Helper(158))))
 }
 
-/// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
-fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
+/// The offset of a top-level member of BTF type `value` that is the struct `name`
+/// (`bpf_spin_lock`, `bpf_timer`), if any.
+fn struct_member_off(btf: &Btf, value: u32, name: &str) -> Option<u32> {
     let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
         return None;
     };
     members.iter().find_map(|m| {
         let (id, kind) = btf.resolved(m.type_id).ok()?;
-        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
-            .then_some(m.bit_offset / 8)
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == name).then_some(m.bit_offset / 8)
     })
 }
 
@@ -83,7 +83,8 @@ fn desc(obj: &Object, spec: &MapSpec) -> MapDesc {
         flags: i.flags,
     });
     if let (Some(btf), Some(v)) = (&obj.btf, spec.btf_value_type_id) {
-        d.spin_lock_off = spin_lock_off(btf, v);
+        d.spin_lock_off = struct_member_off(btf, v, "bpf_spin_lock");
+        d.timer_off = struct_member_off(btf, v, "bpf_timer");
     }
     d
 }

@@ -10,10 +10,12 @@
 //! `trace_printk`), `ringbuf` (ring buffer, `perf_event_output`), `probe` (`probe_read*`),
 //! `strings` (`strtol`, `strtoul`, `strncmp`, `snprintf`, `csum_diff`), `task` (current
 //! task, `get_stack`, `get_func_ip`, `get_attach_cookie`), `packet` (`xdp_adjust_*`,
-//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks). Per-run
+//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks), `dynptr`
+//! (dynptr helpers, and the kfuncs, run as helpers `KFUNC_HELPER_BASE + id`). Per-run
 //! state they share (tail calls, the XDP frame, reservations, locks) is in `run_state`.
 
 mod control;
+mod dynptr;
 mod maps;
 mod misc;
 #[allow(unsafe_code)]
@@ -84,10 +86,12 @@ fn table() -> impl Iterator<Item = (u32, Body)> {
         ringbuf::HELPERS,
         strings::HELPERS,
         task::HELPERS,
+        dynptr::HELPERS,
     ]
     .into_iter()
     .flatten()
     .copied()
+    .chain(dynptr::kfunc_helpers())
 }
 
 /// Whether the runtime implements helper `id`.

@@ -69,7 +69,7 @@ fn ringbuf_reserve(
     Ok(addr)
 }
 
-fn commit(env: &Env, a: [u64; 5], discard: bool) -> Result<u64, HelperError> {
+pub(super) fn commit(env: &Env, a: [u64; 5], discard: bool) -> Result<u64, HelperError> {
     let what = if discard { "discard" } else { "submit" };
     // Only samples this run reserved (the verifier's reference tracking in the kernel).
     let map = run_state::released(a[0]).ok_or_else(|| {

@@ -68,6 +68,17 @@ fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
 pub fn object_maps(obj: &Object) -> Result<Vec<Option<OwnedFd>>, String> {
     let mut fds: Vec<Option<OwnedFd>> = Vec::new();
     for spec in &obj.maps {
+        // The wrapper passes no map BTF, which spin locks and timers need.
+        if let (Some(btf), Some(v)) = (&obj.btf, spec.btf_value_type_id)
+            && ["bpf_spin_lock", "bpf_timer"]
+                .iter()
+                .any(|n| super::objects::struct_member_off(btf, v, n).is_some())
+        {
+            return Err(format!(
+                "map {}: a spin lock or timer needs map BTF",
+                spec.name
+            ));
+        }
         let fd = kernel_map(spec)?;
         if let Some(data) = &spec.initial_data {
             waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0)

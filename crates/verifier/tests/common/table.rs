@@ -69,6 +69,10 @@ pub fn maps() -> Vec<MapDesc> {
         m(MapType::ArrayOfMaps, 4, 4, 4, 0),    // 10: no inner map description
         m(MapType::Array, 4, 16, 1, 1 << 7),    // 11: .rodata (frozen, read-only)
         m(MapType::DevmapHash, 4, 8, 4, 0),     // 12: struct bpf_devmap_val by ifindex
+        MapDesc {
+            timer_off: Some(8),
+            ..m(MapType::Array, 4, 24, 4, 0)
+        }, // 13: value { u64; struct bpf_timer }
     ]
 }
 
@@ -389,6 +393,46 @@ pub const CASES: &[Case] = &[
     c("ringbuf_use_after_submit", "xdp", "lddw map_idx %r1, 2; mov %r2, 16; mov %r3, 0; call 131; jeq %r0, 0, +5; mov %r6, %r0; mov %r1, %r0; mov %r2, 0; call 132; stdw [%r6], 1; mov %r0, 0; exit", e("R6 !read_ok")),
     c("ringbuf_oob_write", "xdp", "lddw map_idx %r1, 2; mov %r2, 16; mov %r3, 0; call 131; jeq %r0, 0, +4; stdw [%r0+16], 1; mov %r1, %r0; mov %r2, 0; call 132; mov %r0, 0; exit", e("invalid access to memory, mem_size=16 off=16 size=8")),
     c("ringbuf_null_deref", "xdp", "lddw map_idx %r1, 2; mov %r2, 16; mov %r3, 0; call 131; stdw [%r0], 1; mov %r0, 0; exit", e("R0 may be NULL")),
+    // ---- may_goto: both ways explored; loops through it end by construction ----
+    c("may_goto_endless_loop", "xdp", "mov %r0, 2; may_goto +1; ja -2; exit", OK),
+    c("may_goto_counter_loop", "xdp", "mov %r1, 0; may_goto +2; add %r1, 1; ja -3; mov %r0, 2; exit", OK),
+    c("may_goto_taken_path_checked", "xdp", "may_goto +1; mov %r0, 2; exit", e("R0 !read_ok")),
+    c("may_goto_loop_body_checked", "xdp", "mov %r1, 0; may_goto +3; add %r1, 1; jeq %r1, 3, +3; ja -4; mov %r0, 2; exit; ldxdw %r0, [%r1]; exit", e("R1 invalid mem access 'scalar'")),
+    c("loop_without_may_goto", "xdp", "mov %r0, 2; jeq %r0, 2, -2; exit", e("infinite loop detected")),
+    u("may_goto_unpriv_back_edge", "xdp", "mov %r0, 2; may_goto +1; ja -2; exit", e("back-edge")),
+    // ---- timers: the struct bpf_timer of a map value, callbacks run on their own ----
+    c("timer_init_callback_start", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r1, %r6; add %r1, 8; lddw func %r2, 9; call 170; mov %r1, %r6; add %r1, 8; mov %r2, 1000; mov %r3, 0; call 171; mov %r0, 0; exit; ldxdw %r0, [%r3+0]; mov %r0, 0; exit", OK),
+    c("timer_cancel", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r1, %r6; add %r1, 8; call 172; mov %r0, 0; exit", OK),
+    c("timer_cb_returns_1", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r1, %r6; add %r1, 8; lddw func %r2, 9; call 170; mov %r1, %r6; add %r1, 8; mov %r2, 1000; mov %r3, 0; call 171; mov %r0, 0; exit; mov %r0, 1; exit", e("At async callback return the register R0 has value 1 should have been in [0, 0]")),
+    c("timer_cb_has_no_caller_regs", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r1, %r6; add %r1, 8; lddw func %r2, 9; call 170; mov %r1, %r6; add %r1, 8; mov %r2, 1000; mov %r3, 0; call 171; mov %r0, 0; exit; mov %r0, %r6; exit", e("R6 !read_ok")),
+    c("timer_cb_value_oob", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r1, %r6; add %r1, 8; lddw func %r2, 9; call 170; mov %r1, %r6; add %r1, 8; mov %r2, 1000; mov %r3, 0; call 171; mov %r0, 0; exit; ldxdw %r0, [%r3+24]; mov %r0, 0; exit", e("invalid access to map value, value_size=24 off=24 size=8")),
+    c("timer_wrong_offset", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r0, 0; exit", e("off 0 doesn't point to 'struct bpf_timer' that is at 8")),
+    c("timer_without_btf", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; lddw map_idx %r2, 1; mov %r3, 1; call 169; mov %r0, 0; exit", e("has to have BTF in order to use bpf_timer")),
+    c("timer_other_map", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 1; mov %r3, 1; call 169; mov %r0, 0; exit", e("timer pointer in R1 map_uid=0 doesn't match map pointer in R2")),
+    c("timer_direct_access", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; ldxdw %r0, [%r6+8]; exit", e("bpf_timer cannot be accessed directly by load/store")),
+    c("timer_in_kprobe", "kprobe", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 13; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; add %r1, 8; lddw map_idx %r2, 13; mov %r3, 1; call 169; mov %r0, 0; exit", e("tracing progs cannot use bpf_timer yet")),
+    // ---- dynptrs (helpers): stack slots, kinds, references, slices ----
+    c("dynptr_local_read", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", OK),
+    c("dynptr_local_write", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; stdw [%r10-40], 7; mov %r1, %r10; add %r1, -32; mov %r2, 8; mov %r3, %r10; add %r3, -40; mov %r4, 8; mov %r5, 0; call 202; mov %r0, 0; exit", OK),
+    c("dynptr_read_uninit", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", e("Expected an initialized dynptr as arg #2")),
+    c("dynptr_local_overwritten", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; stdw [%r10-32], 0; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", e("Expected an initialized dynptr as arg #2")),
+    c("dynptr_from_stack_refused", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -4; mov %r2, 4; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", e("Unsupported reg type fp for bpf_dynptr_from_mem data")),
+    c("dynptr_local_reinit", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r6, %r0; mov %r1, %r6; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r6; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", OK),
+    c("dynptr_8_byte_aligned", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -24; call 197; mov %r1, %r10; add %r1, -40; mov %r2, 8; mov %r3, %r10; add %r3, -24; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", OK),
+    c("dynptr_misaligned", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -36; call 197; mov %r0, 0; exit", e("cannot pass in dynptr at an offset=-36")),
+    c("dynptr_slot_read", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; ldxdw %r0, [%r10-32]; exit", e("invalid read from stack off -32+0 size 8")),
+    c("dynptr_helper_writes_over_it", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -32; mov %r2, 8; mov %r3, %r10; add %r3, -32; mov %r4, 0; mov %r5, 0; call 201; mov %r0, 0; exit", e("potential write to dynptr at off=-32 disallowed")),
+    c("dynptr_ringbuf_submit", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", OK),
+    c("dynptr_ringbuf_discard_on_failure", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; jeq %r0, 0, +6; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 200; mov %r0, 0; exit; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", OK),
+    c("dynptr_ringbuf_leak", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r0, 0; exit", e("Unreleased reference")),
+    c("dynptr_ringbuf_overwrite", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; stdw [%r10-8], 0; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", e("cannot overwrite referenced dynptr")),
+    c("dynptr_ringbuf_reserve_again", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", e("cannot overwrite referenced dynptr")),
+    c("dynptr_ringbuf_double_submit", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", e("arg 1 is an unacquired reference")),
+    c("dynptr_submit_local", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 1; call 1; jne %r0, 0, +2; mov %r0, 0; exit; mov %r1, %r0; mov %r2, 16; mov %r3, 0; mov %r4, %r10; add %r4, -32; call 197; mov %r1, %r10; add %r1, -32; mov %r2, 0; call 199; mov %r0, 0; exit", e("arg 1 is an unacquired reference")),
+    c("dynptr_data_write", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; mov %r3, 8; call 203; jeq %r0, 0, +1; stdw [%r0], 1; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", OK),
+    c("dynptr_data_null", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; mov %r3, 8; call 203; stdw [%r0], 1; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", e("R0 may be NULL")),
+    c("dynptr_data_oob", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; mov %r3, 8; call 203; jeq %r0, 0, +1; stdw [%r0+8], 1; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; mov %r0, 0; exit", e("invalid access to memory, mem_size=8 off=8 size=8")),
+    c("dynptr_data_after_submit", "xdp", "lddw map_idx %r1, 2; mov %r2, 8; mov %r3, 0; mov %r4, %r10; add %r4, -16; call 198; mov %r1, %r10; add %r1, -16; mov %r2, 0; mov %r3, 8; call 203; mov %r6, %r0; mov %r1, %r10; add %r1, -16; mov %r2, 0; call 199; jeq %r6, 0, +1; stdw [%r6], 1; mov %r0, 0; exit", e("R6 !read_ok")),
     c("ringbuf_submit_null", "xdp", "lddw map_idx %r1, 2; mov %r2, 16; mov %r3, 0; call 131; mov %r1, %r0; mov %r2, 0; call 132; mov %r0, 0; exit", e("expected=ringbuf_mem")),
     c("ringbuf_submit_modified", "xdp", "lddw map_idx %r1, 2; mov %r2, 16; mov %r3, 0; call 131; jeq %r0, 0, +4; add %r0, 8; mov %r1, %r0; mov %r2, 0; call 132; mov %r0, 0; exit", e("zero offset")),
     c("ringbuf_size_not_const", "xdp", "call 7; mov %r2, %r0; lddw map_idx %r1, 2; mov %r3, 0; call 131; mov %r0, 0; exit", e("is not a known constant")),
@@ -525,7 +569,11 @@ pub const CASES: &[Case] = &[
     c("ptr_add32_privileged", "unspec", "mov %r2, %r10; add32 %r2, 8; mov %r0, 0; exit", e("32-bit pointer arithmetic prohibited")),
     // ---- unsupported features are refused, not accepted ----
     c("callx_refused", "unspec", "mov %r1, 0; callx %r1; exit", e("indirect call")),
-    c("may_goto_refused", "unspec", "may_goto +0; mov %r0, 0; exit", e("may_goto")),
+    u("kfunc_unprivileged", "xdp", "call kfunc 1; mov %r0, 0; exit", e("allowed for CAP_BPF and CAP_SYS_ADMIN")),
+    // Linux refuses callx too, whatever the register holds (a function's address here).
+    c("callx_refused_xdp", "xdp", "mov %r1, 1; callx %r1; mov %r0, 0; exit", e("indirect call")),
+    c("callx_function_refused", "xdp", "lddw func %r1, 4; callx %r1; mov %r0, 0; exit; mov %r0, 0; exit", e("indirect call")),
+    c("may_goto_zero_offset", "unspec", "may_goto +0; mov %r0, 0; exit", OK),
     c("lddw_map_fd_refused", "unspec", "lddw map_fd %r1, 3; mov %r0, 0; exit", e("not supported")),
     c("kfunc_refused", "unspec", "call runtime 5; exit", e("kernel function call")),
 ];
