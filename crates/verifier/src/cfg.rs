@@ -170,7 +170,90 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             }
         }
     }
-    // Reachability and back-edges by depth-first search from each reached subprogram.
+    // A program without backward jumps has no loop: one sweep in reverse order computes its
+    // liveness, and back-edges need no search.
+    let cyclic = insns.iter().enumerate().any(|(pc, insn)| {
+        matches!(
+            insn,
+            Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }
+        ) && insn.jump_target(pc).is_some_and(|t| t <= pc as i64)
+    });
+    // Reachability: forward sweeps when back-edges are allowed or impossible (no stack, no
+    // per-instruction bookkeeping), else a depth-first search that finds them.
+    let reached = if privileged || !cyclic {
+        reach_by_sweeps(insns, &cfg)
+    } else {
+        None
+    };
+    let color = match reached {
+        Some(r) => r,
+        None => reach_by_search(insns, &cfg, privileged)?,
+    };
+    for pc in 0..len {
+        if color[pc] == 0 && insns[pc] != Insn::LddwHigh {
+            return Err((
+                pc,
+                Fail::new(
+                    format!("unreachable insn {pc}"),
+                    "no path leads here; remove the dead code",
+                ),
+            ));
+        }
+    }
+    cfg.live = liveness(insns, cyclic);
+    Ok(cfg)
+}
+
+/// The function a `call` or `lddw func` at `pc` refers to, if any.
+fn callee_start(insns: &[Insn], pc: usize) -> Option<i64> {
+    match insns[pc] {
+        Insn::Call(CallTarget::Local(_)) => insns[pc].jump_target(pc),
+        Insn::Lddw {
+            kind: LddwKind::Func,
+            imm,
+            ..
+        } => Some(func_target(pc, imm)),
+        _ => None,
+    }
+}
+
+/// Reachable slots (non-zero) by forward sweeps: a sweep marks the successors of every
+/// reached slot, so code reached only through jumps or calls backwards needs another one.
+/// `None` if a few sweeps do not settle (then the search decides).
+fn reach_by_sweeps(insns: &[Insn], cfg: &Cfg) -> Option<Vec<u8>> {
+    let len = insns.len();
+    let mut reached = vec![0u8; len];
+    reached[0] = 1;
+    for _ in 0..4 {
+        let mut again = false;
+        for pc in 0..len {
+            if reached[pc] == 0 || insns[pc] == Insn::LddwHigh {
+                continue;
+            }
+            let mut mark = |t: usize| {
+                if t < len && reached[t] == 0 {
+                    reached[t] = 1;
+                    again |= t <= pc;
+                }
+            };
+            for &s in successors(insns, pc).as_slice() {
+                mark(s);
+            }
+            if let Some(t) = callee_start(insns, pc) {
+                mark(cfg.starts[cfg.subprog_of(t as usize)]);
+            }
+        }
+        if !again {
+            return Some(reached);
+        }
+    }
+    None
+}
+
+/// Reachable slots (non-zero) by depth-first search from each reached subprogram, refusing
+/// back-edges unless `privileged`.
+fn reach_by_search(insns: &[Insn], cfg: &Cfg, privileged: bool) -> Result<Vec<u8>, (usize, Fail)> {
+    let len = insns.len();
     let mut color = vec![0u8; len]; // 0 white, 1 on stack, 2 done
     let mut reached_sp = vec![false; cfg.starts.len()];
     reached_sp[0] = true;
@@ -204,16 +287,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             } else {
                 color[pc] = 2;
                 stack.pop();
-                let target = match insns[pc] {
-                    Insn::Call(CallTarget::Local(_)) => insns[pc].jump_target(pc),
-                    Insn::Lddw {
-                        kind: LddwKind::Func,
-                        imm,
-                        ..
-                    } => Some(func_target(pc, imm)),
-                    _ => None,
-                };
-                if let Some(t) = target {
+                if let Some(t) = callee_start(insns, pc) {
                     let callee = cfg.subprog_of(t as usize);
                     if !reached_sp[callee] {
                         reached_sp[callee] = true;
@@ -223,19 +297,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             }
         }
     }
-    for pc in 0..len {
-        if color[pc] == 0 && insns[pc] != Insn::LddwHigh {
-            return Err((
-                pc,
-                Fail::new(
-                    format!("unreachable insn {pc}"),
-                    "no path leads here; remove the dead code",
-                ),
-            ));
-        }
-    }
-    cfg.live = liveness(insns);
-    Ok(cfg)
+    Ok(color)
 }
 
 const ARGS: u16 = 0b11_1110; // r1..=r5
@@ -294,9 +356,37 @@ fn use_def(insn: &Insn) -> (u16, u16) {
 }
 
 /// Backward data-flow: registers live on entry to each slot.
-fn liveness(insns: &[Insn]) -> Vec<u16> {
+///
+/// Sweeps in reverse order first: a slot is then computed after its forward successors, so
+/// one sweep is exact without loops, and each further one carries liveness once more around
+/// every loop. Deeply nested loops that do not settle in a few sweeps finish with a worklist.
+fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
     let len = insns.len();
     let mut live = vec![0u16; len];
+    for _ in 0..4 {
+        let mut changed = false;
+        for pc in (0..len).rev() {
+            if insns[pc] == Insn::LddwHigh {
+                continue;
+            }
+            let out = successors(insns, pc)
+                .as_slice()
+                .iter()
+                .filter(|&&s| s < len)
+                .fold(0u16, |acc, &s| acc | live[s]);
+            let (u, d) = use_def(&insns[pc]);
+            let inn = u | (out & !d);
+            if inn != live[pc] {
+                live[pc] = inn;
+                changed = true;
+            }
+        }
+        if !cyclic || !changed {
+            return live;
+        }
+    }
+    // Every value so far is below the fixpoint (they only grow from empty), so the worklist
+    // may start from them.
     // Predecessors in one array (CSR: those of `pc` are `preds[first[pc]..first[pc + 1]]`),
     // not one vector per instruction.
     // u32 indices: programs have at most 1,000,000 slots (validated before).
@@ -323,7 +413,6 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
         preds[fill[s] as usize] = pc as u32;
         fill[s] += 1;
     });
-    let ud: Vec<(u16, u16)> = insns.iter().map(use_def).collect();
     let mut work: Vec<u32> = (0..len as u32).collect();
     let mut queued = vec![true; len];
     while let Some(pc) = work.pop() {
@@ -337,7 +426,7 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
             .iter()
             .filter(|&&s| s < len)
             .fold(0u16, |acc, &s| acc | live[s]);
-        let (u, d) = ud[pc];
+        let (u, d) = use_def(&insns[pc]);
         let inn = u | (out & !d);
         if inn != live[pc] {
             live[pc] = inn;

@@ -14,22 +14,29 @@ pub const MAX_CALL_FRAMES: usize = 8;
 
 impl Env<'_> {
     /// Read register `r`, which must be initialised.
+    #[inline]
     pub fn read(&self, st: &State, r: Reg) -> VResult<Value> {
         let v = *st.reg(r.index());
-        if v == Value::NotInit {
-            let hint = if r == Reg::R0 {
-                "r0 is read before anything was written to it (helpers and calls set it; set it before exit)".to_owned()
-            } else if (1..=5).contains(&r.number()) && st.cur().regs[0] != Value::NotInit {
-                format!(
-                    "r{0} is not initialised here; note that calls clobber r1-r5, so r{0} must be set again after a call",
-                    r.number()
-                )
-            } else {
-                format!("r{} is read before anything was written to it", r.number())
-            };
-            return Err(Fail::new(format!("R{} !read_ok", r.number()), hint));
+        if matches!(v, Value::NotInit) {
+            return Err(self.not_init(st, r));
         }
         Ok(v)
+    }
+
+    /// The refusal for reading uninitialised register `r`.
+    #[cold]
+    fn not_init(&self, st: &State, r: Reg) -> Fail {
+        let hint = if r == Reg::R0 {
+            "r0 is read before anything was written to it (helpers and calls set it; set it before exit)".to_owned()
+        } else if (1..=5).contains(&r.number()) && st.cur().regs[0] != Value::NotInit {
+            format!(
+                "r{0} is not initialised here; note that calls clobber r1-r5, so r{0} must be set again after a call",
+                r.number()
+            )
+        } else {
+            format!("r{} is read before anything was written to it", r.number())
+        };
+        Fail::new(format!("R{} !read_ok", r.number()), hint)
     }
 
     /// Check the instruction at `pc` in state `st`, updating it.

@@ -223,7 +223,7 @@ impl Slot {
 
     /// Forget the spilled register, keeping its bytes as initialised data.
     pub fn demote_spill(&mut self) {
-        if self.spill != Value::NotInit {
+        if !matches!(self.spill, Value::NotInit) {
             for b in &mut self.bytes {
                 if *b == ByteKind::Spill {
                     *b = ByteKind::Misc;
@@ -314,21 +314,25 @@ pub struct Lock {
 
 impl State {
     /// The innermost frame.
+    #[inline]
     pub fn cur(&self) -> &Frame {
         self.frames.last().expect("at least one frame")
     }
 
     /// The innermost frame, mutably.
+    #[inline]
     pub fn cur_mut(&mut self) -> &mut Frame {
         self.frames.last_mut().expect("at least one frame")
     }
 
     /// Register `r` of the innermost frame.
+    #[inline]
     pub fn reg(&self, r: usize) -> &Value {
         &self.cur().regs[r]
     }
 
     /// Set register `r` of the innermost frame.
+    #[inline]
     pub fn set_reg(&mut self, r: usize, v: Value) {
         self.cur_mut().regs[r] = v;
     }
@@ -342,7 +346,7 @@ impl State {
             // The shared stack is copied only if a spilled value changes.
             for i in 0..fr.stack.len() {
                 let old = fr.stack[i].spill;
-                if old == Value::NotInit {
+                if matches!(old, Value::NotInit) {
                     continue;
                 }
                 let mut v = old;
@@ -350,7 +354,7 @@ impl State {
                 if v != old {
                     let s = &mut Rc::make_mut(&mut fr.stack)[i];
                     s.spill = v;
-                    if v == Value::NotInit {
+                    if matches!(v, Value::NotInit) {
                         // A spilled value that became invalid leaves unusable bytes behind.
                         s.bytes = [ByteKind::Invalid; 8];
                     }
@@ -367,13 +371,13 @@ impl State {
                 let _ = write!(out, "frame{fi}: ");
             }
             for (i, r) in fr.regs.iter().enumerate() {
-                if *r != Value::NotInit {
+                if !matches!(*r, Value::NotInit) {
                     let _ = write!(out, "R{i}={r} ");
                 }
             }
             for (i, s) in fr.stack.iter().enumerate() {
                 let off = -8 * (i as i64 + 1);
-                if s.spill != Value::NotInit {
+                if !matches!(s.spill, Value::NotInit) {
                     let _ = write!(out, "fp{off}={} ", s.spill);
                 } else if s.bytes.iter().any(|b| *b != ByteKind::Invalid) {
                     let m: String = s
@@ -488,8 +492,8 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bo
                 }
                 continue;
             }
-            if so.spill != Value::NotInit {
-                if sc.spill == Value::NotInit
+            if !matches!(so.spill, Value::NotInit) {
+                if matches!(sc.spill, Value::NotInit)
                     || !value_covers(&so.spill, &sc.spill, &mut ids, false)
                 {
                     return false;
