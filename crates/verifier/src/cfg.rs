@@ -2,7 +2,7 @@
 //! their subprogram, every instruction reachable, no back-edges for unprivileged loaders.
 
 use crate::explore::Fail;
-use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, LddwKind, Operand, PacketMode, Reg};
+use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, LddwKind, Operand, PacketMode, Reg, Width};
 
 /// The program's control-flow facts.
 pub struct Cfg {
@@ -15,6 +15,9 @@ pub struct Cfg {
     /// Registers live on entry to each slot (bit `r`): some path from there reads `r` in this
     /// function before writing it.
     pub live: Vec<u16>,
+    /// Registers whose exact value may matter on entry to each slot (bit `r`), see
+    /// [`precision`]; filled once the program type's return rule is known.
+    pub precise: Vec<u16>,
     /// Helper calls that call a callback (`bpf_loop`, `bpf_for_each_map_elem`).
     pub callback_site: Vec<bool>,
 }
@@ -112,6 +115,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         callees: vec![Vec::new(); starts.len()],
         starts,
         live: Vec::new(),
+        precise: Vec::new(),
         callback_site: vec![false; len],
     };
     for sp in 0..cfg.starts.len() {
@@ -162,8 +166,10 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                         ));
                     }
                     cfg.prune[t] = true;
+                    // Like Linux (`visit_insn`): the conditional jump itself, so a state seen
+                    // before is pruned before it splits in two.
                     if matches!(insns[pc], Insn::Jump { .. } | Insn::MayGoto { .. }) {
-                        cfg.prune[pc + 1] = true;
+                        cfg.prune[pc] = true;
                     }
                 }
                 _ => {}
@@ -356,33 +362,43 @@ fn use_def(insn: &Insn) -> (u16, u16) {
 }
 
 /// Backward data-flow: registers live on entry to each slot.
+fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
+    backward(insns, cyclic, |insn, _, out| {
+        let (u, d) = use_def(insn);
+        u | (out & !d)
+    })
+}
+
+/// The least solution of a backward register data-flow problem: `transfer(insn, pc, out)` gives
+/// the set on entry to `pc` from the union `out` of its successors' sets (monotone in `out`).
 ///
 /// Sweeps in reverse order first: a slot is then computed after its forward successors, so
-/// one sweep is exact without loops, and each further one carries liveness once more around
+/// one sweep is exact without loops, and each further one carries the sets once more around
 /// every loop. Deeply nested loops that do not settle in a few sweeps finish with a worklist.
-fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
+fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -> u16) -> Vec<u16> {
     let len = insns.len();
-    let mut live = vec![0u16; len];
+    let mut set = vec![0u16; len];
+    let out_of = |set: &[u16], pc: usize| {
+        successors(insns, pc)
+            .as_slice()
+            .iter()
+            .filter(|&&s| s < len)
+            .fold(0u16, |acc, &s| acc | set[s])
+    };
     for _ in 0..4 {
         let mut changed = false;
         for pc in (0..len).rev() {
             if insns[pc] == Insn::LddwHigh {
                 continue;
             }
-            let out = successors(insns, pc)
-                .as_slice()
-                .iter()
-                .filter(|&&s| s < len)
-                .fold(0u16, |acc, &s| acc | live[s]);
-            let (u, d) = use_def(&insns[pc]);
-            let inn = u | (out & !d);
-            if inn != live[pc] {
-                live[pc] = inn;
+            let inn = transfer(&insns[pc], pc, out_of(&set, pc));
+            if inn != set[pc] {
+                set[pc] = inn;
                 changed = true;
             }
         }
         if !cyclic || !changed {
-            return live;
+            return set;
         }
     }
     // Every value so far is below the fixpoint (they only grow from empty), so the worklist
@@ -421,15 +437,9 @@ fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
         if insns[pc] == Insn::LddwHigh {
             continue;
         }
-        let out = successors(insns, pc)
-            .as_slice()
-            .iter()
-            .filter(|&&s| s < len)
-            .fold(0u16, |acc, &s| acc | live[s]);
-        let (u, d) = use_def(&insns[pc]);
-        let inn = u | (out & !d);
-        if inn != live[pc] {
-            live[pc] = inn;
+        let inn = transfer(&insns[pc], pc, out_of(&set, pc));
+        if inn != set[pc] {
+            set[pc] = inn;
             for &p in &preds[first[pc] as usize..first[pc + 1] as usize] {
                 if !queued[p as usize] {
                     queued[p as usize] = true;
@@ -438,5 +448,78 @@ fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
             }
         }
     }
-    live
+    set
+}
+
+/// Registers whose exact value may matter on entry to each slot (bit `r`): some path from
+/// there, before overwriting `r`, lets its value (or a value computed from it) decide a
+/// jump, an address, a helper or function argument, a value stored to memory, a pointer
+/// offset, or a checked return value. The other registers, when numbers, may hold any
+/// number without changing what the program may do; see "Precision" in the crate docs.
+///
+/// `main_exit_checked`: whether the program type checks the value the main function returns
+/// (exits of other functions always count: their caller or helper uses r0).
+pub fn precision(insns: &[Insn], cfg: &Cfg, main_exit_checked: bool) -> Vec<u16> {
+    let main_end = cfg.starts.get(1).copied().unwrap_or(insns.len());
+    // The main function is never called itself (a callee starting at slot 0 is refused as
+    // recursion, but be sure): its exits return to the loader only.
+    let main_called = cfg.callees.iter().any(|c| c.contains(&0));
+    let cyclic = insns.iter().enumerate().any(|(pc, insn)| {
+        matches!(
+            insn,
+            Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }
+        ) && insn.jump_target(pc).is_some_and(|t| t <= pc as i64)
+    });
+    backward(insns, cyclic, |insn, pc, out| {
+        let reg = |o: &Operand| match o {
+            Operand::Reg(r) => bit(*r),
+            Operand::Imm(_) => 0,
+        };
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let d = bit(*dst);
+                let mov = matches!(
+                    op,
+                    AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+                );
+                let mut inn = out & !d;
+                if out & d != 0 {
+                    // The result matters, so do the operands.
+                    inn |= reg(src) | if mov { 0 } else { d };
+                }
+                if matches!(op, AluOp::Add | AluOp::Sub)
+                    && *width == Width::W64
+                    && let Operand::Reg(_) = src
+                {
+                    // Either may be a pointer: then the number's bounds decide whether the
+                    // arithmetic is allowed and where the pointer points.
+                    inn |= reg(src) | d;
+                }
+                inn
+            }
+            Insn::Neg { .. } | Insn::Endian { .. } => out,
+            Insn::Lddw { dst, .. } => out & !bit(*dst),
+            Insn::Load { dst, src, .. } => (out & !bit(*dst)) | bit(*src),
+            Insn::Store { dst, src, .. } => out | bit(*dst) | reg(src),
+            Insn::Atomic { .. } | Insn::LoadPacket { .. } | Insn::Call(_) | Insn::Callx { .. } => {
+                // Every register read decides an address, an argument or a stored value.
+                let (u, d) = use_def(insn);
+                u | (out & !d)
+            }
+            Insn::Jump { dst, src, .. } => out | bit(*dst) | reg(src),
+            Insn::Exit => {
+                if pc < main_end && !main_called && !main_exit_checked {
+                    0
+                } else {
+                    1
+                }
+            }
+            Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::LddwHigh => out,
+        }
+    })
 }

@@ -290,6 +290,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             opts.attach_to.as_deref(),
         ),
     };
+    env.cfg.precise = cfg::precision(insns, &env.cfg, env.exit_range().is_some());
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],
         refs: Vec::new(),
@@ -349,6 +350,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &cur.st,
                         false,
                         env.cfg.live[pc],
+                        u16::MAX,
                         opts.allow_uninit_stack,
                     )
                 {
@@ -366,6 +368,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &cur.st,
                             false,
                             env.cfg.live[pc],
+                            u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
                             pruned = true;
@@ -377,6 +380,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &cur.st,
                             true,
                             env.cfg.live[pc],
+                            u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
                             let path = paths.slots(insns, cur.path, pc);
@@ -391,6 +395,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &cur.st,
                         false,
                         env.cfg.live[pc],
+                        env.cfg.precise[pc],
                         opts.allow_uninit_stack,
                     ) {
                         pruned = true;

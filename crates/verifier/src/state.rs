@@ -455,12 +455,22 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
 /// two are the same up to renaming of ids).
 ///
 /// Registers of the innermost frame outside `live` are ignored: no path from here reads them
-/// before writing them, so their values cannot matter.
+/// before writing them, so their values cannot matter. Without `exact`, numbers in registers of
+/// the innermost frame outside `precise` cover any number: no path from here lets their value
+/// decide anything the verifier checks (see "Precision" in the crate docs). Pass `u16::MAX`
+/// to compare every register.
 ///
 /// `uninit_reads`: whether uninitialised stack may be read (as an unknown number). Then an
 /// unwritten byte of `old` is no longer "never read" but "any number", and covers only data
 /// or spilled numbers, like the kernel's `stacksafe` with `allow_uninit_stack`.
-pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bool) -> bool {
+pub fn covers(
+    old: &State,
+    cur: &State,
+    exact: bool,
+    live: u16,
+    precise: u16,
+    uninit_reads: bool,
+) -> bool {
     if old.frames.len() != cur.frames.len()
         || old.refs.len() != cur.refs.len()
         || old.rcu != cur.rcu
@@ -475,8 +485,16 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bo
             return false;
         }
         for (r, (a, b)) in fo.regs.iter().zip(&fc.regs).enumerate() {
-            if fi == innermost && r < 10 && live & (1 << r) == 0 {
-                continue;
+            if fi == innermost && r < 10 {
+                if live & (1 << r) == 0 {
+                    continue;
+                }
+                if !exact
+                    && precise & (1 << r) == 0
+                    && matches!((a, b), (Value::Scalar(_), Value::Scalar(_)))
+                {
+                    continue;
+                }
             }
             if !value_covers(a, b, &mut ids, exact) {
                 return false;
