@@ -96,7 +96,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         } = *insn
         {
             let t = func_target(pc, imm);
-            if t < 0 || t as usize >= len || insns[t as usize] == Insn::LddwHigh {
+            if t < 0 || t as usize >= len || matches!(insns[t as usize], Insn::LddwHigh) {
                 return Err((
                     pc,
                     Fail::new(
@@ -120,7 +120,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
     };
     for sp in 0..cfg.starts.len() {
         let (start, end) = (cfg.starts[sp], cfg.end(sp, len));
-        let last = if end >= 2 && insns[end - 1] == Insn::LddwHigh {
+        let last = if end >= 2 && matches!(insns[end - 1], Insn::LddwHigh) {
             end - 2
         } else {
             end - 1
@@ -196,7 +196,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         None => reach_by_search(insns, &cfg, privileged)?,
     };
     for pc in 0..len {
-        if color[pc] == 0 && insns[pc] != Insn::LddwHigh {
+        if color[pc] == 0 && !matches!(insns[pc], Insn::LddwHigh) {
             return Err((
                 pc,
                 Fail::new(
@@ -233,7 +233,7 @@ fn reach_by_sweeps(insns: &[Insn], cfg: &Cfg) -> Option<Vec<u8>> {
     for _ in 0..4 {
         let mut again = false;
         for pc in 0..len {
-            if reached[pc] == 0 || insns[pc] == Insn::LddwHigh {
+            if reached[pc] == 0 || matches!(insns[pc], Insn::LddwHigh) {
                 continue;
             }
             let mut mark = |t: usize| {
@@ -388,7 +388,7 @@ fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -
     for _ in 0..4 {
         let mut changed = false;
         for pc in (0..len).rev() {
-            if insns[pc] == Insn::LddwHigh {
+            if matches!(insns[pc], Insn::LddwHigh) {
                 continue;
             }
             let inn = transfer(&insns[pc], pc, out_of(&set, pc));
@@ -409,7 +409,7 @@ fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -
     let mut first = vec![0u32; len + 1];
     let each_edge = |f: &mut dyn FnMut(usize, usize)| {
         for pc in 0..len {
-            if insns[pc] == Insn::LddwHigh {
+            if matches!(insns[pc], Insn::LddwHigh) {
                 continue;
             }
             for &s in successors(insns, pc).as_slice() {
@@ -434,7 +434,7 @@ fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -
     while let Some(pc) = work.pop() {
         let pc = pc as usize;
         queued[pc] = false;
-        if insns[pc] == Insn::LddwHigh {
+        if matches!(insns[pc], Insn::LddwHigh) {
             continue;
         }
         let inn = transfer(&insns[pc], pc, out_of(&set, pc));

@@ -439,9 +439,10 @@ impl Env<'_> {
                 Width::W32 => Scalar::konst(u64::from(i as u32)),
             }),
         };
-        let both = |st: &State| Flow::Cond {
+        // The current state becomes one of the outcomes: only a branch both ways costs a copy.
+        let both = |st: &mut State| Flow::Cond {
             taken: Some(st.clone()),
-            fall: Some(st.clone()),
+            fall: Some(take(st)),
             target,
         };
         match (dv, sv) {
@@ -449,13 +450,13 @@ impl Env<'_> {
                 if src == Operand::Reg(dst) {
                     return Ok(match same_reg_outcome(op) {
                         Some(true) => Flow::Cond {
-                            taken: Some(st.clone()),
+                            taken: Some(take(st)),
                             fall: None,
                             target,
                         },
                         Some(false) => Flow::Cond {
                             taken: None,
-                            fall: Some(st.clone()),
+                            fall: Some(take(st)),
                             target,
                         },
                         None => both(st),
@@ -492,13 +493,13 @@ impl Env<'_> {
                     let (null, nonnull) = if p.maybe_null {
                         let mut n = st.clone();
                         mark_null(&mut n, p.id, true);
-                        let mut nn = st.clone();
+                        let mut nn = take(st);
                         mark_null(&mut nn, p.id, false);
                         (Some(n), Some(nn))
                     } else if Self::btf_may_be_zero(&p) {
-                        (Some(st.clone()), Some(st.clone()))
+                        (Some(st.clone()), Some(take(st)))
                     } else {
-                        (None, Some(st.clone()))
+                        (None, Some(take(st)))
                     };
                     let (taken, fall) = if op == JmpOp::Jeq {
                         (null, nonnull)
@@ -698,7 +699,7 @@ pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
 
 /// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
 /// learns that `pkt.off` bytes are inside the packet.
-fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
+fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
     use PtrKind as K;
     let is_end = |x: &Ptr, of: &Ptr| match (of.kind, x.kind) {
         (K::Packet, K::PacketEnd) => true,
@@ -735,7 +736,7 @@ fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option
             }
         });
     }
-    let other = st.clone();
+    let other = take(st);
     let (taken, fall) = if taken_le {
         (good, other)
     } else {
