@@ -12,12 +12,12 @@ pub struct Cfg {
     pub prune: Vec<bool>,
     /// Static callees of each subprogram.
     pub callees: Vec<Vec<usize>>,
-    /// Registers live on entry to each slot (bit `r`): some path from there reads `r` in this
-    /// function before writing it.
-    pub live: Vec<u16>,
-    /// Registers whose exact value may matter on entry to each slot (bit `r`), see
-    /// [`precision`]; filled once the program type's return rule is known.
-    pub precise: Vec<u16>,
+    /// Per slot, filled by [`registers`] once the program type's return rule is known: the
+    /// registers live on entry (low 16 bits, bit `r`: some path from there reads `r` in this
+    /// function before writing it) and those whose exact value may matter (high 16 bits).
+    pub regs: Vec<u32>,
+    /// Whether some jump goes backwards (the program may loop).
+    pub cyclic: bool,
     /// Helper calls that call a callback (`bpf_loop`, `bpf_for_each_map_elem`).
     pub callback_site: Vec<bool>,
 }
@@ -33,6 +33,18 @@ pub fn func_target(pc: usize, imm: u64) -> i64 {
 }
 
 impl Cfg {
+    /// Registers live on entry to `pc` (bit `r`).
+    #[inline]
+    pub fn live(&self, pc: usize) -> u16 {
+        self.regs[pc] as u16
+    }
+
+    /// Registers whose exact value may matter on entry to `pc` (bit `r`), see [`registers`].
+    #[inline]
+    pub fn precise(&self, pc: usize) -> u16 {
+        (self.regs[pc] >> 16) as u16
+    }
+
     /// The subprogram containing `pc`.
     pub fn subprog_of(&self, pc: usize) -> usize {
         match self.starts.binary_search(&pc) {
@@ -114,8 +126,8 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         prune: vec![false; len],
         callees: vec![Vec::new(); starts.len()],
         starts,
-        live: Vec::new(),
-        precise: Vec::new(),
+        regs: Vec::new(),
+        cyclic: false,
         callback_site: vec![false; len],
     };
     for sp in 0..cfg.starts.len() {
@@ -206,7 +218,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             ));
         }
     }
-    cfg.live = liveness(insns, cyclic);
+    cfg.cyclic = cyclic;
     Ok(cfg)
 }
 
@@ -361,29 +373,21 @@ fn use_def(insn: &Insn) -> (u16, u16) {
     }
 }
 
-/// Backward data-flow: registers live on entry to each slot.
-fn liveness(insns: &[Insn], cyclic: bool) -> Vec<u16> {
-    backward(insns, cyclic, |insn, _, out| {
-        let (u, d) = use_def(insn);
-        u | (out & !d)
-    })
-}
-
 /// The least solution of a backward register data-flow problem: `transfer(insn, pc, out)` gives
 /// the set on entry to `pc` from the union `out` of its successors' sets (monotone in `out`).
 ///
 /// Sweeps in reverse order first: a slot is then computed after its forward successors, so
 /// one sweep is exact without loops, and each further one carries the sets once more around
 /// every loop. Deeply nested loops that do not settle in a few sweeps finish with a worklist.
-fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -> u16) -> Vec<u16> {
+fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u32) -> u32) -> Vec<u32> {
     let len = insns.len();
-    let mut set = vec![0u16; len];
-    let out_of = |set: &[u16], pc: usize| {
+    let mut set = vec![0u32; len];
+    let out_of = |set: &[u32], pc: usize| {
         successors(insns, pc)
             .as_slice()
             .iter()
             .filter(|&&s| s < len)
-            .fold(0u16, |acc, &s| acc | set[s])
+            .fold(0u32, |acc, &s| acc | set[s])
     };
     for _ in 0..4 {
         let mut changed = false;
@@ -451,75 +455,78 @@ fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u16) -
     set
 }
 
-/// Registers whose exact value may matter on entry to each slot (bit `r`): some path from
-/// there, before overwriting `r`, lets its value (or a value computed from it) decide a
-/// jump, an address, a helper or function argument, a value stored to memory, a pointer
-/// offset, or a checked return value. The other registers, when numbers, may hold any
-/// number without changing what the program may do; see "Precision" in the crate docs.
+/// Per slot: the registers live on entry (low 16 bits) and those whose exact value may
+/// matter (high 16 bits), in one backward pass.
+///
+/// Liveness: some path from the slot reads the register in this function before writing it.
+/// Precision: some path from there, before overwriting the register, lets its value (or a
+/// value computed from it) decide a jump, an address, a helper or function argument, a value
+/// stored to memory, a pointer offset, or a checked return value. The other registers, when
+/// numbers, may hold any number without changing what the program may do; see "Precision" in
+/// the crate docs.
 ///
 /// `main_exit_checked`: whether the program type checks the value the main function returns
 /// (exits of other functions always count: their caller or helper uses r0).
-pub fn precision(insns: &[Insn], cfg: &Cfg, main_exit_checked: bool) -> Vec<u16> {
+pub fn registers(insns: &[Insn], cfg: &Cfg, main_exit_checked: bool) -> Vec<u32> {
     let main_end = cfg.starts.get(1).copied().unwrap_or(insns.len());
     // The main function is never called itself (a callee starting at slot 0 is refused as
     // recursion, but be sure): its exits return to the loader only.
     let main_called = cfg.callees.iter().any(|c| c.contains(&0));
-    let cyclic = insns.iter().enumerate().any(|(pc, insn)| {
-        matches!(
-            insn,
-            Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }
-        ) && insn.jump_target(pc).is_some_and(|t| t <= pc as i64)
-    });
-    backward(insns, cyclic, |insn, pc, out| {
-        let reg = |o: &Operand| match o {
-            Operand::Reg(r) => bit(*r),
-            Operand::Imm(_) => 0,
-        };
-        match insn {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => {
-                let d = bit(*dst);
-                let mov = matches!(
-                    op,
-                    AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
-                );
-                let mut inn = out & !d;
-                if out & d != 0 {
-                    // The result matters, so do the operands.
-                    inn |= reg(src) | if mov { 0 } else { d };
-                }
-                if matches!(op, AluOp::Add | AluOp::Sub)
-                    && *width == Width::W64
-                    && let Operand::Reg(_) = src
-                {
-                    // Either may be a pointer: then the number's bounds decide whether the
-                    // arithmetic is allowed and where the pointer points.
-                    inn |= reg(src) | d;
-                }
-                inn
-            }
-            Insn::Neg { .. } | Insn::Endian { .. } => out,
-            Insn::Lddw { dst, .. } => out & !bit(*dst),
-            Insn::Load { dst, src, .. } => (out & !bit(*dst)) | bit(*src),
-            Insn::Store { dst, src, .. } => out | bit(*dst) | reg(src),
-            Insn::Atomic { .. } | Insn::LoadPacket { .. } | Insn::Call(_) | Insn::Callx { .. } => {
-                // Every register read decides an address, an argument or a stored value.
-                let (u, d) = use_def(insn);
-                u | (out & !d)
-            }
-            Insn::Jump { dst, src, .. } => out | bit(*dst) | reg(src),
-            Insn::Exit => {
-                if pc < main_end && !main_called && !main_exit_checked {
-                    0
-                } else {
-                    1
-                }
-            }
-            Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::LddwHigh => out,
-        }
+    backward(insns, cfg.cyclic, |insn, pc, out| {
+        let (u, d) = use_def(insn);
+        let live = u | (out as u16 & !d);
+        let precise = precise_in(insn, (out >> 16) as u16, || {
+            !(pc < main_end && !main_called && !main_exit_checked)
+        });
+        u32::from(live) | u32::from(precise) << 16
     })
+}
+
+/// Precise registers on entry to `insn` from those `out` on exit; `exit_checked`: whether r0
+/// matters at this `exit`.
+fn precise_in(insn: &Insn, out: u16, exit_checked: impl Fn() -> bool) -> u16 {
+    let reg = |o: &Operand| match o {
+        Operand::Reg(r) => bit(*r),
+        Operand::Imm(_) => 0,
+    };
+    match insn {
+        Insn::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => {
+            let d = bit(*dst);
+            let mov = matches!(
+                op,
+                AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+            );
+            let mut inn = out & !d;
+            if out & d != 0 {
+                // The result matters, so do the operands.
+                inn |= reg(src) | if mov { 0 } else { d };
+            }
+            if matches!(op, AluOp::Add | AluOp::Sub)
+                && *width == Width::W64
+                && let Operand::Reg(_) = src
+            {
+                // Either may be a pointer: then the number's bounds decide whether the
+                // arithmetic is allowed and where the pointer points.
+                inn |= reg(src) | d;
+            }
+            inn
+        }
+        Insn::Neg { .. } | Insn::Endian { .. } => out,
+        Insn::Lddw { dst, .. } => out & !bit(*dst),
+        Insn::Load { dst, src, .. } => (out & !bit(*dst)) | bit(*src),
+        Insn::Store { dst, src, .. } => out | bit(*dst) | reg(src),
+        Insn::Atomic { .. } | Insn::LoadPacket { .. } | Insn::Call(_) | Insn::Callx { .. } => {
+            // Every register read decides an address, an argument or a stored value.
+            let (u, d) = use_def(insn);
+            u | (out & !d)
+        }
+        Insn::Jump { dst, src, .. } => out | bit(*dst) | reg(src),
+        Insn::Exit => u16::from(exit_checked()),
+        Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::LddwHigh => out,
+    }
 }

@@ -462,6 +462,19 @@ impl Env<'_> {
                         None => both(st),
                     });
                 }
+                // Known numbers on both sides: one way only, and nothing to refine.
+                if let Some(t) = const_outcome(op, width, &a, &b) {
+                    let (taken, fall) = if t {
+                        (Some(take(st)), None)
+                    } else {
+                        (None, Some(take(st)))
+                    };
+                    return Ok(Flow::Cond {
+                        taken,
+                        fall,
+                        target,
+                    });
+                }
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
                     s.set_reg(dst.index(), Value::Scalar(a2));
                     if let Operand::Reg(r) = src {
@@ -699,6 +712,38 @@ pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
 
 /// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
 /// learns that `pkt.off` bytes are inside the packet.
+/// The outcome of a jump between two known numbers.
+fn const_outcome(op: JmpOp, width: Width, a: &Scalar, b: &Scalar) -> Option<bool> {
+    let (x, y, sx, sy) = match width {
+        Width::W64 => {
+            let (x, y) = (a.const_value()?, b.const_value()?);
+            (x, y, x as i64, y as i64)
+        }
+        Width::W32 => {
+            let (x, y) = (a.const_value32()?, b.const_value32()?);
+            (
+                u64::from(x),
+                u64::from(y),
+                i64::from(x as i32),
+                i64::from(y as i32),
+            )
+        }
+    };
+    Some(match op {
+        JmpOp::Jeq => x == y,
+        JmpOp::Jne => x != y,
+        JmpOp::Jgt => x > y,
+        JmpOp::Jge => x >= y,
+        JmpOp::Jlt => x < y,
+        JmpOp::Jle => x <= y,
+        JmpOp::Jsgt => sx > sy,
+        JmpOp::Jsge => sx >= sy,
+        JmpOp::Jslt => sx < sy,
+        JmpOp::Jsle => sx <= sy,
+        JmpOp::Jset => x & y != 0,
+    })
+}
+
 fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
     use PtrKind as K;
     let is_end = |x: &Ptr, of: &Ptr| match (of.kind, x.kind) {

@@ -383,7 +383,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             opts.attach_to.as_deref(),
         ),
     };
-    env.cfg.precise = cfg::precision(insns, &env.cfg, env.exit_range().is_some());
+    env.cfg.regs = cfg::registers(insns, &env.cfg, env.exit_range().is_some());
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],
         refs: Vec::new(),
@@ -443,7 +443,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &stored[i].st,
                         &cur.st,
                         false,
-                        env.cfg.live[pc],
+                        env.cfg.live(pc),
                         u16::MAX,
                         opts.allow_uninit_stack,
                     )
@@ -461,7 +461,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &s.st,
                             &cur.st,
                             false,
-                            env.cfg.live[pc],
+                            env.cfg.live(pc),
                             u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
@@ -473,7 +473,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &s.st,
                             &cur.st,
                             true,
-                            env.cfg.live[pc],
+                            env.cfg.live(pc),
                             u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
@@ -488,8 +488,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &s.st,
                         &cur.st,
                         false,
-                        env.cfg.live[pc],
-                        env.cfg.precise[pc],
+                        env.cfg.live(pc),
+                        env.cfg.precise(pc),
                         opts.allow_uninit_stack,
                     ) {
                         pruned = true;

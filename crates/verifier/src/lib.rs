@@ -39,7 +39,7 @@
 //! something (a bound, an offset, a helper's size argument, a branch) are compared by range;
 //! the others only need to be numbers in both states (`mark_chain_precision`, backtracking
 //! from each use). This crate gets the same effect from a static, conservative analysis done
-//! once before exploring (`cfg::precision`, a backward data-flow like liveness): a register
+//! once before exploring (`cfg::registers`, a backward data-flow computed with liveness): a register
 //! is *precise* at a slot if some path from there, before overwriting it, uses its value, or a
 //! value computed from it, as
 //! - an operand of a conditional jump (the outcome may decide which paths exist);
