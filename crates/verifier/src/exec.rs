@@ -248,10 +248,6 @@ impl Env<'_> {
         src: Operand,
     ) -> VResult<()> {
         let d = dst.index();
-        let sv = match src {
-            Operand::Reg(r) => self.read(st, r)?,
-            Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
-        };
         if let (Operand::Imm(i), AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) = (src, op) {
             let bits = if width == Width::W64 { 64 } else { 32 };
             if i < 0 || i >= bits {
@@ -261,6 +257,34 @@ impl Env<'_> {
                 ));
             }
         }
+        // Numbers on both sides, the common case: computed in place, without copying whole
+        // register values around. Anything else (pointers, uninitialised registers, moves)
+        // takes the general path below.
+        if !matches!(
+            op,
+            AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+        ) {
+            let regs = &st.cur().regs;
+            let b = match src {
+                Operand::Imm(i) => Some(Scalar::konst(i as i64 as u64)),
+                Operand::Reg(r) => match &regs[r.index()] {
+                    Value::Scalar(b) => Some(*b),
+                    _ => None,
+                },
+            };
+            if let (Some(b), Value::Scalar(a)) = (b, &regs[d]) {
+                let r = match width {
+                    Width::W64 => alu64(op, a, &b),
+                    Width::W32 => alu32(op, a, &b),
+                };
+                st.cur_mut().regs[d] = Value::Scalar(r);
+                return Ok(());
+            }
+        }
+        let sv = match src {
+            Operand::Reg(r) => self.read(st, r)?,
+            Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
+        };
         if op == AluOp::Mov {
             let v = match (width, sv) {
                 (Width::W64, v) => v,
