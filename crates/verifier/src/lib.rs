@@ -32,7 +32,11 @@
 //! recorded, fully explored state covers (every register and stack slot at least as general,
 //! ids renamed consistently) is not explored again: every concrete execution from it was
 //! already proved safe. Recorded states still under exploration (loop heads on the current
-//! path) never prune; an exact repetition of one is an infinite loop.
+//! path) never prune; an exact repetition of one is an infinite loop. Like Linux, a state is
+//! recorded only after at least 2 jumps and 8 instructions since the last one; in programs of
+//! one function, recorded states that no pending path can reach any more (every slot from
+//! the lowest pending one on, and the targets of backward jumps from there, lie above them)
+//! are freed, so large programs reuse that memory.
 //!
 //! ## Precision
 //! Linux prunes more by tracking which numbers are *precise*: only numbers whose value decided
