@@ -504,6 +504,18 @@ pub fn covers(
         for i in 0..n {
             let so = fo.stack.get(i).unwrap_or(&Slot::INVALID);
             let sc = fc.stack.get(i).unwrap_or(&Slot::INVALID);
+            // Identical slots (often the very same memory, shared by copies) cover each other
+            // when they hold no ids to rename: a number or nothing spilled, and no byte of a
+            // spill without a spilled value (what the full check below also accepts).
+            if so == sc
+                && match so.spill {
+                    Value::Scalar(_) => true,
+                    Value::NotInit => !so.bytes.contains(&ByteKind::Spill),
+                    Value::Ptr(_) => false,
+                }
+            {
+                continue;
+            }
             if exact {
                 if so.bytes != sc.bytes || !value_covers(&so.spill, &sc.spill, &mut ids, true) {
                     return false;
