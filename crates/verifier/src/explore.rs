@@ -244,8 +244,8 @@ impl Forget {
         }
     }
 
-    /// After a state was recorded at `pc` (the current path's slot): every 64 records, free
-    /// those out of reach of the current path and of the pending ones.
+    /// After a state was recorded at `pc` (the current path's slot): every 64 records (or
+    /// one per pending path), free those out of reach of the current path and the pending ones.
     fn after_store(
         &mut self,
         pc: usize,
@@ -256,7 +256,9 @@ impl Forget {
         stored: &mut [Stored],
     ) {
         self.since += 1;
-        if !self.on || self.since < 64 {
+        // At least as many records as pending paths between sweeps: each sweep looks at
+        // every pending path, and this keeps that cost constant per record.
+        if !self.on || (self.since as usize) < work.len().max(64) {
             return;
         }
         self.since = 0;
