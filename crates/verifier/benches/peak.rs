@@ -2,13 +2,15 @@
 //! verifier's peak memory.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 
 /// The system allocator, counting.
 pub struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+/// Counting is on only inside [`peak_during`], so timed runs do not pay for it.
+static ON: AtomicBool = AtomicBool::new(false);
 
 // SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s
 // contract; the counters are plain atomics on the side.
@@ -16,15 +18,20 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as our caller's (non-zero size layout).
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        if !p.is_null() && ON.load(Relaxed) {
+            let size = layout.size() as isize;
+            let now = LIVE.fetch_add(size, Relaxed) + size;
             PEAK.fetch_max(now, Relaxed);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Relaxed);
+        // Frees of blocks allocated while counting was off only lower the count: the peak is
+        // measured above the count at the start.
+        if ON.load(Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        }
         // SAFETY: `ptr` was allocated by `System` with `layout` (through `alloc`).
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -35,6 +42,8 @@ unsafe impl GlobalAlloc for Counting {
 pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let base = LIVE.load(Relaxed);
     PEAK.store(base, Relaxed);
+    ON.store(true, Relaxed);
     let out = f();
-    (out, PEAK.load(Relaxed).saturating_sub(base))
+    ON.store(false, Relaxed);
+    (out, PEAK.load(Relaxed).saturating_sub(base).max(0) as usize)
 }

@@ -176,6 +176,17 @@ fn main() {
         } else {
             parse(&name)
         };
+        // `WAGGLE_VERIFIER_RUNS=<n>`: exactly n runs instead, for counting instructions
+        // (`perf stat -e instructions:u`), which a loaded machine does not disturb.
+        if let Some(n) = std::env::var("WAGGLE_VERIFIER_RUNS")
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            for _ in 0..n {
+                drop(black_box(ours(&c)));
+            }
+            return;
+        }
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             drop(black_box(ours(&c)));

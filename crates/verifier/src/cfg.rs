@@ -2,7 +2,7 @@
 //! their subprogram, every instruction reachable, no back-edges for unprivileged loaders.
 
 use crate::explore::Fail;
-use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, LddwKind, Operand, PacketMode, Reg};
+use waggle_isa::{AluOp, AtomicOp, CallTarget, Insn, LddwKind, Operand, PacketMode, Reg, Width};
 
 /// The program's control-flow facts.
 pub struct Cfg {
@@ -12,9 +12,12 @@ pub struct Cfg {
     pub prune: Vec<bool>,
     /// Static callees of each subprogram.
     pub callees: Vec<Vec<usize>>,
-    /// Registers live on entry to each slot (bit `r`): some path from there reads `r` in this
-    /// function before writing it.
-    pub live: Vec<u16>,
+    /// Per slot, filled by [`registers`] once the program type's return rule is known: the
+    /// registers live on entry (low 16 bits, bit `r`: some path from there reads `r` in this
+    /// function before writing it) and those whose exact value may matter (high 16 bits).
+    pub regs: Vec<u32>,
+    /// Whether some jump goes backwards (the program may loop).
+    pub cyclic: bool,
     /// Helper calls that call a callback (`bpf_loop`, `bpf_for_each_map_elem`).
     pub callback_site: Vec<bool>,
 }
@@ -30,6 +33,18 @@ pub fn func_target(pc: usize, imm: u64) -> i64 {
 }
 
 impl Cfg {
+    /// Registers live on entry to `pc` (bit `r`).
+    #[inline]
+    pub fn live(&self, pc: usize) -> u16 {
+        self.regs[pc] as u16
+    }
+
+    /// Registers whose exact value may matter on entry to `pc` (bit `r`), see [`registers`].
+    #[inline]
+    pub fn precise(&self, pc: usize) -> u16 {
+        (self.regs[pc] >> 16) as u16
+    }
+
     /// The subprogram containing `pc`.
     pub fn subprog_of(&self, pc: usize) -> usize {
         match self.starts.binary_search(&pc) {
@@ -93,7 +108,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         } = *insn
         {
             let t = func_target(pc, imm);
-            if t < 0 || t as usize >= len || insns[t as usize] == Insn::LddwHigh {
+            if t < 0 || t as usize >= len || matches!(insns[t as usize], Insn::LddwHigh) {
                 return Err((
                     pc,
                     Fail::new(
@@ -111,12 +126,13 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
         prune: vec![false; len],
         callees: vec![Vec::new(); starts.len()],
         starts,
-        live: Vec::new(),
+        regs: Vec::new(),
+        cyclic: false,
         callback_site: vec![false; len],
     };
     for sp in 0..cfg.starts.len() {
         let (start, end) = (cfg.starts[sp], cfg.end(sp, len));
-        let last = if end >= 2 && insns[end - 1] == Insn::LddwHigh {
+        let last = if end >= 2 && matches!(insns[end - 1], Insn::LddwHigh) {
             end - 2
         } else {
             end - 1
@@ -179,15 +195,100 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
                         ));
                     }
                     cfg.prune[t] = true;
+                    // Like Linux (`visit_insn`): the conditional jump itself, so a state seen
+                    // before is pruned before it splits in two.
                     if matches!(insns[pc], Insn::Jump { .. } | Insn::MayGoto { .. }) {
-                        cfg.prune[pc + 1] = true;
+                        cfg.prune[pc] = true;
                     }
                 }
                 _ => {}
             }
         }
     }
-    // Reachability and back-edges by depth-first search from each reached subprogram.
+    // A program without backward jumps has no loop: one sweep in reverse order computes its
+    // liveness, and back-edges need no search.
+    let cyclic = insns.iter().enumerate().any(|(pc, insn)| {
+        matches!(
+            insn,
+            Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. }
+        ) && insn.jump_target(pc).is_some_and(|t| t <= pc as i64)
+    });
+    // Reachability: forward sweeps when back-edges are allowed or impossible (no stack, no
+    // per-instruction bookkeeping), else a depth-first search that finds them.
+    let reached = if privileged || !cyclic {
+        reach_by_sweeps(insns, &cfg)
+    } else {
+        None
+    };
+    let color = match reached {
+        Some(r) => r,
+        None => reach_by_search(insns, &cfg, privileged)?,
+    };
+    for pc in 0..len {
+        if color[pc] == 0 && !matches!(insns[pc], Insn::LddwHigh) {
+            return Err((
+                pc,
+                Fail::new(
+                    format!("unreachable insn {pc}"),
+                    "no path leads here; remove the dead code",
+                ),
+            ));
+        }
+    }
+    cfg.cyclic = cyclic;
+    Ok(cfg)
+}
+
+/// The function a `call` or `lddw func` at `pc` refers to, if any.
+fn callee_start(insns: &[Insn], pc: usize) -> Option<i64> {
+    match insns[pc] {
+        Insn::Call(CallTarget::Local(_)) => insns[pc].jump_target(pc),
+        Insn::Lddw {
+            kind: LddwKind::Func,
+            imm,
+            ..
+        } => Some(func_target(pc, imm)),
+        _ => None,
+    }
+}
+
+/// Reachable slots (non-zero) by forward sweeps: a sweep marks the successors of every
+/// reached slot, so code reached only through jumps or calls backwards needs another one.
+/// `None` if a few sweeps do not settle (then the search decides).
+fn reach_by_sweeps(insns: &[Insn], cfg: &Cfg) -> Option<Vec<u8>> {
+    let len = insns.len();
+    let mut reached = vec![0u8; len];
+    reached[0] = 1;
+    for _ in 0..4 {
+        let mut again = false;
+        for pc in 0..len {
+            if reached[pc] == 0 || matches!(insns[pc], Insn::LddwHigh) {
+                continue;
+            }
+            let mut mark = |t: usize| {
+                if t < len && reached[t] == 0 {
+                    reached[t] = 1;
+                    again |= t <= pc;
+                }
+            };
+            for &s in successors(insns, pc).as_slice() {
+                mark(s);
+            }
+            if let Some(t) = callee_start(insns, pc) {
+                mark(cfg.starts[cfg.subprog_of(t as usize)]);
+            }
+        }
+        if !again {
+            return Some(reached);
+        }
+    }
+    None
+}
+
+/// Reachable slots (non-zero) by depth-first search from each reached subprogram, refusing
+/// back-edges unless `privileged`.
+fn reach_by_search(insns: &[Insn], cfg: &Cfg, privileged: bool) -> Result<Vec<u8>, (usize, Fail)> {
+    let len = insns.len();
     let mut color = vec![0u8; len]; // 0 white, 1 on stack, 2 done
     let mut reached_sp = vec![false; cfg.starts.len()];
     reached_sp[0] = true;
@@ -221,16 +322,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             } else {
                 color[pc] = 2;
                 stack.pop();
-                let target = match insns[pc] {
-                    Insn::Call(CallTarget::Local(_)) => insns[pc].jump_target(pc),
-                    Insn::Lddw {
-                        kind: LddwKind::Func,
-                        imm,
-                        ..
-                    } => Some(func_target(pc, imm)),
-                    _ => None,
-                };
-                if let Some(t) = target {
+                if let Some(t) = callee_start(insns, pc) {
                     let callee = cfg.subprog_of(t as usize);
                     if !reached_sp[callee] {
                         reached_sp[callee] = true;
@@ -240,19 +332,7 @@ pub fn analyse(insns: &[Insn], privileged: bool) -> Result<Cfg, (usize, Fail)> {
             }
         }
     }
-    for pc in 0..len {
-        if color[pc] == 0 && insns[pc] != Insn::LddwHigh {
-            return Err((
-                pc,
-                Fail::new(
-                    format!("unreachable insn {pc}"),
-                    "no path leads here; remove the dead code",
-                ),
-            ));
-        }
-    }
-    cfg.live = liveness(insns);
-    Ok(cfg)
+    Ok(color)
 }
 
 const ARGS: u16 = 0b11_1110; // r1..=r5
@@ -310,17 +390,47 @@ fn use_def(insn: &Insn) -> (u16, u16) {
     }
 }
 
-/// Backward data-flow: registers live on entry to each slot.
-fn liveness(insns: &[Insn]) -> Vec<u16> {
+/// The least solution of a backward register data-flow problem: `transfer(insn, pc, out)` gives
+/// the set on entry to `pc` from the union `out` of its successors' sets (monotone in `out`).
+///
+/// Sweeps in reverse order first: a slot is then computed after its forward successors, so
+/// one sweep is exact without loops, and each further one carries the sets once more around
+/// every loop. Deeply nested loops that do not settle in a few sweeps finish with a worklist.
+fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u32) -> u32) -> Vec<u32> {
     let len = insns.len();
-    let mut live = vec![0u16; len];
+    let mut set = vec![0u32; len];
+    let out_of = |set: &[u32], pc: usize| {
+        successors(insns, pc)
+            .as_slice()
+            .iter()
+            .filter(|&&s| s < len)
+            .fold(0u32, |acc, &s| acc | set[s])
+    };
+    for _ in 0..4 {
+        let mut changed = false;
+        for pc in (0..len).rev() {
+            if matches!(insns[pc], Insn::LddwHigh) {
+                continue;
+            }
+            let inn = transfer(&insns[pc], pc, out_of(&set, pc));
+            if inn != set[pc] {
+                set[pc] = inn;
+                changed = true;
+            }
+        }
+        if !cyclic || !changed {
+            return set;
+        }
+    }
+    // Every value so far is below the fixpoint (they only grow from empty), so the worklist
+    // may start from them.
     // Predecessors in one array (CSR: those of `pc` are `preds[first[pc]..first[pc + 1]]`),
     // not one vector per instruction.
     // u32 indices: programs have at most 1,000,000 slots (validated before).
     let mut first = vec![0u32; len + 1];
     let each_edge = |f: &mut dyn FnMut(usize, usize)| {
         for pc in 0..len {
-            if insns[pc] == Insn::LddwHigh {
+            if matches!(insns[pc], Insn::LddwHigh) {
                 continue;
             }
             for &s in successors(insns, pc).as_slice() {
@@ -340,24 +450,17 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
         preds[fill[s] as usize] = pc as u32;
         fill[s] += 1;
     });
-    let ud: Vec<(u16, u16)> = insns.iter().map(use_def).collect();
     let mut work: Vec<u32> = (0..len as u32).collect();
     let mut queued = vec![true; len];
     while let Some(pc) = work.pop() {
         let pc = pc as usize;
         queued[pc] = false;
-        if insns[pc] == Insn::LddwHigh {
+        if matches!(insns[pc], Insn::LddwHigh) {
             continue;
         }
-        let out = successors(insns, pc)
-            .as_slice()
-            .iter()
-            .filter(|&&s| s < len)
-            .fold(0u16, |acc, &s| acc | live[s]);
-        let (u, d) = ud[pc];
-        let inn = u | (out & !d);
-        if inn != live[pc] {
-            live[pc] = inn;
+        let inn = transfer(&insns[pc], pc, out_of(&set, pc));
+        if inn != set[pc] {
+            set[pc] = inn;
             for &p in &preds[first[pc] as usize..first[pc + 1] as usize] {
                 if !queued[p as usize] {
                     queued[p as usize] = true;
@@ -366,5 +469,81 @@ fn liveness(insns: &[Insn]) -> Vec<u16> {
             }
         }
     }
-    live
+    set
+}
+
+/// Per slot: the registers live on entry (low 16 bits) and those whose exact value may
+/// matter (high 16 bits), in one backward pass.
+///
+/// Liveness: some path from the slot reads the register in this function before writing it.
+/// Precision: some path from there, before overwriting the register, lets its value (or a
+/// value computed from it) decide a jump, an address, a helper or function argument, a value
+/// stored to memory, a pointer offset, or a checked return value. The other registers, when
+/// numbers, may hold any number without changing what the program may do; see "Precision" in
+/// the crate docs.
+///
+/// `main_exit_checked`: whether the program type checks the value the main function returns
+/// (exits of other functions always count: their caller or helper uses r0).
+pub fn registers(insns: &[Insn], cfg: &Cfg, main_exit_checked: bool) -> Vec<u32> {
+    let main_end = cfg.starts.get(1).copied().unwrap_or(insns.len());
+    // The main function is never called itself (a callee starting at slot 0 is refused as
+    // recursion, but be sure): its exits return to the loader only.
+    let main_called = cfg.callees.iter().any(|c| c.contains(&0));
+    backward(insns, cfg.cyclic, |insn, pc, out| {
+        let (u, d) = use_def(insn);
+        let live = u | (out as u16 & !d);
+        let precise = precise_in(insn, (out >> 16) as u16, || {
+            !(pc < main_end && !main_called && !main_exit_checked)
+        });
+        u32::from(live) | u32::from(precise) << 16
+    })
+}
+
+/// Precise registers on entry to `insn` from those `out` on exit; `exit_checked`: whether r0
+/// matters at this `exit`.
+fn precise_in(insn: &Insn, out: u16, exit_checked: impl Fn() -> bool) -> u16 {
+    let reg = |o: &Operand| match o {
+        Operand::Reg(r) => bit(*r),
+        Operand::Imm(_) => 0,
+    };
+    match insn {
+        Insn::Alu {
+            width,
+            op,
+            dst,
+            src,
+        } => {
+            let d = bit(*dst);
+            let mov = matches!(
+                op,
+                AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+            );
+            let mut inn = out & !d;
+            if out & d != 0 {
+                // The result matters, so do the operands.
+                inn |= reg(src) | if mov { 0 } else { d };
+            }
+            if matches!(op, AluOp::Add | AluOp::Sub)
+                && *width == Width::W64
+                && let Operand::Reg(_) = src
+            {
+                // Either may be a pointer: then the number's bounds decide whether the
+                // arithmetic is allowed and where the pointer points.
+                inn |= reg(src) | d;
+            }
+            inn
+        }
+        Insn::Neg { .. } | Insn::Endian { .. } => out,
+        Insn::Lddw { dst, .. } => out & !bit(*dst),
+        Insn::Load { dst, src, .. } => (out & !bit(*dst)) | bit(*src),
+        Insn::Store { dst, src, .. } => out | bit(*dst) | reg(src),
+        Insn::Atomic { .. } | Insn::LoadPacket { .. } | Insn::Call(_) | Insn::Callx { .. } => {
+            // Every register read decides an address, an argument or a stored value.
+            let (u, d) = use_def(insn);
+            u | (out & !d)
+        }
+        Insn::Jump { dst, src, .. } => out | bit(*dst) | reg(src),
+        Insn::Exit => u16::from(exit_checked()),
+        Insn::Ja { .. } | Insn::MayGoto { .. } | Insn::LddwHigh => out,
+    }
 }

@@ -14,22 +14,29 @@ pub const MAX_CALL_FRAMES: usize = 8;
 
 impl Env<'_> {
     /// Read register `r`, which must be initialised.
+    #[inline]
     pub fn read(&self, st: &State, r: Reg) -> VResult<Value> {
         let v = *st.reg(r.index());
-        if v == Value::NotInit {
-            let hint = if r == Reg::R0 {
-                "r0 is read before anything was written to it (helpers and calls set it; set it before exit)".to_owned()
-            } else if (1..=5).contains(&r.number()) && st.cur().regs[0] != Value::NotInit {
-                format!(
-                    "r{0} is not initialised here; note that calls clobber r1-r5, so r{0} must be set again after a call",
-                    r.number()
-                )
-            } else {
-                format!("r{} is read before anything was written to it", r.number())
-            };
-            return Err(Fail::new(format!("R{} !read_ok", r.number()), hint));
+        if matches!(v, Value::NotInit) {
+            return Err(self.not_init(st, r));
         }
         Ok(v)
+    }
+
+    /// The refusal for reading uninitialised register `r`.
+    #[cold]
+    fn not_init(&self, st: &State, r: Reg) -> Fail {
+        let hint = if r == Reg::R0 {
+            "r0 is read before anything was written to it (helpers and calls set it; set it before exit)".to_owned()
+        } else if (1..=5).contains(&r.number()) && st.cur().regs[0] != Value::NotInit {
+            format!(
+                "r{0} is not initialised here; note that calls clobber r1-r5, so r{0} must be set again after a call",
+                r.number()
+            )
+        } else {
+            format!("r{} is read before anything was written to it", r.number())
+        };
+        Fail::new(format!("R{} !read_ok", r.number()), hint)
     }
 
     /// Check the instruction at `pc` in state `st`, updating it.
@@ -251,10 +258,6 @@ impl Env<'_> {
         src: Operand,
     ) -> VResult<()> {
         let d = dst.index();
-        let sv = match src {
-            Operand::Reg(r) => self.read(st, r)?,
-            Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
-        };
         if let (Operand::Imm(i), AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) = (src, op) {
             let bits = if width == Width::W64 { 64 } else { 32 };
             if i < 0 || i >= bits {
@@ -264,6 +267,34 @@ impl Env<'_> {
                 ));
             }
         }
+        // Numbers on both sides, the common case: computed in place, without copying whole
+        // register values around. Anything else (pointers, uninitialised registers, moves)
+        // takes the general path below.
+        if !matches!(
+            op,
+            AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+        ) {
+            let regs = &st.cur().regs;
+            let b = match src {
+                Operand::Imm(i) => Some(Scalar::konst(i as i64 as u64)),
+                Operand::Reg(r) => match &regs[r.index()] {
+                    Value::Scalar(b) => Some(*b),
+                    _ => None,
+                },
+            };
+            if let (Some(b), Value::Scalar(a)) = (b, &regs[d]) {
+                let r = match width {
+                    Width::W64 => alu64(op, a, &b),
+                    Width::W32 => alu32(op, a, &b),
+                };
+                st.cur_mut().regs[d] = Value::Scalar(r);
+                return Ok(());
+            }
+        }
+        let sv = match src {
+            Operand::Reg(r) => self.read(st, r)?,
+            Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
+        };
         if op == AluOp::Mov {
             let v = match (width, sv) {
                 (Width::W64, v) => v,
@@ -442,9 +473,10 @@ impl Env<'_> {
                 Width::W32 => Scalar::konst(u64::from(i as u32)),
             }),
         };
-        let both = |st: &State| Flow::Cond {
+        // The current state becomes one of the outcomes: only a branch both ways costs a copy.
+        let both = |st: &mut State| Flow::Cond {
             taken: Some(st.clone()),
-            fall: Some(st.clone()),
+            fall: Some(take(st)),
             target,
         };
         match (dv, sv) {
@@ -452,16 +484,29 @@ impl Env<'_> {
                 if src == Operand::Reg(dst) {
                     return Ok(match same_reg_outcome(op) {
                         Some(true) => Flow::Cond {
-                            taken: Some(st.clone()),
+                            taken: Some(take(st)),
                             fall: None,
                             target,
                         },
                         Some(false) => Flow::Cond {
                             taken: None,
-                            fall: Some(st.clone()),
+                            fall: Some(take(st)),
                             target,
                         },
                         None => both(st),
+                    });
+                }
+                // Known numbers on both sides: one way only, and nothing to refine.
+                if let Some(t) = const_outcome(op, width, &a, &b) {
+                    let (taken, fall) = if t {
+                        (Some(take(st)), None)
+                    } else {
+                        (None, Some(take(st)))
+                    };
+                    return Ok(Flow::Cond {
+                        taken,
+                        fall,
+                        target,
                     });
                 }
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
@@ -495,13 +540,13 @@ impl Env<'_> {
                     let (null, nonnull) = if p.maybe_null {
                         let mut n = st.clone();
                         mark_null(&mut n, p.id, true);
-                        let mut nn = st.clone();
+                        let mut nn = take(st);
                         mark_null(&mut nn, p.id, false);
                         (Some(n), Some(nn))
                     } else if Self::btf_may_be_zero(&p) {
-                        (Some(st.clone()), Some(st.clone()))
+                        (Some(st.clone()), Some(take(st)))
                     } else {
-                        (None, Some(st.clone()))
+                        (None, Some(take(st)))
                     };
                     let (taken, fall) = if op == JmpOp::Jeq {
                         (null, nonnull)
@@ -724,7 +769,39 @@ pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
 
 /// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
 /// learns that `pkt.off` bytes are inside the packet.
-fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
+/// The outcome of a jump between two known numbers.
+fn const_outcome(op: JmpOp, width: Width, a: &Scalar, b: &Scalar) -> Option<bool> {
+    let (x, y, sx, sy) = match width {
+        Width::W64 => {
+            let (x, y) = (a.const_value()?, b.const_value()?);
+            (x, y, x as i64, y as i64)
+        }
+        Width::W32 => {
+            let (x, y) = (a.const_value32()?, b.const_value32()?);
+            (
+                u64::from(x),
+                u64::from(y),
+                i64::from(x as i32),
+                i64::from(y as i32),
+            )
+        }
+    };
+    Some(match op {
+        JmpOp::Jeq => x == y,
+        JmpOp::Jne => x != y,
+        JmpOp::Jgt => x > y,
+        JmpOp::Jge => x >= y,
+        JmpOp::Jlt => x < y,
+        JmpOp::Jle => x <= y,
+        JmpOp::Jsgt => sx > sy,
+        JmpOp::Jsge => sx >= sy,
+        JmpOp::Jslt => sx < sy,
+        JmpOp::Jsle => sx <= sy,
+        JmpOp::Jset => x & y != 0,
+    })
+}
+
+fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
     use PtrKind as K;
     let is_end = |x: &Ptr, of: &Ptr| match (of.kind, x.kind) {
         (K::Packet, K::PacketEnd) => true,
@@ -761,7 +838,7 @@ fn pkt_compare(st: &State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option
             }
         });
     }
-    let other = st.clone();
+    let other = take(st);
     let (taken, fall) = if taken_le {
         (good, other)
     } else {

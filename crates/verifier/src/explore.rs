@@ -186,6 +186,101 @@ struct Stored {
     parent: Option<usize>,
 }
 
+/// Frees recorded states no path still to explore can reach, so large programs reuse their
+/// memory instead of faulting in fresh pages for states nothing will compare against.
+///
+/// Only for programs of one function: then code from slot `f` on reaches only slots from
+/// `f` on, or the targets of backward jumps found from there (`back_min`), so every slot
+/// below `reach_floor(f)` of the lowest pending slot `f` is out of reach for good (the
+/// states still to explore all derive from the pending ones).
+struct Forget {
+    /// Whether the program has a single function (no calls, no callbacks).
+    on: bool,
+    /// For each slot `q`: the lowest target of a backward jump at a slot `>= q` (`u32::MAX`
+    /// if none); empty when the program has no backward jump.
+    back_min: Vec<u32>,
+    /// Recorded states at prune points below this slot are already freed.
+    freed_to: usize,
+    /// States recorded since the last sweep.
+    since: u32,
+}
+
+impl Forget {
+    fn new(insns: &[Insn], cfg: &Cfg) -> Forget {
+        let on = cfg.starts.len() == 1;
+        let mut back_min = Vec::new();
+        let backward = |pc: usize| match insns[pc] {
+            Insn::Ja { .. } | Insn::Jump { .. } | Insn::MayGoto { .. } => insns[pc]
+                .jump_target(pc)
+                .filter(|&t| t >= 0 && t <= pc as i64)
+                .map(|t| t as u32),
+            _ => None,
+        };
+        if on && (0..insns.len()).any(|pc| backward(pc).is_some()) {
+            back_min = vec![u32::MAX; insns.len() + 1];
+            for q in (0..insns.len()).rev() {
+                back_min[q] = back_min[q + 1].min(backward(q).unwrap_or(u32::MAX));
+            }
+        }
+        Forget {
+            on,
+            back_min,
+            freed_to: 0,
+            since: 0,
+        }
+    }
+
+    /// The lowest slot reachable from slots `>= f`.
+    fn reach_floor(&self, mut f: usize) -> usize {
+        if self.back_min.is_empty() {
+            return f;
+        }
+        loop {
+            let g = (self.back_min[f] as usize).min(f);
+            if g == f {
+                return f;
+            }
+            f = g;
+        }
+    }
+
+    /// After a state was recorded at `pc` (the current path's slot): every 64 records (or
+    /// one per pending path), free those out of reach of the current path and the pending ones.
+    fn after_store(
+        &mut self,
+        pc: usize,
+        work: &[Pending],
+        cfg: &Cfg,
+        at: &[u32],
+        stored_at: &mut [Vec<usize>],
+        stored: &mut [Stored],
+    ) {
+        self.since += 1;
+        // At least as many records as pending paths between sweeps: each sweep looks at
+        // every pending path, and this keeps that cost constant per record.
+        if !self.on || (self.since as usize) < work.len().max(64) {
+            return;
+        }
+        self.since = 0;
+        let lowest = work.iter().map(|w| w.pc).fold(pc, usize::min);
+        let floor = self.reach_floor(lowest);
+        for q in self.freed_to..floor {
+            if cfg.prune[q] {
+                for i in stored_at[at[q] as usize].drain(..) {
+                    // Kept for its branch count and parent; the state itself is not needed.
+                    stored[i].st = State {
+                        frames: Vec::new(),
+                        refs: Vec::new(),
+                        lock: None,
+                        rcu: false,
+                    };
+                }
+            }
+        }
+        self.freed_to = self.freed_to.max(floor);
+    }
+}
+
 const MAX_LOG: usize = 16 << 20;
 /// Most states recorded per instruction.
 const MAX_STATES_PER_INSN: usize = 64;
@@ -298,6 +393,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             opts.attach_to.as_deref(),
         ),
     };
+    env.cfg.regs = cfg::registers(insns, &env.cfg, env.exit_range().is_some());
     let mut init = State {
         frames: vec![Frame::new(0, 0, 0)],
         refs: Vec::new(),
@@ -333,6 +429,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     // Jumps processed, and (jumps, processed) when the last state was recorded.
     let mut jumps: u64 = 0;
     let mut last_store = (0u64, 0u64);
+    let mut forget = Forget::new(insns, &env.cfg);
 
     fn finish(stored: &mut [Stored], mut a: Option<usize>) {
         while let Some(i) = a {
@@ -356,7 +453,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &stored[i].st,
                         &cur.st,
                         false,
-                        env.cfg.live[pc],
+                        env.cfg.live(pc),
+                        u16::MAX,
                         opts.allow_uninit_stack,
                     )
                 {
@@ -373,7 +471,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &s.st,
                             &cur.st,
                             false,
-                            env.cfg.live[pc],
+                            env.cfg.live(pc),
+                            u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
                             pruned = true;
@@ -384,7 +483,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             &s.st,
                             &cur.st,
                             true,
-                            env.cfg.live[pc],
+                            env.cfg.live(pc),
+                            u16::MAX,
                             opts.allow_uninit_stack,
                         ) {
                             let path = paths.slots(insns, cur.path, pc);
@@ -398,7 +498,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         &s.st,
                         &cur.st,
                         false,
-                        env.cfg.live[pc],
+                        env.cfg.live(pc),
+                        env.cfg.precise(pc),
                         opts.allow_uninit_stack,
                     ) {
                         pruned = true;
@@ -442,6 +543,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     list.push(idx);
                     cur.anc = Some(idx);
                     last_store = (jumps, processed);
+                    forget.after_store(pc, &work, &env.cfg, &at, &mut stored_at, &mut stored);
                 }
                 peak = peak.max((stored.len() + work.len()) as u64);
             }

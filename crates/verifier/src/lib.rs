@@ -27,11 +27,49 @@
 //! 8-byte slot. Acquired references (ring-buffer records) are tracked per path.
 //!
 //! ## Pruning
-//! States are recorded at jump targets and after conditional jumps. A new state that a recorded,
-//! fully explored state covers (every register and stack slot at least as general, ids renamed
-//! consistently) is not explored again: every concrete execution from it was already proved
-//! safe. Recorded states still under exploration (loop heads on the current path) never prune;
-//! an exact repetition of one is an infinite loop.
+//! States are recorded at jump targets, at conditional jumps (before they split, as Linux's
+//! `visit_insn` marks them) and at helper calls that call callbacks. A new state that a
+//! recorded, fully explored state covers (every register and stack slot at least as general,
+//! ids renamed consistently) is not explored again: every concrete execution from it was
+//! already proved safe. Recorded states still under exploration (loop heads on the current
+//! path) never prune; an exact repetition of one is an infinite loop. Like Linux, a state is
+//! recorded only after at least 2 jumps and 8 instructions since the last one; in programs of
+//! one function, recorded states that no pending path can reach any more (every slot from
+//! the lowest pending one on, and the targets of backward jumps from there, lie above them)
+//! are freed, so large programs reuse that memory.
+//!
+//! ## Precision
+//! Linux prunes more by tracking which numbers are *precise*: only numbers whose value decided
+//! something (a bound, an offset, a helper's size argument, a branch) are compared by range;
+//! the others only need to be numbers in both states (`mark_chain_precision`, backtracking
+//! from each use). This crate gets the same effect from a static, conservative analysis done
+//! once before exploring (`cfg::registers`, a backward data-flow computed with liveness): a register
+//! is *precise* at a slot if some path from there, before overwriting it, uses its value, or a
+//! value computed from it, as
+//! - an operand of a conditional jump (the outcome may decide which paths exist);
+//! - an address register of a load, store or atomic operation, or the value stored (a stored
+//!   number may be read back from the stack, and stack slots are always compared in full);
+//! - an argument of a helper, kfunc or BPF function (`r1`-`r5`), or `callx`'s target;
+//! - an operand of a 64-bit `add`/`sub` between registers (either may be a pointer, and then
+//!   the number's bounds decide whether the arithmetic is allowed and where it points);
+//! - `r0` at `exit`, except at the main function's exits when the program type does not check
+//!   return values (other functions return to a caller or helper that uses it);
+//! - an operand of any other operation whose result is precise (values flow through `mov`
+//!   and the ALU).
+//!
+//! A fully explored state then covers a new one in which a live register of the innermost
+//! frame that is not precise holds any number, as long as both hold numbers. Soundness: take
+//! a concrete execution from the new state and the one from a covered state that differs only
+//! in those registers. By induction over its steps, the registers where the two differ are
+//! never precise at the current slot (a register joins the set only as the result of an
+//! operation that is not precise; a precise use of any of them would have made it precise
+//! earlier): so both take the same branches, touch the same addresses with the same stored
+//! values, pass the same arguments and return the same checked values, with the same register
+//! types (they differ only in numbers). The second execution is safe (the recorded state
+//! covers it), so the first is. Only non-innermost frames and the stack are compared in full,
+//! which is conservative. Exact comparisons (infinite loops, callback convergence) ignore
+//! precision, as Linux's do. Table cases `precision_*` check that such numbers still refuse
+//! programs when they later decide an access, a jump, a spill, or a return value.
 //!
 //! ## Callbacks, locks, maps of maps
 //! - `bpf_loop` and `bpf_for_each_map_elem` callbacks (`lddw func`) are verified as functions

@@ -517,7 +517,9 @@ impl Env<'_> {
                     self.stack_read(st, r, frame, lo, hi)?;
                     let fr = &st.frames[frame];
                     match exact.map(|o| fr.slot(o)) {
-                        Some((Some(slot), 0)) if size == 8 && slot.spill != Value::NotInit => {
+                        Some((Some(slot), 0))
+                            if size == 8 && !matches!(slot.spill, Value::NotInit) =>
+                        {
                             slot.spill
                         }
                         Some((Some(slot), 0)) if size < 8 && !signed => match slot.spill {

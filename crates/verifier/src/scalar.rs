@@ -107,10 +107,32 @@ impl Scalar {
 
     /// An unknown value of `bytes` bytes, zero-extended (`bytes` in 1, 2, 4, 8).
     pub fn unknown_bytes(bytes: usize) -> Scalar {
-        if bytes >= 8 {
-            Scalar::UNKNOWN
-        } else {
-            Scalar::urange(0, (1u64 << (bytes * 8)) - 1)
+        // The common sizes without syncing (loads and helper results): what `urange` gives.
+        match bytes {
+            1 => Scalar::unknown_low(0xff),
+            2 => Scalar::unknown_low(0xffff),
+            4 => Scalar::unknown_low(0xffff_ffff),
+            b if b >= 8 => Scalar::UNKNOWN,
+            b => Scalar::urange(0, (1u64 << (b * 8)) - 1),
+        }
+    }
+
+    /// Any value in `[0, max]`, `max` one less than a power of two no larger than `2^32`.
+    const fn unknown_low(max: u64) -> Scalar {
+        let full32 = max >= 1 << 31;
+        Scalar {
+            var: Tnum {
+                value: 0,
+                mask: max,
+            },
+            umin: 0,
+            umax: max,
+            smin: 0,
+            smax: max as i64,
+            u32min: 0,
+            u32max: max as u32,
+            s32min: if full32 { i32::MIN } else { 0 },
+            s32max: if full32 { i32::MAX } else { max as i32 },
         }
     }
 
@@ -139,6 +161,10 @@ impl Scalar {
 
     /// The low 32 bits as a zero-extended 64-bit scalar.
     pub fn lo32(&self) -> Scalar {
+        if self.umax <= u64::from(u32::MAX) {
+            // Already its own low 32 bits: every bound says so (fast path for ALU32 code).
+            return *self;
+        }
         let mut s = Scalar::UNKNOWN;
         s.var = self.var.subreg();
         s.umin = u64::from(self.u32min);
@@ -163,6 +189,10 @@ impl Scalar {
 
     /// Truncate to 32 bits and zero-extend, as every ALU32 result is.
     pub fn zext32(&self) -> Scalar {
+        if self.umax <= u64::from(u32::MAX) {
+            // Already zero-extended.
+            return *self;
+        }
         let mut s = Scalar::UNKNOWN;
         s.var = self.var.subreg();
         s.umin = 0;
@@ -350,6 +380,21 @@ impl Scalar {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unknown_bytes_as_synced() {
+        for (bytes, max) in [(1, 0xffu64), (2, 0xffff), (4, 0xffff_ffff)] {
+            let mut s = Scalar::UNKNOWN;
+            s.umin = 0;
+            s.umax = max;
+            s.var = Tnum::range(0, max);
+            assert_eq!(
+                Scalar::unknown_bytes(bytes),
+                s.synced().unwrap(),
+                "{bytes} bytes"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

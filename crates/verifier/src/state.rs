@@ -277,7 +277,7 @@ impl Slot {
 
     /// Forget the spilled register, keeping its bytes as initialised data.
     pub fn demote_spill(&mut self) {
-        if self.spill != Value::NotInit {
+        if !matches!(self.spill, Value::NotInit) {
             for b in &mut self.bytes {
                 if *b == ByteKind::Spill {
                     *b = ByteKind::Misc;
@@ -368,21 +368,25 @@ pub struct Lock {
 
 impl State {
     /// The innermost frame.
+    #[inline]
     pub fn cur(&self) -> &Frame {
         self.frames.last().expect("at least one frame")
     }
 
     /// The innermost frame, mutably.
+    #[inline]
     pub fn cur_mut(&mut self) -> &mut Frame {
         self.frames.last_mut().expect("at least one frame")
     }
 
     /// Register `r` of the innermost frame.
+    #[inline]
     pub fn reg(&self, r: usize) -> &Value {
         &self.cur().regs[r]
     }
 
     /// Set register `r` of the innermost frame.
+    #[inline]
     pub fn set_reg(&mut self, r: usize, v: Value) {
         self.cur_mut().regs[r] = v;
     }
@@ -396,7 +400,7 @@ impl State {
             // The shared stack is copied only if a spilled value changes.
             for i in 0..fr.stack.len() {
                 let old = fr.stack[i].spill;
-                if old == Value::NotInit {
+                if matches!(old, Value::NotInit) {
                     continue;
                 }
                 let mut v = old;
@@ -404,7 +408,7 @@ impl State {
                 if v != old {
                     let s = &mut Rc::make_mut(&mut fr.stack)[i];
                     s.spill = v;
-                    if v == Value::NotInit {
+                    if matches!(v, Value::NotInit) {
                         // A spilled value that became invalid leaves unusable bytes behind.
                         s.bytes = [ByteKind::Invalid; 8];
                     }
@@ -421,13 +425,13 @@ impl State {
                 let _ = write!(out, "frame{fi}: ");
             }
             for (i, r) in fr.regs.iter().enumerate() {
-                if *r != Value::NotInit {
+                if !matches!(*r, Value::NotInit) {
                     let _ = write!(out, "R{i}={r} ");
                 }
             }
             for (i, s) in fr.stack.iter().enumerate() {
                 let off = -8 * (i as i64 + 1);
-                if s.spill != Value::NotInit {
+                if !matches!(s.spill, Value::NotInit) {
                     let _ = write!(out, "fp{off}={} ", s.spill);
                 } else if s.bytes.iter().any(|b| *b != ByteKind::Invalid) {
                     let m: String = s
@@ -505,12 +509,22 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
 /// two are the same up to renaming of ids).
 ///
 /// Registers of the innermost frame outside `live` are ignored: no path from here reads them
-/// before writing them, so their values cannot matter.
+/// before writing them, so their values cannot matter. Without `exact`, numbers in registers of
+/// the innermost frame outside `precise` cover any number: no path from here lets their value
+/// decide anything the verifier checks (see "Precision" in the crate docs). Pass `u16::MAX`
+/// to compare every register.
 ///
 /// `uninit_reads`: whether uninitialised stack may be read (as an unknown number). Then an
 /// unwritten byte of `old` is no longer "never read" but "any number", and covers only data
 /// or spilled numbers, like the kernel's `stacksafe` with `allow_uninit_stack`.
-pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bool) -> bool {
+pub fn covers(
+    old: &State,
+    cur: &State,
+    exact: bool,
+    live: u16,
+    precise: u16,
+    uninit_reads: bool,
+) -> bool {
     if old.frames.len() != cur.frames.len()
         || old.refs.len() != cur.refs.len()
         || old.rcu != cur.rcu
@@ -525,8 +539,16 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bo
             return false;
         }
         for (r, (a, b)) in fo.regs.iter().zip(&fc.regs).enumerate() {
-            if fi == innermost && r < 10 && live & (1 << r) == 0 {
-                continue;
+            if fi == innermost && r < 10 {
+                if live & (1 << r) == 0 {
+                    continue;
+                }
+                if !exact
+                    && precise & (1 << r) == 0
+                    && matches!((a, b), (Value::Scalar(_), Value::Scalar(_)))
+                {
+                    continue;
+                }
             }
             if !value_covers(a, b, &mut ids, exact) {
                 return false;
@@ -536,14 +558,26 @@ pub fn covers(old: &State, cur: &State, exact: bool, live: u16, uninit_reads: bo
         for i in 0..n {
             let so = fo.stack.get(i).unwrap_or(&Slot::INVALID);
             let sc = fc.stack.get(i).unwrap_or(&Slot::INVALID);
+            // Identical slots (often the very same memory, shared by copies) cover each other
+            // when they hold no ids to rename: a number or nothing spilled, and no byte of a
+            // spill without a spilled value (what the full check below also accepts).
+            if so == sc
+                && match so.spill {
+                    Value::Scalar(_) => true,
+                    Value::NotInit => !so.bytes.contains(&ByteKind::Spill),
+                    Value::Ptr(_) => false,
+                }
+            {
+                continue;
+            }
             if exact {
                 if so.bytes != sc.bytes || !value_covers(&so.spill, &sc.spill, &mut ids, true) {
                     return false;
                 }
                 continue;
             }
-            if so.spill != Value::NotInit {
-                if sc.spill == Value::NotInit
+            if !matches!(so.spill, Value::NotInit) {
+                if matches!(sc.spill, Value::NotInit)
                     || !value_covers(&so.spill, &sc.spill, &mut ids, false)
                 {
                     return false;
