@@ -69,10 +69,44 @@ enum Val {
     Blind(i32),
 }
 
+/// Labels of the shared out-of-line routines (dynamic labels: dynasm resolves global ones by
+/// hashing their names at every reference).
+#[derive(Clone, Copy)]
+struct Globals {
+    epilogue: DynamicLabel,
+    budget_fail: DynamicLabel,
+    depth_fail: DynamicLabel,
+    invalid: DynamicLabel,
+    frame_push: DynamicLabel,
+    frame_pop_ret: DynamicLabel,
+    mem_slow: DynamicLabel,
+    helper_slow: DynamicLabel,
+    callx_slow: DynamicLabel,
+    packet_slow: DynamicLabel,
+}
+
+impl Globals {
+    fn new(ops: &mut Asm) -> Globals {
+        let mut l = || ops.new_dynamic_label();
+        Globals {
+            epilogue: l(),
+            budget_fail: l(),
+            depth_fail: l(),
+            invalid: l(),
+            frame_push: l(),
+            frame_pop_ret: l(),
+            mem_slow: l(),
+            helper_slow: l(),
+            callx_slow: l(),
+            packet_slow: l(),
+        }
+    }
+}
+
 /// Out-of-line code emitted after the program.
 enum Stub {
-    /// The budget ran out before slot `pc`.
-    Budget { entry: DynamicLabel, pc: u32 },
+    /// The budget ran out in the block that ends before slot `end`.
+    Budget { entry: DynamicLabel, end: u32 },
     /// A call at `pc` beyond the last frame.
     Depth { entry: DynamicLabel, pc: u32 },
     /// An access the inline check did not grant: done by Rust, result into `result`.
@@ -90,7 +124,12 @@ enum Stub {
 
 struct Emitter {
     ops: Asm,
-    labels: Vec<DynamicLabel>,
+    /// Shared routines.
+    g: Globals,
+    /// The label of each slot that is a jump or call target, and of the end.
+    labels: Vec<Option<DynamicLabel>>,
+    /// Checked mode: at the first slot of each budget block, the block's length (else 0).
+    blocks: Vec<u32>,
     stubs: Vec<Stub>,
     /// Verified mode: no bounds checks, no budget (see `Jit::new_verified`).
     verified: bool,
@@ -224,23 +263,43 @@ pub(crate) fn compile(
     mode: Mode,
     natives: &[Option<(usize, usize)>],
 ) -> Result<Output, String> {
-    // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
     let n = insns.len();
-    let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
-    let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
     let mut loop_heads = vec![false; n];
     let mut targets = vec![false; n];
     let mut has_calls = false;
+    let mut n_targets = 0;
     for (pc, insn) in insns.iter().enumerate() {
         has_calls |= waggle_isa::is_local_call(insn);
         if let Some(t) = insn.jump_target(pc)
             && let Ok(t) = usize::try_from(t)
             && t < n
         {
+            n_targets += usize::from(!targets[t]);
             targets[t] = true;
             loop_heads[t] |= t <= pc;
         }
     }
+    let blocks = if mode.verified {
+        Vec::new()
+    } else {
+        budget_blocks(insns, &targets)
+    };
+    // Sized for typical output (verified code: ~8 bytes per slot; checked: a bounds check
+    // and its stub per access, a budget check per block) to avoid regrowth.
+    let per_slot = if mode.verified { 12 } else { 40 };
+    let mut ops = Asm::new_with_capacity(
+        0,
+        4096 + n * per_slot,
+        0,
+        0,
+        64 + n_targets + n / 2,
+        0,
+        64 + n,
+    );
+    // Labels only where control arrives by a jump or call (and the end, for safety).
+    let labels = (0..=n)
+        .map(|pc| (pc == n || targets[pc]).then(|| ops.new_dynamic_label()))
+        .collect();
     let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
     let uses = |r: Reg| used & (1 << r.index()) != 0;
     // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
@@ -271,9 +330,12 @@ pub(crate) fn compile(
         (true, false, true) => STACK_FRAME_SIZE as i32,
         (true, false, false) => 0,
     };
+    let g = Globals::new(&mut ops);
     let mut e = Emitter {
         ops,
+        g,
         labels,
+        blocks,
         stubs: Vec::new(),
         lean: mode.lean,
         used,
@@ -298,11 +360,12 @@ pub(crate) fn compile(
     let body = e.ops.offset().0 as u32;
     e.offsets.push(body);
     // Falling off the end (impossible after validation) is the interpreter's error.
-    let end = e.labels[insns.len()];
+    let end = e.end_label();
+    let g = e.g;
     asm!(e.ops
         ; =>end
         ; mov DWORD [r12 + off::PC], insns.len() as i32
-        ; jmp ->invalid
+        ; jmp =>g.invalid
     );
     e.shared(tramps);
     e.emit_stubs();
@@ -324,7 +387,63 @@ const NOPS: [&[u8]; 9] = [
     &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
 ];
 
+/// Checked mode: the budget blocks, as the length of the block starting at each slot (0 for
+/// slots inside a block). A block is a run of slots entered only at its first, where only the
+/// last can leave the run or the block early (jumps, calls, exits, accesses that need a bounds
+/// check, `lddw` whose second slot the count skips): nothing before the last slot has an
+/// effect the caller sees, so checking the budget once for the whole block and, when it falls
+/// short, reporting the slot it runs out on gives the interpreter's exact result.
+fn budget_blocks(insns: &[Insn], targets: &[bool]) -> Vec<u32> {
+    let mut blocks = vec![0u32; insns.len()];
+    let mut open: Option<usize> = None;
+    for (pc, insn) in insns.iter().enumerate() {
+        if *insn == Insn::LddwHigh {
+            open = None;
+            continue;
+        }
+        if targets[pc] || open.is_none() {
+            open = Some(pc);
+        }
+        let start = open.unwrap_or(pc);
+        blocks[start] += 1;
+        if ends_block(insn) {
+            open = None;
+        }
+    }
+    blocks
+}
+
+/// Whether control may leave the straight line (or the run) at `insn` in checked mode.
+fn ends_block(insn: &Insn) -> bool {
+    match *insn {
+        Insn::Alu { .. } | Insn::Neg { .. } | Insn::Endian { .. } => false,
+        Insn::Load { size, src, off, .. } => !in_frame(x86(src), off, size, false),
+        Insn::Store { size, dst, off, .. } => !in_frame(x86(dst), off, size, false),
+        Insn::Atomic { size, dst, off, .. } => !in_frame(x86(dst), off, size, true),
+        _ => true,
+    }
+}
+
+/// Whether an access at `base + off` is inside r10's own frame (r10 is read-only), so that it
+/// needs no bounds check.
+fn in_frame(base: u8, off: i16, size: Size, atomic: bool) -> bool {
+    let bytes = size.bytes() as i32;
+    let off = i32::from(off);
+    base == x86(Reg::R10)
+        && (-(STACK_FRAME_SIZE as i32)..=-bytes).contains(&off)
+        && (!atomic || off % bytes == 0)
+}
+
 impl Emitter {
+    /// The label after the last slot (reached only by falling off the end).
+    fn end_label(&self) -> DynamicLabel {
+        self.labels
+            .last()
+            .copied()
+            .flatten()
+            .unwrap_or(self.g.invalid)
+    }
+
     /// Save the callee-saved registers the program uses, set up r1..=r5 from the context,
     /// zero r0 and r6..=r9, set r10 and the budget.
     fn prologue(&mut self) {
@@ -390,10 +509,11 @@ impl Emitter {
 
     /// Routines shared by all sites: exits and the calls into Rust.
     fn shared(&mut self, t: &Trampolines) {
+        let g = self.g;
         let frame = STACK_FRAME_SIZE as i32;
         asm!(self.ops
             // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
-            ; ->epilogue:
+            ; =>g.epilogue
         );
         if self.lean && !self.has_calls {
             // Every exit leaves from the body's own stack level (no native calls in lean code
@@ -410,17 +530,17 @@ impl Emitter {
         }
         asm!(self.ops
             ; ret
-            ; ->budget_fail:
+            ; =>g.budget_fail
             ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
-            ; jmp ->epilogue
-            ; ->depth_fail:
+            ; jmp =>g.epilogue
+            ; =>g.depth_fail
             ; mov DWORD [r12 + off::ERR], ERR_DEPTH as i32
-            ; jmp ->epilogue
-            ; ->invalid:
+            ; jmp =>g.epilogue
+            ; =>g.invalid
             ; mov DWORD [r12 + off::ERR], ERR_INVALID as i32
-            ; jmp ->epilogue
+            ; jmp =>g.epilogue
             // Enter / leave a BPF frame: the active stack range grows / shrinks by a frame.
-            ; ->frame_push:
+            ; =>g.frame_push
             ; add QWORD [r12 + off::DEPTH], 1
             ; sub QWORD [r12 + off::STACK_LO], frame
             ; add QWORD [r12 + off::STACK_LIM], frame
@@ -428,7 +548,7 @@ impl Emitter {
             ; add QWORD [r12 + off::STACK_LIM + 16], frame
             ; add QWORD [r12 + off::STACK_LIM + 24], frame
             ; ret
-            ; ->frame_pop_ret:
+            ; =>g.frame_pop_ret
             ; sub QWORD [r12 + off::DEPTH], 1
             ; add QWORD [r12 + off::STACK_LO], frame
             ; sub QWORD [r12 + off::STACK_LIM], frame
@@ -436,14 +556,14 @@ impl Emitter {
             ; sub QWORD [r12 + off::STACK_LIM + 16], frame
             ; sub QWORD [r12 + off::STACK_LIM + 24], frame
             ; ret
-            ; ->mem_slow:
+            ; =>g.mem_slow
         );
         self.rust_call(t.memory);
-        asm!(self.ops ; ->helper_slow:);
+        asm!(self.ops ; =>g.helper_slow);
         self.rust_call(t.helper);
-        asm!(self.ops ; ->callx_slow:);
+        asm!(self.ops ; =>g.callx_slow);
         self.rust_call(t.callx);
-        asm!(self.ops ; ->packet_slow:);
+        asm!(self.ops ; =>g.packet_slow);
         self.rust_call(t.packet);
     }
 
@@ -451,6 +571,7 @@ impl Emitter {
     /// budget are kept in the context (where Rust reads r0..=r5), the stack is aligned, and a
     /// non-zero result leaves the run.
     fn rust_call(&mut self, f: usize) {
+        let g = self.g;
         let saved = |i: usize| off::SAVED + 8 * i as i32;
         asm!(self.ops
             ; mov [r12 + saved(0)], rax
@@ -467,7 +588,7 @@ impl Emitter {
             ; call rax
             ; mov rsp, [r12 + off::CALL_RSP]
             ; test eax, eax
-            ; jnz ->epilogue
+            ; jnz =>g.epilogue
             ; mov rax, [r12 + saved(0)]
             ; mov rdi, [r12 + saved(1)]
             ; mov rsi, [r12 + saved(2)]
@@ -480,28 +601,30 @@ impl Emitter {
     }
 
     fn emit_stubs(&mut self) {
+        let g = self.g;
         for stub in std::mem::take(&mut self.stubs) {
             match stub {
-                Stub::Budget { entry, pc } => asm!(self.ops
+                // r10 is `left - len` (wrapped): the slot reached is `start + left`.
+                Stub::Budget { entry, end } => asm!(self.ops
                     ; =>entry
-                    ; mov DWORD [r12 + off::PC], pc as i32
-                    ; jmp ->budget_fail
+                    ; lea r11d, [r10 + end as i32]
+                    ; mov DWORD [r12 + off::PC], r11d
+                    ; jmp =>g.budget_fail
                 ),
                 Stub::Depth { entry, pc } => asm!(self.ops
                     ; =>entry
                     ; mov DWORD [r12 + off::PC], pc as i32
-                    ; jmp ->depth_fail
+                    ; jmp =>g.depth_fail
                 ),
                 Stub::LddwHigh { pc } => {
-                    let entry = self.labels[pc as usize];
-                    asm!(self.ops
-                        ; =>entry
-                        ; mov DWORD [r12 + off::PC], pc as i32
-                    );
-                    if !self.verified {
-                        asm!(self.ops ; sub r10, 1 ; jb ->budget_fail);
+                    if let Some(entry) = self.labels[pc as usize] {
+                        asm!(self.ops ; =>entry);
                     }
-                    asm!(self.ops ; jmp ->invalid);
+                    asm!(self.ops ; mov DWORD [r12 + off::PC], pc as i32);
+                    if !self.verified {
+                        asm!(self.ops ; sub r10, 1 ; jb =>g.budget_fail);
+                    }
+                    asm!(self.ops ; jmp =>g.invalid);
                 }
                 Stub::Mem {
                     entry,
@@ -526,7 +649,7 @@ impl Emitter {
                             asm!(self.ops ; mov [r12 + off::VAL], r9);
                         }
                     }
-                    asm!(self.ops ; call ->mem_slow);
+                    asm!(self.ops ; call =>g.mem_slow);
                     if let Some(r) = result {
                         asm!(self.ops ; mov Rq(r), [r12 + off::RET]);
                     }
@@ -537,8 +660,11 @@ impl Emitter {
     }
 
     fn insn(&mut self, pc: usize, insn: Insn) {
-        // Flags carry over only from the previous slot, and not into a jump target.
-        self.flags = if self.targets[pc] || !self.verified {
+        let g = self.g;
+        let block = self.blocks.get(pc).copied().unwrap_or(0);
+        // Flags carry over only from the previous slot, and not into a jump target or past a
+        // budget check.
+        self.flags = if self.targets[pc] || block > 0 {
             None
         } else {
             self.new_flags.take()
@@ -548,28 +674,33 @@ impl Emitter {
             self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
             return;
         }
-        let here = self.labels[pc];
         if self.loop_heads[pc] {
             self.align16();
         }
         self.offsets[pc] = self.ops.offset().0 as u32;
-        if self.verified {
+        if let Some(here) = self.labels[pc] {
             asm!(self.ops ; =>here);
-        } else {
-            let budget = self.ops.new_dynamic_label();
-            self.stubs.push(Stub::Budget {
-                entry: budget,
-                pc: pc as u32,
-            });
-            // Exact per-instruction budget, as the interpreter: fail before executing slot
-            // `pc` when nothing is left (borrow out of the decrement).
-            asm!(self.ops
-                ; =>here
-                ; sub r10, 1
-                ; jb =>budget
-            );
         }
-        let target = |t: Option<i64>| self.labels[t.map_or(0, |t| t as usize)];
+        if block > 0 {
+            // The budget of a whole block at once (see `budget_blocks`): when fewer than
+            // `block` instructions are left, the run fails at the slot the budget runs out
+            // on, exactly as the interpreter's per-instruction count does.
+            let entry = self.ops.new_dynamic_label();
+            self.stubs.push(Stub::Budget {
+                entry,
+                end: (pc as u32).wrapping_add(block),
+            });
+            if block <= 127 {
+                asm!(self.ops ; sub r10, BYTE (block as i8).into() ; jb =>entry);
+            } else {
+                asm!(self.ops ; sub r10, block as i32 ; jb =>entry);
+            }
+        }
+        let end = self.end_label();
+        let target = |t: Option<i64>| {
+            t.and_then(|t| self.labels.get(usize::try_from(t).ok()?).copied().flatten())
+                .unwrap_or(end)
+        };
         match insn {
             Insn::Alu {
                 width,
@@ -647,7 +778,7 @@ impl Emitter {
                 asm!(self.ops
                     ; mov DWORD [r12 + off::OP], size.bytes() as i32
                     ; mov DWORD [r12 + off::PC], pc as i32
-                    ; call ->packet_slow
+                    ; call =>g.packet_slow
                     ; mov rax, [r12 + off::RET]
                 );
             }
@@ -674,7 +805,7 @@ impl Emitter {
             Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
                 ; mov DWORD [r12 + off::OP], id
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; call ->helper_slow
+                ; call =>g.helper_slow
                 ; mov rax, [r12 + off::RET]
             ),
             Insn::Call(CallTarget::Local(_)) => {
@@ -684,25 +815,25 @@ impl Emitter {
             // Refused by preparation.
             Insn::Call(CallTarget::Kfunc { .. }) => asm!(self.ops
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; jmp ->invalid
+                ; jmp =>g.invalid
             ),
             Insn::Callx { reg } => asm!(self.ops
                 ; mov [r12 + off::VAL], Rq(x86(reg))
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; call ->callx_slow
+                ; call =>g.callx_slow
                 ; mov rax, [r12 + off::RET]
             ),
             // The outermost exit leaves the run; a nested one returns to its native `call`.
-            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp ->epilogue),
+            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp =>g.epilogue),
             Insn::Exit if self.verified => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
-                ; je ->epilogue
+                ; je =>g.epilogue
                 ; ret
             ),
             Insn::Exit => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
-                ; je ->epilogue
-                ; jmp ->frame_pop_ret
+                ; je =>g.epilogue
+                ; jmp =>g.frame_pop_ret
             ),
             Insn::MayGoto { .. } => {
                 let t = target(insn.jump_target(pc));
@@ -1019,6 +1150,7 @@ impl Emitter {
     /// (the verifier treats them as clobbered afterwards, so they are not kept), r0 returned
     /// in rax and the stop flag in rdx. The stack's alignment is known statically here.
     fn helper_direct(&mut self, pc: usize, id: i32) {
+        let g = self.g;
         // rsp is 8 mod 16 at entry; each push flips it; frames and BPF calls keep it.
         let adjust = self.saved.len().is_multiple_of(2);
         asm!(self.ops
@@ -1041,7 +1173,7 @@ impl Emitter {
         if adjust {
             asm!(self.ops ; add rsp, 8);
         }
-        asm!(self.ops ; test edx, edx ; jnz ->epilogue);
+        asm!(self.ops ; test edx, edx ; jnz =>g.epilogue);
     }
 
     /// A helper call as a plain `extern "C"` call (verified mode, `NativeHelper`):
@@ -1078,6 +1210,7 @@ impl Emitter {
     /// the active stack range widened by one frame (generated code tracks the depth; Rust
     /// catches up when it next looks, see `Ctx::sync_stack`).
     fn local_call(&mut self, pc: usize, t: DynamicLabel) {
+        let g = self.g;
         let depth_fail = self.ops.new_dynamic_label();
         self.stubs.push(Stub::Depth {
             entry: depth_fail,
@@ -1109,7 +1242,7 @@ impl Emitter {
         asm!(self.ops
             ; cmp QWORD [r12 + off::DEPTH], last
             ; ja =>depth_fail
-            ; call ->frame_push
+            ; call =>g.frame_push
             ; push rbx
             ; push r13
             ; push r14
@@ -1137,16 +1270,14 @@ impl Emitter {
         write: bool,
         atomic: bool,
     ) -> Option<DynamicLabel> {
-        let slow = self.ops.new_dynamic_label();
         let bytes = size.bytes() as i32;
+        let in_frame = in_frame(base, off, size, atomic);
         let off = i32::from(off);
-        let in_frame = base == x86(Reg::R10)
-            && (-(STACK_FRAME_SIZE as i32)..=-bytes).contains(&off)
-            && (!atomic || off % bytes == 0);
         asm!(self.ops ; lea r11, [Rq(base) + off]);
         if in_frame {
             return None;
         }
+        let slow = self.ops.new_dynamic_label();
         let i = size_index(size) as i32 * 8;
         let lim = if write {
             off::REGION_WLIM
