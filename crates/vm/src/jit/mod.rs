@@ -116,7 +116,7 @@ impl Jit {
         helpers: Helpers,
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
-        crate::Interpreter::new(insns, helpers.clone())?;
+        crate::interpreter::check_program(insns, &helpers)?;
         Jit::build(insns, helpers, false, options)
     }
 
@@ -160,7 +160,7 @@ impl Jit {
         helpers: Helpers,
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
-        crate::Interpreter::new(insns, helpers.clone())?;
+        crate::interpreter::check_program(insns, &helpers)?;
         Jit::build(insns, helpers, true, options)
     }
 
