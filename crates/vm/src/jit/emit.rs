@@ -255,6 +255,8 @@ macro_rules! arith {
     };
 }
 
+mod fast;
+
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
 pub(crate) fn compile(
@@ -353,8 +355,14 @@ pub(crate) fn compile(
         own_stack,
     };
     e.prologue();
-    for (pc, insn) in insns.iter().enumerate() {
-        e.insn(pc, *insn);
+    let mut pc = 0;
+    while pc < n {
+        if e.lea_pair(pc, insns) {
+            pc += 2;
+        } else {
+            e.insn(pc, insns[pc]);
+            pc += 1;
+        }
     }
     // One more offset: where the out-of-line code starts.
     let body = e.ops.offset().0 as u32;
@@ -507,14 +515,8 @@ impl Emitter {
         }
     }
 
-    /// Routines shared by all sites: exits and the calls into Rust.
-    fn shared(&mut self, t: &Trampolines) {
-        let g = self.g;
-        let frame = STACK_FRAME_SIZE as i32;
-        asm!(self.ops
-            // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
-            ; =>g.epilogue
-        );
+    /// Restore the stack and the callee-saved registers, return r0.
+    fn epilogue(&mut self) {
         if self.lean && !self.has_calls {
             // Every exit leaves from the body's own stack level (no native calls in lean code
             // without BPF-to-BPF calls): no reload through memory on the way out.
@@ -528,8 +530,19 @@ impl Emitter {
             let r = self.saved[i];
             asm!(self.ops ; pop Rq(r));
         }
+        asm!(self.ops ; ret);
+    }
+
+    /// Routines shared by all sites: exits and the calls into Rust.
+    fn shared(&mut self, t: &Trampolines) {
+        let g = self.g;
+        let frame = STACK_FRAME_SIZE as i32;
         asm!(self.ops
-            ; ret
+            // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
+            ; =>g.epilogue
+        );
+        self.epilogue();
+        asm!(self.ops
             ; =>g.budget_fail
             ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
             ; jmp =>g.epilogue
@@ -659,8 +672,10 @@ impl Emitter {
         }
     }
 
-    fn insn(&mut self, pc: usize, insn: Insn) {
-        let g = self.g;
+    /// Start slot `pc`: flags bookkeeping, loop-head alignment, its offset and label, and the
+    /// budget check of a block starting here. False for the second slot of an `lddw` (no
+    /// code).
+    fn header(&mut self, pc: usize, insn: Insn) -> bool {
         let block = self.blocks.get(pc).copied().unwrap_or(0);
         // Flags carry over only from the previous slot, and not into a jump target or past a
         // budget check.
@@ -672,7 +687,7 @@ impl Emitter {
         self.new_flags = None;
         if insn == Insn::LddwHigh {
             self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
-            return;
+            return false;
         }
         if self.loop_heads[pc] {
             self.align16();
@@ -695,6 +710,14 @@ impl Emitter {
             } else {
                 asm!(self.ops ; sub r10, block as i32 ; jb =>entry);
             }
+        }
+        true
+    }
+
+    fn insn(&mut self, pc: usize, insn: Insn) {
+        let g = self.g;
+        if !self.header(pc, insn) {
+            return;
         }
         let end = self.end_label();
         let target = |t: Option<i64>| {
@@ -784,7 +807,8 @@ impl Emitter {
             }
             Insn::Ja { .. } => {
                 let t = target(insn.jump_target(pc));
-                asm!(self.ops ; jmp =>t);
+                let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
+                self.jcc(fast::ALWAYS, t, slot, pc);
             }
             Insn::Jump {
                 width,
@@ -794,7 +818,8 @@ impl Emitter {
                 ..
             } => {
                 let t = target(insn.jump_target(pc));
-                self.jump(width == Width::W64, op, x86(dst), src, t);
+                let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
+                self.jump(width == Width::W64, op, x86(dst), src, t, (slot, pc));
             }
             Insn::Call(CallTarget::Helper(id))
                 if let Some(&Some((f, data))) = self.natives.get(id as usize) =>
@@ -824,6 +849,8 @@ impl Emitter {
                 ; mov rax, [r12 + off::RET]
             ),
             // The outermost exit leaves the run; a nested one returns to its native `call`.
+            // Lean code leaves straight from the body: its epilogue is a few pops (no jump).
+            Insn::Exit if !self.has_calls && self.lean => self.epilogue(),
             Insn::Exit if !self.has_calls => asm!(self.ops ; jmp =>g.epilogue),
             Insn::Exit if self.verified => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
@@ -1105,7 +1132,16 @@ impl Emitter {
         }
     }
 
-    fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
+    /// A conditional jump to `t`, the label of slot `at.0`, from slot `at.1`.
+    fn jump(
+        &mut self,
+        w64: bool,
+        op: JmpOp,
+        d: u8,
+        src: Operand,
+        t: DynamicLabel,
+        at: (Option<usize>, usize),
+    ) {
         let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
         if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
             self.blinded_imm(R11, i, w64);
@@ -1131,19 +1167,19 @@ impl Emitter {
         } else {
             arith!(self.ops, cmp, w64, d, src);
         }
-        match op {
-            JmpOp::Jeq => asm!(self.ops ; je =>t),
-            JmpOp::Jne => asm!(self.ops ; jne =>t),
-            JmpOp::Jgt => asm!(self.ops ; ja =>t),
-            JmpOp::Jge => asm!(self.ops ; jae =>t),
-            JmpOp::Jlt => asm!(self.ops ; jb =>t),
-            JmpOp::Jle => asm!(self.ops ; jbe =>t),
-            JmpOp::Jsgt => asm!(self.ops ; jg =>t),
-            JmpOp::Jsge => asm!(self.ops ; jge =>t),
-            JmpOp::Jslt => asm!(self.ops ; jl =>t),
-            JmpOp::Jsle => asm!(self.ops ; jle =>t),
-            JmpOp::Jset => asm!(self.ops ; jnz =>t),
-        }
+        let cond = match op {
+            JmpOp::Jeq => fast::cc::E,
+            JmpOp::Jne | JmpOp::Jset => fast::cc::NE,
+            JmpOp::Jgt => fast::cc::A,
+            JmpOp::Jge => fast::cc::AE,
+            JmpOp::Jlt => fast::cc::B,
+            JmpOp::Jle => fast::cc::BE,
+            JmpOp::Jsgt => fast::cc::G,
+            JmpOp::Jsge => fast::cc::GE,
+            JmpOp::Jslt => fast::cc::L,
+            JmpOp::Jsle => fast::cc::LE,
+        };
+        self.jcc(cond, t, at.0, at.1);
     }
 
     /// A helper call in verified mode: r1..=r5 passed straight in the argument registers
@@ -1346,6 +1382,10 @@ impl Emitter {
     }
 
     fn load(&mut self, pc: usize, size: Size, signed: bool, d: u8, base: u8, off: i16) {
+        if self.verified {
+            self.load_short(size, signed, d, base, i32::from(off));
+            return;
+        }
         let (b, o, slow) = self.operand(base, off, size, false, false);
         match (size, signed) {
             (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [Rq(b) + o]),
@@ -1362,6 +1402,15 @@ impl Emitter {
     }
 
     fn store(&mut self, pc: usize, size: Size, base: u8, off: i16, src: Operand) {
+        if self.verified {
+            match src {
+                Operand::Reg(s) => return self.store_short(size, x86(s), base, i32::from(off)),
+                Operand::Imm(i) if self.blind.is_none() => {
+                    return self.store_imm_short(size, i, base, i32::from(off));
+                }
+                Operand::Imm(_) => {}
+            }
+        }
         let (b, o, slow) = self.operand(base, off, size, true, false);
         let val = match src {
             Operand::Reg(s) => {
