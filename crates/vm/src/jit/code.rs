@@ -11,8 +11,8 @@
 
 use super::ctx::{Core, Ctx};
 use super::trampolines;
+use dynasmrt::ExecutableBuffer;
 use dynasmrt::mmap::MutableBuffer;
-use dynasmrt::{AssemblyOffset, ExecutableBuffer};
 use std::ffi::c_void;
 use std::sync::Mutex;
 
@@ -31,6 +31,9 @@ pub(crate) type Trampoline = extern "sysv64" fn(*mut c_void) -> u32;
 pub(crate) struct Code {
     /// Always `Some` until dropped (then handed to the pool).
     buf: Option<ExecutableBuffer>,
+    /// Address of the first byte of `buf` (the entry point), kept apart so that a call needs
+    /// no look through the `Option`.
+    entry: usize,
 }
 
 /// Mappings of up to this size are pooled when freed.
@@ -99,8 +102,10 @@ impl Code {
         buf[..bytes.len()].copy_from_slice(bytes);
         buf[bytes.len()..].fill(0xcc);
         buf.set_len(bytes.len());
+        let buf = buf.make_exec()?;
         Ok(Code {
-            buf: Some(buf.make_exec()?),
+            entry: buf.as_ptr().expose_provenance(),
+            buf: Some(buf),
         })
     }
 
@@ -123,9 +128,9 @@ impl Code {
 
     /// Run the code with `ctx`; returns r0.
     pub(crate) fn call(&self, ctx: &mut Ctx<'_, '_>) -> u64 {
-        let ptr = self.buf().ptr(AssemblyOffset(0));
-        // SAFETY: `buf` holds code produced by `emit::compile` (the only caller of `new`),
-        // whose offset 0 is a function with the `Entry` ABI: it saves and restores every
+        let ptr = std::ptr::with_exposed_provenance::<u8>(self.entry);
+        // SAFETY: `entry` is the first byte of `buf`, which holds code produced by
+        // `emit::compile` (the only caller of `new`), whose offset 0 is a function with the `Entry` ABI: it saves and restores every
         // callee-saved register, keeps the stack balanced (error exits reload `rsp` from the
         // context) and returns r0 in `rax`. The buffer lives as long as `self`.
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
@@ -140,9 +145,9 @@ impl Code {
     /// own stack and takes r1..=r5 in registers) with only `core`; returns r0.
     #[inline(always)]
     pub(crate) fn call_lean(&self, core: &mut Core, a: [u64; 5]) -> u64 {
-        let ptr = self.buf().ptr(AssemblyOffset(0));
-        // SAFETY: `Code` of a `Jit` whose `lean()` is true was compiled with `Mode::lean`: its
-        // offset 0 is a function with the `LeanEntry` ABI that keeps callee-saved registers
+        let ptr = std::ptr::with_exposed_provenance::<u8>(self.entry);
+        // SAFETY: `entry` is the first byte of `buf` (alive as long as `self`). `Code` of a
+        // `Jit` whose `lean()` is true was compiled with `Mode::lean`: its offset 0 is a function with the `LeanEntry` ABI that keeps callee-saved registers
         // and the stack balanced like `Entry` code, and reads and writes only the fields of
         // `Core` through its first argument (`Core` is laid out as `Head`'s first fields).
         let entry: LeanEntry = unsafe { std::mem::transmute::<*const u8, LeanEntry>(ptr) };
