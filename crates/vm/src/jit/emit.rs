@@ -900,6 +900,8 @@ impl Emitter {
             AluOp::Xor => arith!(self.ops, xor, w64, d, src),
             AluOp::Mov => match (w64, src) {
                 (_, Operand::Imm(0)) => asm!(self.ops ; xor Rd(d), Rd(d)),
+                // A non-negative constant: the 32-bit move zero-extends (2 bytes shorter).
+                (true, Operand::Imm(i)) if i > 0 => asm!(self.ops ; mov Rd(d), i),
                 (true, Operand::Reg(s)) if x86(s) == d => {}
                 _ => binop!(self.ops, mov, w64, d, src),
             },
@@ -1322,14 +1324,26 @@ impl Emitter {
         };
         // Dynamic labels throughout: dynasm resolves static local labels by search.
         let ok = self.ops.new_dynamic_label();
+        // Either range grants the access (the checks have no effect): the one the base
+        // register most likely points into goes first, the stack for r10 and the first
+        // caller region for the others.
+        let ranges = [
+            (off::STACK_LO, off::STACK_LIM + i),
+            (off::REGION_ADDR, lim + i),
+        ];
+        let [(lo1, lim1), (lo2, lim2)] = if base == x86(Reg::R10) {
+            ranges
+        } else {
+            [ranges[1], ranges[0]]
+        };
         asm!(self.ops
             ; mov r9, r11
-            ; sub r9, [r12 + off::STACK_LO]
-            ; cmp r9, [r12 + off::STACK_LIM + i]
+            ; sub r9, [r12 + lo1]
+            ; cmp r9, [r12 + lim1]
             ; jb =>ok
             ; mov r9, r11
-            ; sub r9, [r12 + off::REGION_ADDR]
-            ; cmp r9, [r12 + lim + i]
+            ; sub r9, [r12 + lo2]
+            ; cmp r9, [r12 + lim2]
             ; jae =>slow
             ; =>ok
         );
