@@ -20,6 +20,13 @@ pub(super) mod cc {
     pub(crate) const G: u8 = 0xf;
 }
 
+/// `modrm_mem` flags: a `66` operand-size prefix.
+const P66: u8 = 1;
+/// `modrm_mem` flags: REX.W (64-bit operand).
+const W: u8 = 2;
+/// `modrm_mem` flags: a REX prefix even if no bit is set (byte registers spl..dil).
+const REX: u8 = 4;
+
 /// `jmp`, in the place of a condition code.
 pub(super) const ALWAYS: u8 = 0x10;
 
@@ -119,16 +126,8 @@ impl Emitter {
     /// `op reg, [base + disp]` (or `op [base + disp], reg`) with the shortest encoding:
     /// optional `66` prefix, REX when needed (`force_rex` for byte registers spl..dil), the
     /// opcode bytes, ModRM with no, an 8-bit or a 32-bit displacement, SIB for rsp/r12.
-    fn modrm_mem(
-        &mut self,
-        p66: bool,
-        w: bool,
-        force_rex: bool,
-        opcode: &[u8],
-        reg: u8,
-        base: u8,
-        disp: i32,
-    ) {
+    fn modrm_mem(&mut self, flags: u8, opcode: &[u8], reg: u8, base: u8, disp: i32) {
+        let (p66, w, force_rex) = (flags & P66 != 0, flags & W != 0, flags & REX != 0);
         let mut buf = [0u8; 16];
         let mut n = 0;
         let mut push = |b: u8| {
@@ -165,13 +164,13 @@ impl Emitter {
     /// A load into `d` from `[base + disp]` (zero- or sign-extending as BPF says).
     pub(super) fn load_short(&mut self, size: Size, signed: bool, d: u8, base: u8, disp: i32) {
         match (size, signed) {
-            (Size::B, false) => self.modrm_mem(false, false, false, &[0x0f, 0xb6], d, base, disp),
-            (Size::H, false) => self.modrm_mem(false, false, false, &[0x0f, 0xb7], d, base, disp),
-            (Size::W, false) => self.modrm_mem(false, false, false, &[0x8b], d, base, disp),
-            (Size::DW, _) => self.modrm_mem(false, true, false, &[0x8b], d, base, disp),
-            (Size::B, true) => self.modrm_mem(false, true, false, &[0x0f, 0xbe], d, base, disp),
-            (Size::H, true) => self.modrm_mem(false, true, false, &[0x0f, 0xbf], d, base, disp),
-            (Size::W, true) => self.modrm_mem(false, true, false, &[0x63], d, base, disp),
+            (Size::B, false) => self.modrm_mem(0, &[0x0f, 0xb6], d, base, disp),
+            (Size::H, false) => self.modrm_mem(0, &[0x0f, 0xb7], d, base, disp),
+            (Size::W, false) => self.modrm_mem(0, &[0x8b], d, base, disp),
+            (Size::DW, _) => self.modrm_mem(W, &[0x8b], d, base, disp),
+            (Size::B, true) => self.modrm_mem(W, &[0x0f, 0xbe], d, base, disp),
+            (Size::H, true) => self.modrm_mem(W, &[0x0f, 0xbf], d, base, disp),
+            (Size::W, true) => self.modrm_mem(W, &[0x63], d, base, disp),
         }
     }
 
@@ -179,10 +178,16 @@ impl Emitter {
     pub(super) fn store_short(&mut self, size: Size, s: u8, base: u8, disp: i32) {
         match size {
             // spl, bpl, sil and dil need a REX prefix (without one they are ah..bh).
-            Size::B => self.modrm_mem(false, false, (4..8).contains(&s), &[0x88], s, base, disp),
-            Size::H => self.modrm_mem(true, false, false, &[0x89], s, base, disp),
-            Size::W => self.modrm_mem(false, false, false, &[0x89], s, base, disp),
-            Size::DW => self.modrm_mem(false, true, false, &[0x89], s, base, disp),
+            Size::B => self.modrm_mem(
+                if (4..8).contains(&s) { REX } else { 0 },
+                &[0x88],
+                s,
+                base,
+                disp,
+            ),
+            Size::H => self.modrm_mem(P66, &[0x89], s, base, disp),
+            Size::W => self.modrm_mem(0, &[0x89], s, base, disp),
+            Size::DW => self.modrm_mem(W, &[0x89], s, base, disp),
         }
     }
 
@@ -190,15 +195,15 @@ impl Emitter {
     pub(super) fn store_imm_short(&mut self, size: Size, i: i32, base: u8, disp: i32) {
         match size {
             Size::B => {
-                self.modrm_mem(false, false, false, &[0xc6], 0, base, disp);
+                self.modrm_mem(0, &[0xc6], 0, base, disp);
                 self.ops.push(i as u8);
             }
             Size::H => {
-                self.modrm_mem(true, false, false, &[0xc7], 0, base, disp);
+                self.modrm_mem(P66, &[0xc7], 0, base, disp);
                 self.ops.extend((i as u16).to_le_bytes());
             }
             Size::W | Size::DW => {
-                self.modrm_mem(false, size == Size::DW, false, &[0xc7], 0, base, disp);
+                self.modrm_mem(if size == Size::DW { W } else { 0 }, &[0xc7], 0, base, disp);
                 self.ops.extend(i.to_le_bytes());
             }
         }
