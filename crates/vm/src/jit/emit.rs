@@ -120,6 +120,15 @@ enum Stub {
     },
     /// The second slot of an `lddw`: only reachable by a jump (never in a validated program).
     LddwHigh { pc: u32 },
+    /// An access the inline range check did not grant: the other range (`Head` offsets of its
+    /// low end and size limit) grants it (back to `ok`) or the slow path gets it.
+    Second {
+        entry: DynamicLabel,
+        ok: DynamicLabel,
+        slow: DynamicLabel,
+        lo: i32,
+        lim: i32,
+    },
 }
 
 struct Emitter {
@@ -628,6 +637,20 @@ impl Emitter {
                     ; =>entry
                     ; mov DWORD [r12 + off::PC], pc as i32
                     ; jmp =>g.depth_fail
+                ),
+                Stub::Second {
+                    entry,
+                    ok,
+                    slow,
+                    lo,
+                    lim,
+                } => asm!(self.ops
+                    ; =>entry
+                    ; mov r9, r11
+                    ; sub r9, [r12 + lo]
+                    ; cmp r9, [r12 + lim]
+                    ; jb =>ok
+                    ; jmp =>slow
                 ),
                 Stub::LddwHigh { pc } => {
                     if let Some(entry) = self.labels[pc as usize] {
@@ -1336,15 +1359,21 @@ impl Emitter {
         } else {
             [ranges[1], ranges[0]]
         };
+        // The first range inline, falling through when it grants the access (a taken branch
+        // per access costs more than a few instructions); the second out of line.
+        let second = self.ops.new_dynamic_label();
+        self.stubs.push(Stub::Second {
+            entry: second,
+            ok,
+            slow,
+            lo: lo2,
+            lim: lim2,
+        });
         asm!(self.ops
             ; mov r9, r11
             ; sub r9, [r12 + lo1]
             ; cmp r9, [r12 + lim1]
-            ; jb =>ok
-            ; mov r9, r11
-            ; sub r9, [r12 + lo2]
-            ; cmp r9, [r12 + lim2]
-            ; jae =>slow
+            ; jae =>second
             ; =>ok
         );
         if atomic {
