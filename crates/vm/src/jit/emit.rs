@@ -4,9 +4,10 @@
 //! r5 = r8, r6 = rbx, r7 = r13, r8 = r14, r9 = r15, r10 = rbp. `r12` holds the run context,
 //! `r10` counts the instruction budget down, `r9` and `r11` are scratch.
 //!
-//! Layout: prologue, the program's slots in order (each starting with the budget check), then
-//! shared out-of-line routines (epilogue, error exits, calls into Rust, frame push/pop), then
-//! per-site stubs (budget failure, memory slow path), so the hot path falls through.
+//! Layout: prologue, the program's slots in order (checked mode: a budget check at the start of
+//! each straight-line block, see `budget_blocks`), then shared out-of-line routines (epilogue,
+//! error exits, calls into Rust, frame push/pop), then per-site stubs (budget failure, second
+//! range check, memory slow path), so the hot path falls through.
 
 // `dynasm!` converts every dynamic register operand with `.into()`, even a `u8` already.
 #![allow(clippy::useless_conversion)]
