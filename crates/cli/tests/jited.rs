@@ -48,9 +48,11 @@ fn assembler_text_interleaves_machine_code() {
     let out = ok(&["disasm", "--jited", &path.display().to_string()]);
     assert!(out.starts_with("; prologue\n"), "{out}");
     assert!(out.contains("push r12"), "{out}");
+    // The checked-mode budget check of the whole straight-line block (3 instructions) at its
+    // first slot, then the add itself on rax (r0).
+    let first = machine_lines(&out, "0: mov %r0, 7");
+    assert!(first.iter().any(|l| l.ends_with("sub r10,3")), "{first:?}");
     let add = machine_lines(&out, "1: add %r0, 0x1234");
-    // The checked-mode budget check, then the add itself on rax (r0).
-    assert!(add.iter().any(|l| l.ends_with("sub r10,1")), "{add:?}");
     assert!(add.iter().any(|l| l.contains("add rax,1234h")), "{add:?}");
     assert!(out.contains("; out of line"), "{out}");
     // Every slot with code is listed, in order.

@@ -369,6 +369,8 @@ struct Setup<'a> {
     mem: &'a [u8],
     ro_first: bool,
     packet: bool,
+    /// The instruction budget of the run.
+    budget: u64,
 }
 
 /// Run on one engine with fresh copies of the memory in `rw`/`ro` (the same buffers, hence
@@ -402,7 +404,7 @@ fn run_one(
             ],
             regions: &regions,
             packet: s.packet.then(|| &s.mem[..20]),
-            max_insns: Some(BUDGET),
+            max_insns: Some(s.budget),
         };
         run(&config)
     };
@@ -538,6 +540,12 @@ fn raw_programs() -> impl Strategy<Value = Option<Vec<Insn>>> {
         .prop_map(raw_program)
 }
 
+/// Mostly the large budget; often a small one, so that it runs out anywhere in a program
+/// (the JIT's checked mode counts whole straight-line blocks at once).
+fn budgets() -> impl Strategy<Value = u64> {
+    prop_oneof![2 => Just(BUDGET), 1 => 0u64..48]
+}
+
 proptest! {
     // 2,000 cases in CI (a fraction of a second); `JIT_DIFF_CASES=N` for a long run.
     #![proptest_config(ProptestConfig {
@@ -552,8 +560,9 @@ proptest! {
         mem in prop::collection::vec(any::<u8>(), RW + RO),
         ro_first in prop::bool::weighted(0.2),
         packet in prop::bool::weighted(0.8),
+        budget in budgets(),
     ) {
-        check(&insns, &Setup { mem: &mem, ro_first, packet });
+        check(&insns, &Setup { mem: &mem, ro_first, packet, budget });
     }
 
     /// Raw random encodings (the fuzz generator's approach), for field combinations the typed
@@ -563,9 +572,10 @@ proptest! {
         insns in raw_programs(),
         mem in prop::collection::vec(any::<u8>(), RW + RO),
         ro_first in prop::bool::weighted(0.2),
+        budget in budgets(),
     ) {
         if let Some(insns) = insns {
-            check(&insns, &Setup { mem: &mem, ro_first, packet: true });
+            check(&insns, &Setup { mem: &mem, ro_first, packet: true, budget });
         }
     }
 }
@@ -587,6 +597,7 @@ fn generator_reaches_every_outcome() {
             mem: &mem,
             ro_first: false,
             packet: true,
+            budget: BUDGET,
         };
         match check(&insns, &setup).map(|o| o.result) {
             Some(Ok(_)) => ok += 1,
@@ -617,4 +628,33 @@ fn generator_reaches_every_outcome() {
         runnable >= 100,
         "only {runnable} of 500 raw programs are runnable"
     );
+}
+
+/// The budget running out at every possible instruction: each generated program run with
+/// every budget from 0 to 63 on both engines (same error, same slot, same memory effects).
+#[test]
+fn budget_runs_out_at_the_same_slot_for_every_budget() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = programs();
+    let mem: Vec<u8> = (0..(RW + RO) as u8).collect();
+    let mut exhausted = 0;
+    for _ in 0..150 {
+        let insns = strategy.new_tree(&mut runner).unwrap().current();
+        for budget in 0..64 {
+            let setup = Setup {
+                mem: &mem,
+                ro_first: false,
+                packet: true,
+                budget,
+            };
+            if let Some(Err(e)) = check(&insns, &setup).map(|o| o.result)
+                && e.starts_with("BudgetExceeded")
+            {
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(exhausted >= 500, "only {exhausted} runs ran out of budget");
 }

@@ -85,7 +85,7 @@ fn verified_mode_agrees_on_the_bench_workloads() {
     }
 }
 
-const REGION: usize = 64;
+const REGION: usize = 512;
 
 /// A program safe by construction: r1 (the region, `REGION` bytes) and r10 are never
 /// written; memory accesses use them as bases with constant in-bounds offsets; jumps only go
@@ -110,24 +110,40 @@ fn safe_program(words: &[u64]) -> Vec<Insn> {
         });
     }
     let n = words.len();
-    // Writable value registers: not r1, not r10.
-    let vreg = |w: u64| Reg::new([0u8, 2, 3, 4, 5, 6, 7, 8, 9][(w % 9) as usize]).expect("reg");
+    // A second base register, a copy of r1 (never written again, never read as a value, so
+    // that no address reaches r0 or memory), and the writable value registers: the others
+    // but r1 and r10.
+    let base_reg = Reg::new(2 + (words.first().map_or(0, |w| w >> 60) % 8) as u8).expect("reg");
+    p.push(Insn::Alu {
+        width: Width::W64,
+        op: AluOp::Mov,
+        dst: base_reg,
+        src: Operand::Reg(Reg::R1),
+    });
+    let values: Vec<Reg> = [0u8, 2, 3, 4, 5, 6, 7, 8, 9]
+        .into_iter()
+        .filter_map(Reg::new)
+        .filter(|&r| r != base_reg)
+        .collect();
+    let vreg = |w: u64| values[(w % values.len() as u64) as usize];
     let sizes = [Size::B, Size::H, Size::W, Size::DW];
     for (i, &w) in words.iter().enumerate() {
         let (a, b, c) = (w >> 8, w >> 16, w >> 32);
         let size = sizes[(b % 4) as usize];
         let bytes = size.bytes() as u64;
-        let (base, off) = if a % 2 == 0 {
-            (Reg::R10, -((((c % (512 / bytes)) + 1) * bytes) as i16))
-        } else {
-            (Reg::R1, ((c % (REGION as u64 / bytes)) * bytes) as i16)
+        let (base, off) = match a % 4 {
+            0 | 2 => (Reg::R10, -((((c % (512 / bytes)) + 1) * bytes) as i16)),
+            1 => (Reg::R1, ((c % (REGION as u64 / bytes)) * bytes) as i16),
+            // Any register as the base (each has its own addressing encoding: rbp and r13
+            // need a displacement, offsets of 0, 8 bits and 32 bits encode differently).
+            _ => (base_reg, ((c % (REGION as u64 / bytes)) * bytes) as i16),
         };
         let src = if c % 3 == 0 {
             Operand::Imm((w >> 40) as i32 - 0x80)
         } else {
             Operand::Reg(vreg(b >> 3))
         };
-        p.push(match w % 6 {
+        let insn = match w % 6 {
             0 | 1 => {
                 let op = ALU_OPS[(a % ALU_OPS.len() as u64) as usize];
                 let src = if matches!(op, AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
@@ -176,13 +192,36 @@ fn safe_program(words: &[u64]) -> Vec<Insn> {
                     off,
                 }
             }
+            // `mov a, b` then `add a, c` / `add a, imm` / `sub a, imm` (the JIT's `lea` pairs).
+            _ if a % 2 == 0 => {
+                let width = if b % 2 == 0 { Width::W64 } else { Width::W32 };
+                let dst = vreg(a >> 1);
+                p.push(Insn::Alu {
+                    width,
+                    op: AluOp::Mov,
+                    dst,
+                    src: Operand::Reg(vreg(b >> 1)),
+                });
+                let op = if matches!(src, Operand::Imm(_)) && c % 2 == 0 {
+                    AluOp::Sub
+                } else {
+                    AluOp::Add
+                };
+                Insn::Alu {
+                    width,
+                    op,
+                    dst,
+                    src,
+                }
+            }
             _ => Insn::Alu {
                 width: Width::W64,
                 op: AluOp::Xor,
                 dst: vreg(a),
                 src,
             },
-        });
+        };
+        p.push(insn);
     }
     p.push(Insn::Exit);
     p

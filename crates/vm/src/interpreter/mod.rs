@@ -9,6 +9,7 @@ use crate::error::{PrepareError, VmError};
 use crate::helpers::Helpers;
 use crate::memory::{Memory, Region, StackBuf};
 use prepare::Op;
+pub(crate) use prepare::check as check_program;
 use run::RunInputs;
 use waggle_isa::Insn;
 

@@ -326,6 +326,16 @@ pub(crate) fn prepare(
     Ok((ops, funcs.into_boxed_slice()))
 }
 
+/// What `prepare(insns, helpers, false)` accepts and refuses, with the same errors, without
+/// building the ops (the JIT's preparation: it compiles from `insns` itself).
+pub(crate) fn check(insns: &[Insn], helpers: &Helpers) -> Result<(), PrepareError> {
+    validate(insns)?;
+    for (pc, insn) in insns.iter().enumerate() {
+        translate(pc, insn, helpers)?;
+    }
+    Ok(())
+}
+
 fn translate(pc: usize, insn: &Insn, helpers: &Helpers) -> Result<Op, PrepareError> {
     let unsupported = |what| PrepareError::Unsupported { pc, what };
     // Validation guarantees targets lie inside the program, which has at most

@@ -1,15 +1,20 @@
 //! Executable memory and the crossings between Rust and generated code: the only `unsafe`
 //! code of the JIT.
 //!
-//! Code is assembled into a `Vec`, copied into a fresh anonymous mapping while it is
-//! read+write, then the mapping is made read+execute (never both writable and executable).
-//! It is unmapped when the [`Code`] is dropped.
+//! Code is assembled into a `Vec`, copied into an anonymous mapping while it is read+write,
+//! then the mapping is made read+execute (never both writable and executable). When the
+//! [`Code`] is dropped, its mapping is made read+write again (not executable) and kept in a
+//! small process-wide pool for the next program of the same size class (mapping, first-touch
+//! page faults and unmapping cost a small program more than compiling it); beyond the pool's
+//! bound it is unmapped. A reused mapping's bytes past the new code are overwritten with
+//! `int3`, so no stale code of another program stays executable.
 
 use super::ctx::{Core, Ctx};
 use super::trampolines;
+use dynasmrt::ExecutableBuffer;
 use dynasmrt::mmap::MutableBuffer;
-use dynasmrt::{AssemblyOffset, ExecutableBuffer};
 use std::ffi::c_void;
+use std::sync::Mutex;
 
 /// The native entry point: takes the run context, returns r0 (meaningful when the context
 /// records no error).
@@ -24,36 +29,108 @@ pub(crate) type Trampoline = extern "sysv64" fn(*mut c_void) -> u32;
 /// Machine code of one program, read+execute.
 #[derive(Debug)]
 pub(crate) struct Code {
-    buf: ExecutableBuffer,
+    /// Always `Some` until dropped (then handed to the pool).
+    buf: Option<ExecutableBuffer>,
+    /// Address of the first byte of `buf` (the entry point), kept apart so that a call needs
+    /// no look through the `Option`.
+    entry: usize,
+}
+
+/// Mappings of up to this size are pooled when freed.
+const POOL_MAX_MAPPING: usize = 1 << 20;
+/// At most this many bytes of mappings are kept in the pool.
+const POOL_MAX_BYTES: usize = 4 << 20;
+
+/// Freed mappings, read+write (never executable while here), with their total size.
+static POOL: Mutex<(Vec<MutableBuffer>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// The mapping size for `len` bytes of code: a power of two from one page, so that freed
+/// mappings fit later programs of similar size.
+fn size_class(len: usize) -> usize {
+    len.max(1).next_power_of_two().max(4096)
+}
+
+/// A read+write mapping of `size_class(len)` bytes: a pooled one if any, else a new one.
+fn take_mapping(len: usize) -> std::io::Result<MutableBuffer> {
+    let size = size_class(len);
+    if size <= POOL_MAX_MAPPING {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = pool.0.iter().position(|b| b.size() == size) {
+            let buf = pool.0.swap_remove(i);
+            pool.1 -= size;
+            return Ok(buf);
+        }
+    }
+    MutableBuffer::new(size)
+}
+
+/// Give a freed program's mapping back: made read+write (no longer executable), then pooled
+/// if there is room, else unmapped.
+fn put_mapping(buf: ExecutableBuffer) {
+    let size = buf.size();
+    if size > POOL_MAX_MAPPING {
+        return;
+    }
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if pool.1 + size > POOL_MAX_BYTES {
+        return;
+    }
+    // A mapping that cannot be made writable is simply unmapped (dropped).
+    if let Ok(buf) = buf.make_mut() {
+        pool.1 += size;
+        pool.0.push(buf);
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            put_mapping(buf);
+        }
+    }
 }
 
 impl Code {
     /// Map `bytes` executable. They must be the output of `emit::compile`, whose entry point is
     /// at offset 0.
     pub(crate) fn new(bytes: &[u8]) -> std::io::Result<Code> {
-        let mut buf = MutableBuffer::new(bytes.len().max(1))?;
+        let mut buf = take_mapping(bytes.len())?;
+        // A reused mapping still holds its previous program's code up to its old length:
+        // whatever the new code does not overwrite becomes `int3`.
+        let old = buf.len();
+        buf.set_len(old.max(bytes.len()));
+        buf[..bytes.len()].copy_from_slice(bytes);
+        buf[bytes.len()..].fill(0xcc);
         buf.set_len(bytes.len());
-        buf.copy_from_slice(bytes);
+        let buf = buf.make_exec()?;
         Ok(Code {
-            buf: buf.make_exec()?,
+            entry: buf.as_ptr().expose_provenance(),
+            buf: Some(buf),
         })
+    }
+
+    fn buf(&self) -> &ExecutableBuffer {
+        match &self.buf {
+            Some(buf) => buf,
+            None => unreachable!("a Code's buffer is taken only when it is dropped"),
+        }
     }
 
     /// Size of the machine code in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.buf.len()
+        self.buf().len()
     }
 
     /// The machine code.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf()
     }
 
     /// Run the code with `ctx`; returns r0.
     pub(crate) fn call(&self, ctx: &mut Ctx<'_, '_>) -> u64 {
-        let ptr = self.buf.ptr(AssemblyOffset(0));
-        // SAFETY: `buf` holds code produced by `emit::compile` (the only caller of `new`),
-        // whose offset 0 is a function with the `Entry` ABI: it saves and restores every
+        let ptr = std::ptr::with_exposed_provenance::<u8>(self.entry);
+        // SAFETY: `entry` is the first byte of `buf`, which holds code produced by
+        // `emit::compile` (the only caller of `new`), whose offset 0 is a function with the `Entry` ABI: it saves and restores every
         // callee-saved register, keeps the stack balanced (error exits reload `rsp` from the
         // context) and returns r0 in `rax`. The buffer lives as long as `self`.
         let entry: Entry = unsafe { std::mem::transmute::<*const u8, Entry>(ptr) };
@@ -68,9 +145,9 @@ impl Code {
     /// own stack and takes r1..=r5 in registers) with only `core`; returns r0.
     #[inline(always)]
     pub(crate) fn call_lean(&self, core: &mut Core, a: [u64; 5]) -> u64 {
-        let ptr = self.buf.ptr(AssemblyOffset(0));
-        // SAFETY: `Code` of a `Jit` whose `lean()` is true was compiled with `Mode::lean`: its
-        // offset 0 is a function with the `LeanEntry` ABI that keeps callee-saved registers
+        let ptr = std::ptr::with_exposed_provenance::<u8>(self.entry);
+        // SAFETY: `entry` is the first byte of `buf` (alive as long as `self`). `Code` of a
+        // `Jit` whose `lean()` is true was compiled with `Mode::lean`: its offset 0 is a function with the `LeanEntry` ABI that keeps callee-saved registers
         // and the stack balanced like `Entry` code, and reads and writes only the fields of
         // `Core` through its first argument (`Core` is laid out as `Head`'s first fields).
         let entry: LeanEntry = unsafe { std::mem::transmute::<*const u8, LeanEntry>(ptr) };

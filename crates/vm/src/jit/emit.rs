@@ -4,9 +4,10 @@
 //! r5 = r8, r6 = rbx, r7 = r13, r8 = r14, r9 = r15, r10 = rbp. `r12` holds the run context,
 //! `r10` counts the instruction budget down, `r9` and `r11` are scratch.
 //!
-//! Layout: prologue, the program's slots in order (each starting with the budget check), then
-//! shared out-of-line routines (epilogue, error exits, calls into Rust, frame push/pop), then
-//! per-site stubs (budget failure, memory slow path), so the hot path falls through.
+//! Layout: prologue, the program's slots in order (checked mode: a budget check at the start of
+//! each straight-line block, see `budget_blocks`), then shared out-of-line routines (epilogue,
+//! error exits, calls into Rust, frame push/pop), then per-site stubs (budget failure, second
+//! range check, memory slow path), so the hot path falls through.
 
 // `dynasm!` converts every dynamic register operand with `.into()`, even a `u8` already.
 #![allow(clippy::useless_conversion)]
@@ -69,10 +70,44 @@ enum Val {
     Blind(i32),
 }
 
+/// Labels of the shared out-of-line routines (dynamic labels: dynasm resolves global ones by
+/// hashing their names at every reference).
+#[derive(Clone, Copy)]
+struct Globals {
+    epilogue: DynamicLabel,
+    budget_fail: DynamicLabel,
+    depth_fail: DynamicLabel,
+    invalid: DynamicLabel,
+    frame_push: DynamicLabel,
+    frame_pop_ret: DynamicLabel,
+    mem_slow: DynamicLabel,
+    helper_slow: DynamicLabel,
+    callx_slow: DynamicLabel,
+    packet_slow: DynamicLabel,
+}
+
+impl Globals {
+    fn new(ops: &mut Asm) -> Globals {
+        let mut l = || ops.new_dynamic_label();
+        Globals {
+            epilogue: l(),
+            budget_fail: l(),
+            depth_fail: l(),
+            invalid: l(),
+            frame_push: l(),
+            frame_pop_ret: l(),
+            mem_slow: l(),
+            helper_slow: l(),
+            callx_slow: l(),
+            packet_slow: l(),
+        }
+    }
+}
+
 /// Out-of-line code emitted after the program.
 enum Stub {
-    /// The budget ran out before slot `pc`.
-    Budget { entry: DynamicLabel, pc: u32 },
+    /// The budget ran out in the block that ends before slot `end`.
+    Budget { entry: DynamicLabel, end: u32 },
     /// A call at `pc` beyond the last frame.
     Depth { entry: DynamicLabel, pc: u32 },
     /// An access the inline check did not grant: done by Rust, result into `result`.
@@ -86,11 +121,25 @@ enum Stub {
     },
     /// The second slot of an `lddw`: only reachable by a jump (never in a validated program).
     LddwHigh { pc: u32 },
+    /// An access the inline range check did not grant: the other range (`Head` offsets of its
+    /// low end and size limit) grants it (back to `ok`) or the slow path gets it.
+    Second {
+        entry: DynamicLabel,
+        ok: DynamicLabel,
+        slow: DynamicLabel,
+        lo: i32,
+        lim: i32,
+    },
 }
 
 struct Emitter {
     ops: Asm,
-    labels: Vec<DynamicLabel>,
+    /// Shared routines.
+    g: Globals,
+    /// The label of each slot that is a jump or call target, and of the end.
+    labels: Vec<Option<DynamicLabel>>,
+    /// Checked mode: at the first slot of each budget block, the block's length (else 0).
+    blocks: Vec<u32>,
     stubs: Vec<Stub>,
     /// Verified mode: no bounds checks, no budget (see `Jit::new_verified`).
     verified: bool,
@@ -216,6 +265,8 @@ macro_rules! arith {
     };
 }
 
+mod fast;
+
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
 pub(crate) fn compile(
@@ -224,23 +275,43 @@ pub(crate) fn compile(
     mode: Mode,
     natives: &[Option<(usize, usize)>],
 ) -> Result<Output, String> {
-    // Sized for typical output (a few dozen bytes and labels per slot) to avoid regrowth.
     let n = insns.len();
-    let mut ops = Asm::new_with_capacity(0, n * 64, 0, 16, n * 4, n * 2, n * 4);
-    let labels = (0..=insns.len()).map(|_| ops.new_dynamic_label()).collect();
     let mut loop_heads = vec![false; n];
     let mut targets = vec![false; n];
     let mut has_calls = false;
+    let mut n_targets = 0;
     for (pc, insn) in insns.iter().enumerate() {
         has_calls |= waggle_isa::is_local_call(insn);
         if let Some(t) = insn.jump_target(pc)
             && let Ok(t) = usize::try_from(t)
             && t < n
         {
+            n_targets += usize::from(!targets[t]);
             targets[t] = true;
             loop_heads[t] |= t <= pc;
         }
     }
+    let blocks = if mode.verified {
+        Vec::new()
+    } else {
+        budget_blocks(insns, &targets)
+    };
+    // Sized for typical output (verified code: ~8 bytes per slot; checked: a bounds check
+    // and its stub per access, a budget check per block) to avoid regrowth.
+    let per_slot = if mode.verified { 12 } else { 40 };
+    let mut ops = Asm::new_with_capacity(
+        0,
+        4096 + n * per_slot,
+        0,
+        0,
+        64 + n_targets + n / 2,
+        0,
+        64 + n,
+    );
+    // Labels only where control arrives by a jump or call (and the end, for safety).
+    let labels = (0..=n)
+        .map(|pc| (pc == n || targets[pc]).then(|| ops.new_dynamic_label()))
+        .collect();
     let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
     let uses = |r: Reg| used & (1 << r.index()) != 0;
     // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
@@ -271,9 +342,12 @@ pub(crate) fn compile(
         (true, false, true) => STACK_FRAME_SIZE as i32,
         (true, false, false) => 0,
     };
+    let g = Globals::new(&mut ops);
     let mut e = Emitter {
         ops,
+        g,
         labels,
+        blocks,
         stubs: Vec::new(),
         lean: mode.lean,
         used,
@@ -291,18 +365,25 @@ pub(crate) fn compile(
         own_stack,
     };
     e.prologue();
-    for (pc, insn) in insns.iter().enumerate() {
-        e.insn(pc, *insn);
+    let mut pc = 0;
+    while pc < n {
+        if e.lea_pair(pc, insns) {
+            pc += 2;
+        } else {
+            e.insn(pc, insns[pc]);
+            pc += 1;
+        }
     }
     // One more offset: where the out-of-line code starts.
     let body = e.ops.offset().0 as u32;
     e.offsets.push(body);
     // Falling off the end (impossible after validation) is the interpreter's error.
-    let end = e.labels[insns.len()];
+    let end = e.end_label();
+    let g = e.g;
     asm!(e.ops
         ; =>end
         ; mov DWORD [r12 + off::PC], insns.len() as i32
-        ; jmp ->invalid
+        ; jmp =>g.invalid
     );
     e.shared(tramps);
     e.emit_stubs();
@@ -324,7 +405,63 @@ const NOPS: [&[u8]; 9] = [
     &[0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
 ];
 
+/// Checked mode: the budget blocks, as the length of the block starting at each slot (0 for
+/// slots inside a block). A block is a run of slots entered only at its first, where only the
+/// last can leave the run or the block early (jumps, calls, exits, accesses that need a bounds
+/// check, `lddw` whose second slot the count skips): nothing before the last slot has an
+/// effect the caller sees, so checking the budget once for the whole block and, when it falls
+/// short, reporting the slot it runs out on gives the interpreter's exact result.
+fn budget_blocks(insns: &[Insn], targets: &[bool]) -> Vec<u32> {
+    let mut blocks = vec![0u32; insns.len()];
+    let mut open: Option<usize> = None;
+    for (pc, insn) in insns.iter().enumerate() {
+        if *insn == Insn::LddwHigh {
+            open = None;
+            continue;
+        }
+        if targets[pc] || open.is_none() {
+            open = Some(pc);
+        }
+        let start = open.unwrap_or(pc);
+        blocks[start] += 1;
+        if ends_block(insn) {
+            open = None;
+        }
+    }
+    blocks
+}
+
+/// Whether control may leave the straight line (or the run) at `insn` in checked mode.
+fn ends_block(insn: &Insn) -> bool {
+    match *insn {
+        Insn::Alu { .. } | Insn::Neg { .. } | Insn::Endian { .. } => false,
+        Insn::Load { size, src, off, .. } => !in_frame(x86(src), off, size, false),
+        Insn::Store { size, dst, off, .. } => !in_frame(x86(dst), off, size, false),
+        Insn::Atomic { size, dst, off, .. } => !in_frame(x86(dst), off, size, true),
+        _ => true,
+    }
+}
+
+/// Whether an access at `base + off` is inside r10's own frame (r10 is read-only), so that it
+/// needs no bounds check.
+fn in_frame(base: u8, off: i16, size: Size, atomic: bool) -> bool {
+    let bytes = size.bytes() as i32;
+    let off = i32::from(off);
+    base == x86(Reg::R10)
+        && (-(STACK_FRAME_SIZE as i32)..=-bytes).contains(&off)
+        && (!atomic || off % bytes == 0)
+}
+
 impl Emitter {
+    /// The label after the last slot (reached only by falling off the end).
+    fn end_label(&self) -> DynamicLabel {
+        self.labels
+            .last()
+            .copied()
+            .flatten()
+            .unwrap_or(self.g.invalid)
+    }
+
     /// Save the callee-saved registers the program uses, set up r1..=r5 from the context,
     /// zero r0 and r6..=r9, set r10 and the budget.
     fn prologue(&mut self) {
@@ -388,13 +525,8 @@ impl Emitter {
         }
     }
 
-    /// Routines shared by all sites: exits and the calls into Rust.
-    fn shared(&mut self, t: &Trampolines) {
-        let frame = STACK_FRAME_SIZE as i32;
-        asm!(self.ops
-            // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
-            ; ->epilogue:
-        );
+    /// Restore the stack and the callee-saved registers, return r0.
+    fn epilogue(&mut self) {
         if self.lean && !self.has_calls {
             // Every exit leaves from the body's own stack level (no native calls in lean code
             // without BPF-to-BPF calls): no reload through memory on the way out.
@@ -408,19 +540,30 @@ impl Emitter {
             let r = self.saved[i];
             asm!(self.ops ; pop Rq(r));
         }
+        asm!(self.ops ; ret);
+    }
+
+    /// Routines shared by all sites: exits and the calls into Rust.
+    fn shared(&mut self, t: &Trampolines) {
+        let g = self.g;
+        let frame = STACK_FRAME_SIZE as i32;
         asm!(self.ops
-            ; ret
-            ; ->budget_fail:
+            // Normal and error exit: `rsp` is reloaded, so this works from any call depth.
+            ; =>g.epilogue
+        );
+        self.epilogue();
+        asm!(self.ops
+            ; =>g.budget_fail
             ; mov DWORD [r12 + off::ERR], ERR_BUDGET as i32
-            ; jmp ->epilogue
-            ; ->depth_fail:
+            ; jmp =>g.epilogue
+            ; =>g.depth_fail
             ; mov DWORD [r12 + off::ERR], ERR_DEPTH as i32
-            ; jmp ->epilogue
-            ; ->invalid:
+            ; jmp =>g.epilogue
+            ; =>g.invalid
             ; mov DWORD [r12 + off::ERR], ERR_INVALID as i32
-            ; jmp ->epilogue
+            ; jmp =>g.epilogue
             // Enter / leave a BPF frame: the active stack range grows / shrinks by a frame.
-            ; ->frame_push:
+            ; =>g.frame_push
             ; add QWORD [r12 + off::DEPTH], 1
             ; sub QWORD [r12 + off::STACK_LO], frame
             ; add QWORD [r12 + off::STACK_LIM], frame
@@ -428,7 +571,7 @@ impl Emitter {
             ; add QWORD [r12 + off::STACK_LIM + 16], frame
             ; add QWORD [r12 + off::STACK_LIM + 24], frame
             ; ret
-            ; ->frame_pop_ret:
+            ; =>g.frame_pop_ret
             ; sub QWORD [r12 + off::DEPTH], 1
             ; add QWORD [r12 + off::STACK_LO], frame
             ; sub QWORD [r12 + off::STACK_LIM], frame
@@ -436,14 +579,14 @@ impl Emitter {
             ; sub QWORD [r12 + off::STACK_LIM + 16], frame
             ; sub QWORD [r12 + off::STACK_LIM + 24], frame
             ; ret
-            ; ->mem_slow:
+            ; =>g.mem_slow
         );
         self.rust_call(t.memory);
-        asm!(self.ops ; ->helper_slow:);
+        asm!(self.ops ; =>g.helper_slow);
         self.rust_call(t.helper);
-        asm!(self.ops ; ->callx_slow:);
+        asm!(self.ops ; =>g.callx_slow);
         self.rust_call(t.callx);
-        asm!(self.ops ; ->packet_slow:);
+        asm!(self.ops ; =>g.packet_slow);
         self.rust_call(t.packet);
     }
 
@@ -451,6 +594,7 @@ impl Emitter {
     /// budget are kept in the context (where Rust reads r0..=r5), the stack is aligned, and a
     /// non-zero result leaves the run.
     fn rust_call(&mut self, f: usize) {
+        let g = self.g;
         let saved = |i: usize| off::SAVED + 8 * i as i32;
         asm!(self.ops
             ; mov [r12 + saved(0)], rax
@@ -467,7 +611,7 @@ impl Emitter {
             ; call rax
             ; mov rsp, [r12 + off::CALL_RSP]
             ; test eax, eax
-            ; jnz ->epilogue
+            ; jnz =>g.epilogue
             ; mov rax, [r12 + saved(0)]
             ; mov rdi, [r12 + saved(1)]
             ; mov rsi, [r12 + saved(2)]
@@ -480,28 +624,44 @@ impl Emitter {
     }
 
     fn emit_stubs(&mut self) {
+        let g = self.g;
         for stub in std::mem::take(&mut self.stubs) {
             match stub {
-                Stub::Budget { entry, pc } => asm!(self.ops
+                // r10 is `left - len` (wrapped): the slot reached is `start + left`.
+                Stub::Budget { entry, end } => asm!(self.ops
                     ; =>entry
-                    ; mov DWORD [r12 + off::PC], pc as i32
-                    ; jmp ->budget_fail
+                    ; lea r11d, [r10 + end as i32]
+                    ; mov DWORD [r12 + off::PC], r11d
+                    ; jmp =>g.budget_fail
                 ),
                 Stub::Depth { entry, pc } => asm!(self.ops
                     ; =>entry
                     ; mov DWORD [r12 + off::PC], pc as i32
-                    ; jmp ->depth_fail
+                    ; jmp =>g.depth_fail
+                ),
+                Stub::Second {
+                    entry,
+                    ok,
+                    slow,
+                    lo,
+                    lim,
+                } => asm!(self.ops
+                    ; =>entry
+                    ; mov r9, r11
+                    ; sub r9, [r12 + lo]
+                    ; cmp r9, [r12 + lim]
+                    ; jb =>ok
+                    ; jmp =>slow
                 ),
                 Stub::LddwHigh { pc } => {
-                    let entry = self.labels[pc as usize];
-                    asm!(self.ops
-                        ; =>entry
-                        ; mov DWORD [r12 + off::PC], pc as i32
-                    );
-                    if !self.verified {
-                        asm!(self.ops ; sub r10, 1 ; jb ->budget_fail);
+                    if let Some(entry) = self.labels[pc as usize] {
+                        asm!(self.ops ; =>entry);
                     }
-                    asm!(self.ops ; jmp ->invalid);
+                    asm!(self.ops ; mov DWORD [r12 + off::PC], pc as i32);
+                    if !self.verified {
+                        asm!(self.ops ; sub r10, 1 ; jb =>g.budget_fail);
+                    }
+                    asm!(self.ops ; jmp =>g.invalid);
                 }
                 Stub::Mem {
                     entry,
@@ -526,7 +686,7 @@ impl Emitter {
                             asm!(self.ops ; mov [r12 + off::VAL], r9);
                         }
                     }
-                    asm!(self.ops ; call ->mem_slow);
+                    asm!(self.ops ; call =>g.mem_slow);
                     if let Some(r) = result {
                         asm!(self.ops ; mov Rq(r), [r12 + off::RET]);
                     }
@@ -536,9 +696,14 @@ impl Emitter {
         }
     }
 
-    fn insn(&mut self, pc: usize, insn: Insn) {
-        // Flags carry over only from the previous slot, and not into a jump target.
-        self.flags = if self.targets[pc] || !self.verified {
+    /// Start slot `pc`: flags bookkeeping, loop-head alignment, its offset and label, and the
+    /// budget check of a block starting here. False for the second slot of an `lddw` (no
+    /// code).
+    fn header(&mut self, pc: usize, insn: Insn) -> bool {
+        let block = self.blocks.get(pc).copied().unwrap_or(0);
+        // Flags carry over only from the previous slot, and not into a jump target or past a
+        // budget check.
+        self.flags = if self.targets[pc] || block > 0 {
             None
         } else {
             self.new_flags.take()
@@ -546,30 +711,43 @@ impl Emitter {
         self.new_flags = None;
         if insn == Insn::LddwHigh {
             self.stubs.push(Stub::LddwHigh { pc: pc as u32 });
-            return;
+            return false;
         }
-        let here = self.labels[pc];
         if self.loop_heads[pc] {
             self.align16();
         }
         self.offsets[pc] = self.ops.offset().0 as u32;
-        if self.verified {
+        if let Some(here) = self.labels[pc] {
             asm!(self.ops ; =>here);
-        } else {
-            let budget = self.ops.new_dynamic_label();
-            self.stubs.push(Stub::Budget {
-                entry: budget,
-                pc: pc as u32,
-            });
-            // Exact per-instruction budget, as the interpreter: fail before executing slot
-            // `pc` when nothing is left (borrow out of the decrement).
-            asm!(self.ops
-                ; =>here
-                ; sub r10, 1
-                ; jb =>budget
-            );
         }
-        let target = |t: Option<i64>| self.labels[t.map_or(0, |t| t as usize)];
+        if block > 0 {
+            // The budget of a whole block at once (see `budget_blocks`): when fewer than
+            // `block` instructions are left, the run fails at the slot the budget runs out
+            // on, exactly as the interpreter's per-instruction count does.
+            let entry = self.ops.new_dynamic_label();
+            self.stubs.push(Stub::Budget {
+                entry,
+                end: (pc as u32).wrapping_add(block),
+            });
+            if block <= 127 {
+                asm!(self.ops ; sub r10, BYTE (block as i8).into() ; jb =>entry);
+            } else {
+                asm!(self.ops ; sub r10, block as i32 ; jb =>entry);
+            }
+        }
+        true
+    }
+
+    fn insn(&mut self, pc: usize, insn: Insn) {
+        let g = self.g;
+        if !self.header(pc, insn) {
+            return;
+        }
+        let end = self.end_label();
+        let target = |t: Option<i64>| {
+            t.and_then(|t| self.labels.get(usize::try_from(t).ok()?).copied().flatten())
+                .unwrap_or(end)
+        };
         match insn {
             Insn::Alu {
                 width,
@@ -647,13 +825,14 @@ impl Emitter {
                 asm!(self.ops
                     ; mov DWORD [r12 + off::OP], size.bytes() as i32
                     ; mov DWORD [r12 + off::PC], pc as i32
-                    ; call ->packet_slow
+                    ; call =>g.packet_slow
                     ; mov rax, [r12 + off::RET]
                 );
             }
             Insn::Ja { .. } => {
                 let t = target(insn.jump_target(pc));
-                asm!(self.ops ; jmp =>t);
+                let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
+                self.jcc(fast::ALWAYS, t, slot, pc);
             }
             Insn::Jump {
                 width,
@@ -663,7 +842,8 @@ impl Emitter {
                 ..
             } => {
                 let t = target(insn.jump_target(pc));
-                self.jump(width == Width::W64, op, x86(dst), src, t);
+                let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
+                self.jump(width == Width::W64, op, x86(dst), src, t, (slot, pc));
             }
             Insn::Call(CallTarget::Helper(id))
                 if let Some(&Some((f, data))) = self.natives.get(id as usize) =>
@@ -674,7 +854,7 @@ impl Emitter {
             Insn::Call(CallTarget::Helper(id)) => asm!(self.ops
                 ; mov DWORD [r12 + off::OP], id
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; call ->helper_slow
+                ; call =>g.helper_slow
                 ; mov rax, [r12 + off::RET]
             ),
             Insn::Call(CallTarget::Local(_)) => {
@@ -684,25 +864,27 @@ impl Emitter {
             // Refused by preparation.
             Insn::Call(CallTarget::Kfunc { .. }) => asm!(self.ops
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; jmp ->invalid
+                ; jmp =>g.invalid
             ),
             Insn::Callx { reg } => asm!(self.ops
                 ; mov [r12 + off::VAL], Rq(x86(reg))
                 ; mov DWORD [r12 + off::PC], pc as i32
-                ; call ->callx_slow
+                ; call =>g.callx_slow
                 ; mov rax, [r12 + off::RET]
             ),
             // The outermost exit leaves the run; a nested one returns to its native `call`.
-            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp ->epilogue),
+            // Lean code leaves straight from the body: its epilogue is a few pops (no jump).
+            Insn::Exit if !self.has_calls && self.lean => self.epilogue(),
+            Insn::Exit if !self.has_calls => asm!(self.ops ; jmp =>g.epilogue),
             Insn::Exit if self.verified => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
-                ; je ->epilogue
+                ; je =>g.epilogue
                 ; ret
             ),
             Insn::Exit => asm!(self.ops
                 ; cmp QWORD [r12 + off::DEPTH], 0
-                ; je ->epilogue
-                ; jmp ->frame_pop_ret
+                ; je =>g.epilogue
+                ; jmp =>g.frame_pop_ret
             ),
             Insn::MayGoto { .. } => {
                 let t = target(insn.jump_target(pc));
@@ -742,6 +924,8 @@ impl Emitter {
             AluOp::Xor => arith!(self.ops, xor, w64, d, src),
             AluOp::Mov => match (w64, src) {
                 (_, Operand::Imm(0)) => asm!(self.ops ; xor Rd(d), Rd(d)),
+                // A non-negative constant: the 32-bit move zero-extends (2 bytes shorter).
+                (true, Operand::Imm(i)) if i > 0 => asm!(self.ops ; mov Rd(d), i),
                 (true, Operand::Reg(s)) if x86(s) == d => {}
                 _ => binop!(self.ops, mov, w64, d, src),
             },
@@ -974,7 +1158,16 @@ impl Emitter {
         }
     }
 
-    fn jump(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand, t: DynamicLabel) {
+    /// A conditional jump to `t`, the label of slot `at.0`, from slot `at.1`.
+    fn jump(
+        &mut self,
+        w64: bool,
+        op: JmpOp,
+        d: u8,
+        src: Operand,
+        t: DynamicLabel,
+        at: (Option<usize>, usize),
+    ) {
         let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
         if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
             self.blinded_imm(R11, i, w64);
@@ -1000,25 +1193,26 @@ impl Emitter {
         } else {
             arith!(self.ops, cmp, w64, d, src);
         }
-        match op {
-            JmpOp::Jeq => asm!(self.ops ; je =>t),
-            JmpOp::Jne => asm!(self.ops ; jne =>t),
-            JmpOp::Jgt => asm!(self.ops ; ja =>t),
-            JmpOp::Jge => asm!(self.ops ; jae =>t),
-            JmpOp::Jlt => asm!(self.ops ; jb =>t),
-            JmpOp::Jle => asm!(self.ops ; jbe =>t),
-            JmpOp::Jsgt => asm!(self.ops ; jg =>t),
-            JmpOp::Jsge => asm!(self.ops ; jge =>t),
-            JmpOp::Jslt => asm!(self.ops ; jl =>t),
-            JmpOp::Jsle => asm!(self.ops ; jle =>t),
-            JmpOp::Jset => asm!(self.ops ; jnz =>t),
-        }
+        let cond = match op {
+            JmpOp::Jeq => fast::cc::E,
+            JmpOp::Jne | JmpOp::Jset => fast::cc::NE,
+            JmpOp::Jgt => fast::cc::A,
+            JmpOp::Jge => fast::cc::AE,
+            JmpOp::Jlt => fast::cc::B,
+            JmpOp::Jle => fast::cc::BE,
+            JmpOp::Jsgt => fast::cc::G,
+            JmpOp::Jsge => fast::cc::GE,
+            JmpOp::Jslt => fast::cc::L,
+            JmpOp::Jsle => fast::cc::LE,
+        };
+        self.jcc(cond, t, at.0, at.1);
     }
 
     /// A helper call in verified mode: r1..=r5 passed straight in the argument registers
     /// (the verifier treats them as clobbered afterwards, so they are not kept), r0 returned
     /// in rax and the stop flag in rdx. The stack's alignment is known statically here.
     fn helper_direct(&mut self, pc: usize, id: i32) {
+        let g = self.g;
         // rsp is 8 mod 16 at entry; each push flips it; frames and BPF calls keep it.
         let adjust = self.saved.len().is_multiple_of(2);
         asm!(self.ops
@@ -1041,7 +1235,7 @@ impl Emitter {
         if adjust {
             asm!(self.ops ; add rsp, 8);
         }
-        asm!(self.ops ; test edx, edx ; jnz ->epilogue);
+        asm!(self.ops ; test edx, edx ; jnz =>g.epilogue);
     }
 
     /// A helper call as a plain `extern "C"` call (verified mode, `NativeHelper`):
@@ -1078,6 +1272,7 @@ impl Emitter {
     /// the active stack range widened by one frame (generated code tracks the depth; Rust
     /// catches up when it next looks, see `Ctx::sync_stack`).
     fn local_call(&mut self, pc: usize, t: DynamicLabel) {
+        let g = self.g;
         let depth_fail = self.ops.new_dynamic_label();
         self.stubs.push(Stub::Depth {
             entry: depth_fail,
@@ -1109,7 +1304,7 @@ impl Emitter {
         asm!(self.ops
             ; cmp QWORD [r12 + off::DEPTH], last
             ; ja =>depth_fail
-            ; call ->frame_push
+            ; call =>g.frame_push
             ; push rbx
             ; push r13
             ; push r14
@@ -1137,16 +1332,14 @@ impl Emitter {
         write: bool,
         atomic: bool,
     ) -> Option<DynamicLabel> {
-        let slow = self.ops.new_dynamic_label();
         let bytes = size.bytes() as i32;
+        let in_frame = in_frame(base, off, size, atomic);
         let off = i32::from(off);
-        let in_frame = base == x86(Reg::R10)
-            && (-(STACK_FRAME_SIZE as i32)..=-bytes).contains(&off)
-            && (!atomic || off % bytes == 0);
         asm!(self.ops ; lea r11, [Rq(base) + off]);
         if in_frame {
             return None;
         }
+        let slow = self.ops.new_dynamic_label();
         let i = size_index(size) as i32 * 8;
         let lim = if write {
             off::REGION_WLIM
@@ -1155,15 +1348,33 @@ impl Emitter {
         };
         // Dynamic labels throughout: dynasm resolves static local labels by search.
         let ok = self.ops.new_dynamic_label();
+        // Either range grants the access (the checks have no effect): the one the base
+        // register most likely points into goes first, the stack for r10 and the first
+        // caller region for the others.
+        let ranges = [
+            (off::STACK_LO, off::STACK_LIM + i),
+            (off::REGION_ADDR, lim + i),
+        ];
+        let [(lo1, lim1), (lo2, lim2)] = if base == x86(Reg::R10) {
+            ranges
+        } else {
+            [ranges[1], ranges[0]]
+        };
+        // The first range inline, falling through when it grants the access (a taken branch
+        // per access costs more than a few instructions); the second out of line.
+        let second = self.ops.new_dynamic_label();
+        self.stubs.push(Stub::Second {
+            entry: second,
+            ok,
+            slow,
+            lo: lo2,
+            lim: lim2,
+        });
         asm!(self.ops
             ; mov r9, r11
-            ; sub r9, [r12 + off::STACK_LO]
-            ; cmp r9, [r12 + off::STACK_LIM + i]
-            ; jb =>ok
-            ; mov r9, r11
-            ; sub r9, [r12 + off::REGION_ADDR]
-            ; cmp r9, [r12 + lim + i]
-            ; jae =>slow
+            ; sub r9, [r12 + lo1]
+            ; cmp r9, [r12 + lim1]
+            ; jae =>second
             ; =>ok
         );
         if atomic {
@@ -1215,6 +1426,10 @@ impl Emitter {
     }
 
     fn load(&mut self, pc: usize, size: Size, signed: bool, d: u8, base: u8, off: i16) {
+        if self.verified {
+            self.load_short(size, signed, d, base, i32::from(off));
+            return;
+        }
         let (b, o, slow) = self.operand(base, off, size, false, false);
         match (size, signed) {
             (Size::B, false) => asm!(self.ops ; movzx Rd(d), BYTE [Rq(b) + o]),
@@ -1231,6 +1446,15 @@ impl Emitter {
     }
 
     fn store(&mut self, pc: usize, size: Size, base: u8, off: i16, src: Operand) {
+        if self.verified {
+            match src {
+                Operand::Reg(s) => return self.store_short(size, x86(s), base, i32::from(off)),
+                Operand::Imm(i) if self.blind.is_none() => {
+                    return self.store_imm_short(size, i, base, i32::from(off));
+                }
+                Operand::Imm(_) => {}
+            }
+        }
         let (b, o, slow) = self.operand(base, off, size, true, false);
         let val = match src {
             Operand::Reg(s) => {

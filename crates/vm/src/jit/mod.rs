@@ -23,8 +23,10 @@
 //!   region lookup in Rust (the other regions, helper-added ones, read-only refusals), which
 //!   also reports the error. Accesses at a constant offset from r10 inside its frame need no
 //!   check (r10 is read-only).
-//! - **Budget**: counted per instruction, exactly like the interpreter (a decrement and a
-//!   branch per slot); the error names the same slot and budget.
+//! - **Budget**: counted with the interpreter's result: one subtraction and branch per
+//!   straight-line block (a block ends at every instruction that may leave it or the run);
+//!   when the budget falls short inside a block, the error names the slot it runs out on and
+//!   the same budget, as the interpreter's per-instruction count does.
 //! - **Calls**: BPF-to-BPF calls are native calls (r6..=r9 and r10 saved on the native stack,
 //!   at most [`MAX_FRAMES`](crate::MAX_FRAMES) frames); helpers and `callx` go through a
 //!   trampoline into Rust that calls the same `Arc<HelperFn>` with a [`HelperContext`]
@@ -81,7 +83,8 @@ struct Mode {
 ///
 /// `Jit` is `Send + Sync`: each run keeps its registers, stack and context in its own call,
 /// so any number of threads may run one program at once. The machine code is freed when the
-/// `Jit` is dropped.
+/// `Jit` is dropped: its mapping is made non-executable and kept in a small bounded pool for
+/// the next program, or unmapped.
 #[derive(Debug)]
 pub struct Jit {
     #[cfg(target_arch = "x86_64")]
@@ -116,7 +119,7 @@ impl Jit {
         helpers: Helpers,
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
-        crate::Interpreter::new(insns, helpers.clone())?;
+        crate::interpreter::check_program(insns, &helpers)?;
         Jit::build(insns, helpers, false, options)
     }
 
@@ -160,7 +163,7 @@ impl Jit {
         helpers: Helpers,
         options: JitOptions,
     ) -> Result<Jit, PrepareError> {
-        crate::Interpreter::new(insns, helpers.clone())?;
+        crate::interpreter::check_program(insns, &helpers)?;
         Jit::build(insns, helpers, true, options)
     }
 
