@@ -25,7 +25,10 @@ use waggle_verifier::{MapDesc, Options, Program, verify};
 
 /// Known disagreements, by case or `file:program`, with the reason. Each is checked to still
 /// disagree, so the list cannot go stale silently.
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[(
+    "may_goto_refused",
+    "may_goto (Linux 6.9+) is not modelled yet: refused explicitly rather than accepted unsoundly",
+)];
 
 /// Our options for a root loader, as the kernel's: privileged, uninitialised stack readable,
 /// `struct bpf_map` readable with this kernel's layout.
@@ -225,6 +228,35 @@ fn table_verdicts_match_linux() {
             .collect::<Vec<_>>()
             .join("\n");
         let insns = assemble(&text).unwrap();
+        // The plain type has no kernel equivalent: compare as socket_filter (no return range, r1 a
+        // context) the cases whose verdict and message do not depend on the type in our model.
+        let prog_type = if prog_type == ProgramType::Unspec {
+            let prog = |t| Program {
+                insns: &insns,
+                prog_type: t,
+                maps: &descs,
+                line_info: &[],
+                kfuncs: &[],
+            };
+            let plain = verify(&prog(prog_type), &root_options()).map(drop);
+            let kprobe = verify(&prog(ProgramType::SocketFilter), &root_options()).map(drop);
+            let same = match (&plain, &kprobe) {
+                (Ok(()), Ok(())) => true,
+                (Err(a), Err(b)) => a.message == b.message && a.pc == b.pc,
+                _ => false,
+            };
+            if !same {
+                println!(
+                    "{}: skipped: its verdict depends on the plain type's context",
+                    case.name
+                );
+                t.skipped += 1;
+                continue;
+            }
+            ProgramType::SocketFilter
+        } else {
+            prog_type
+        };
         let skip = if case.unpriv {
             Some("unprivileged")
         } else if needs_btf(prog_type) {

@@ -45,6 +45,28 @@ pub fn needs_btf(t: ProgramType) -> bool {
     )
 }
 
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+const PERF_EVENT_ARRAY: u32 = 4;
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`, e.g. `0-3`), as libbpf
+/// counts them; 1 when unreadable.
+fn possible_cpus() -> u32 {
+    let Ok(s) = std::fs::read_to_string("/sys/devices/system/cpu/possible") else {
+        return 1;
+    };
+    s.trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => {
+                b.parse::<u32>().unwrap_or(0) + 1
+                    - a.parse::<u32>().unwrap_or(0).min(b.parse().unwrap_or(0))
+            }
+            None => 1,
+        })
+        .sum::<u32>()
+        .max(1)
+}
+
 fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
     let inner = match &spec.inner {
         Some(i) => Some(kernel_map(i)?),
@@ -54,7 +76,12 @@ fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
         map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
-        max_entries: spec.max_entries,
+        max_entries: if spec.map_type == PERF_EVENT_ARRAY && spec.max_entries == 0 {
+            // libbpf sizes an unsized perf event array to the possible CPUs.
+            possible_cpus()
+        } else {
+            spec.max_entries
+        },
         map_flags: spec.flags,
         inner_map_fd: inner.as_ref().map(|f| f.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
