@@ -44,6 +44,10 @@ impl Env<'_> {
             } => self.alu(st, width, op, dst, src)?,
             Insn::Neg { width, dst } => match self.read(st, dst)? {
                 Value::Scalar(s) => st.set_reg(dst.index(), Value::Scalar(neg(width, &s))),
+                // Linux lets privileged loaders (allow_ptr_leaks) turn a pointer into a number.
+                _ if self.opts.privileged => {
+                    st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
+                }
                 _ => {
                     return Err(Fail::new(
                         format!("R{} pointer arithmetic with neg prohibited", dst.number()),
@@ -54,6 +58,9 @@ impl Env<'_> {
             Insn::Endian { order, bits, dst } => match self.read(st, dst)? {
                 Value::Scalar(s) => {
                     st.set_reg(dst.index(), Value::Scalar(endian(order, bits, &s)));
+                }
+                _ if self.opts.privileged => {
+                    st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
                 }
                 _ => {
                     return Err(Fail::new(
@@ -316,6 +323,10 @@ impl Env<'_> {
                     (Value::Ptr(q), AluOp::Sub)
                         if p.kind.is_packet_family() && q.kind.is_packet_family() =>
                     {
+                        Value::Scalar(Scalar::UNKNOWN)
+                    }
+                    // Any two pointers, for privileged loaders (allow_ptr_leaks), as Linux.
+                    (Value::Ptr(_), AluOp::Sub) if dst_is_ptr && self.opts.privileged => {
                         Value::Scalar(Scalar::UNKNOWN)
                     }
                     (Value::Ptr(_), _) => {
