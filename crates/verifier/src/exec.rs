@@ -370,10 +370,9 @@ impl Env<'_> {
                 "compare the pointer with NULL first",
             ));
         }
-        if matches!(
-            p.kind,
-            PtrKind::ConstMap { .. } | PtrKind::PacketEnd | PtrKind::Func { .. }
-        ) {
+        // A function pointer may move (Linux allows it, PTR_TO_FUNC), but no helper takes it
+        // then.
+        if matches!(p.kind, PtrKind::ConstMap { .. } | PtrKind::PacketEnd) {
             return Err(Fail::new(
                 format!("R{} pointer arithmetic on {kname} prohibited", dst.number()),
                 "this pointer can only be compared or passed to helpers",

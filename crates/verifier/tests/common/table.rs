@@ -480,7 +480,8 @@ pub const CASES: &[Case] = &[
     c("loop_cb_counter_in_caller", "xdp", "stdw [%r10-8], 0; mov %r1, 100; lddw func %r2, 8; mov %r3, %r10; add %r3, -8; mov %r4, 0; call 181; ldxdw %r0, [%r10-8]; mov %r0, 0; exit; ldxdw %r3, [%r2]; add %r3, 1; stxdw [%r2], %r3; mov %r0, 0; exit", OK),
     c("loop_cb_r6_caller_kept", "xdp", "mov %r6, 3; mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, %r6; exit; mov %r0, 0; exit", OK),
     c("loop_cb_caller_r6_not_visible", "xdp", "mov %r6, 3; mov %r1, 4; lddw func %r2, 6; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, %r6; exit", e("R6 !read_ok")),
-    c("func_ptr_arith", "xdp", "lddw func %r1, 4; add %r1, 8; mov %r0, 0; exit; mov %r0, 0; exit", e("pointer arithmetic on func prohibited")),
+    c("func_ptr_arith", "xdp", "lddw func %r1, 4; add %r1, 8; mov %r0, 0; exit; mov %r0, 0; exit", OK),
+    c("func_ptr_modified_callback", "xdp", "mov %r1, 4; lddw func %r2, 7; add %r2, 8; mov %r3, 0; mov %r4, 0; call 181; mov %r0, 0; exit; mov %r0, 0; exit", e("dereference of modified func ptr")),
     c("func_ptr_deref", "xdp", "lddw func %r1, 4; ldxdw %r0, [%r1]; mov %r0, 0; exit; mov %r0, 0; exit", e("invalid mem access 'func'")),
     c("func_ptr_out_of_range", "xdp", "lddw func %r1, 30; mov %r0, 0; exit", e("function address out of range")),
     // ---- callbacks: bpf_for_each_map_elem (map 1: array 4 -> 16) ----
