@@ -560,7 +560,12 @@ impl Env<'_> {
     }
 
     fn exit(&mut self, st: &mut State) -> VResult<Flow> {
-        if let Some(l) = st.lock {
+        // Like Linux (check_resource_leak with check_lock only in the main frame), a static
+        // subprogram may return with the lock or RCU section its caller will close.
+        let main = st.frames.len() == 1;
+        if let Some(l) = st.lock
+            && main
+        {
             return Err(Fail::new(
                 "bpf_spin_unlock is missing",
                 format!(
@@ -569,7 +574,7 @@ impl Env<'_> {
                 ),
             ));
         }
-        if st.rcu {
+        if st.rcu && main {
             return Err(Fail::new(
                 "bpf_rcu_read_unlock is missing",
                 "call bpf_rcu_read_unlock on every path before returning",

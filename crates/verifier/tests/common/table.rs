@@ -506,7 +506,9 @@ pub const CASES: &[Case] = &[
     c("spin_lock_no_btf_aligned", "sched_cls", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "mov %r6, %r0", "mov %r1, %r6", "add %r1, 4", "call 93", "mov %r1, %r6", "add %r1, 4", "call 94", "mov %r0, 0", "exit"), e("has to have BTF in order to use bpf_spin_lock")),
     c("spin_lock_no_btf_misaligned", "sched_cls", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "mov %r6, %r0", "mov %r1, %r6", "add %r1, 2", "call 93", "mov %r0, 0", "exit"), e("has to have BTF in order to use bpf_spin_lock")),
     c("spin_lock_btf_wrong_offset", "sched_cls", cat!(lookup8_nolock!(), "mov %r1, %r6", "add %r1, 4", "call 93", "mov %r0, 0", "exit"), e("doesn't point to 'struct bpf_spin_lock'")),
-    c("spin_lock_held_into_subprog", "sched_cls", cat!(lookup8!(), "call local f", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit", "f: mov %r0, 0", "exit"), e("bpf_spin_unlock is missing")),
+    c("spin_lock_held_into_subprog", "sched_cls", cat!(lookup8!(), "call local f", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit", "f: mov %r0, 0", "exit"), OK),
+    c("spin_lock_taken_in_subprog", "sched_cls", cat!(lookup8_nolock!(), "mov %r1, %r6", "call local f", "mov %r1, %r6", "call 94", "mov %r0, 0", "exit", "f: call 93", "mov %r0, 0", "exit"), OK),
+    c("spin_lock_taken_in_subprog_never_released", "sched_cls", cat!(lookup8_nolock!(), "mov %r1, %r6", "call local f", "mov %r0, 0", "exit", "f: call 93", "mov %r0, 0", "exit"), e("bpf_spin_unlock is missing")),
     // ---- map in map (map 9: array of hash 4 -> 8) ----
     c("map_in_map_lookup", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +6; mov %r1, %r0; mov %r2, %r10; add %r2, -4; call 1; jeq %r0, 0, +1; ldxdw %r0, [%r0]; mov %r0, 0; exit", OK),
     c("map_in_map_inner_value_oob", "xdp", "stw [%r10-4], 0; mov %r2, %r10; add %r2, -4; lddw map_idx %r1, 9; call 1; jeq %r0, 0, +6; mov %r1, %r0; mov %r2, %r10; add %r2, -4; call 1; jeq %r0, 0, +1; ldxdw %r0, [%r0+8]; mov %r0, 0; exit", e("invalid access to map value, value_size=8")),
