@@ -67,12 +67,12 @@ fn possible_cpus() -> u32 {
         .max(1)
 }
 
-fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
+fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<OwnedFd, String> {
     let inner = match &spec.inner {
-        Some(i) => Some(kernel_map(i)?),
+        Some(i) => Some(kernel_map(i, btf)?),
         None => None,
     };
-    waggle_kernel::map_create(&waggle_kernel::MapCreate {
+    let create = waggle_kernel::MapCreate {
         map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
@@ -86,16 +86,43 @@ fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
         inner_map_fd: inner.as_ref().map(|f| f.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
         map_extra: spec.map_extra,
-    })
-    .map_err(|e| format!("map {}: {e}", spec.name))
+    };
+    // Key and value BTF as libbpf gives it (spin locks and timers need it); like libbpf, try
+    // again without when the kernel refuses it for this map type.
+    if let (Some(fd), Some(key), Some(value)) = (btf, spec.btf_key_type_id, spec.btf_value_type_id)
+    {
+        let b = waggle_kernel::MapBtf {
+            btf_fd: fd.as_raw_fd() as u32,
+            key_type_id: key,
+            value_type_id: value,
+        };
+        if let Ok(map) = waggle_kernel::map_create_btf(&create, Some(&b)) {
+            return Ok(map);
+        }
+    }
+    waggle_kernel::map_create(&create).map_err(|e| format!("map {}: {e}", spec.name))
+}
+
+/// The object's BTF loaded into the kernel (see `waggle_kernel::btf::object_btf`), for map
+/// key/value types; `None` when it has none or Linux refuses it.
+pub fn object_btf(elf: &[u8]) -> Option<OwnedFd> {
+    waggle_kernel::btf_load(&waggle_kernel::btf::object_btf(elf)?).ok()
 }
 
 /// The kernel maps of `obj`, as libbpf makes them: global data set (and frozen when
 /// read-only), map-in-map slots filled. `Err`: a map the kernel cannot create here.
 pub fn object_maps(obj: &Object) -> Result<Vec<Option<OwnedFd>>, String> {
+    object_maps_btf(obj, None)
+}
+
+/// [`object_maps`] with the object's BTF (from [`object_btf`]) for map key/value types.
+pub fn object_maps_btf(
+    obj: &Object,
+    btf: Option<&OwnedFd>,
+) -> Result<Vec<Option<OwnedFd>>, String> {
     let mut fds: Vec<Option<OwnedFd>> = Vec::new();
     for spec in &obj.maps {
-        let fd = kernel_map(spec)?;
+        let fd = kernel_map(spec, btf)?;
         if let Some(data) = &spec.initial_data {
             waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0)
                 .map_err(|e| format!("map {}: initial data: {e}", spec.name))?;
