@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub mod btf;
+pub mod caps;
 mod sys;
 
 /// `bpf()` commands used here (`enum bpf_cmd`).
