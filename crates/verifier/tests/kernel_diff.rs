@@ -22,8 +22,9 @@ use common::kernel_load::{self, attach_type, needs_btf};
 use common::objects::{Input, corpus};
 use common::table::{CASES, maps};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use waggle_isa::{CallTarget, Insn, LddwKind, assemble, encode};
-use waggle_object::Object;
+use waggle_object::{Btf, Object};
 use waggle_uapi::ProgramType;
 use waggle_verifier::{MapDesc, Options, Program, verify};
 
@@ -88,17 +89,30 @@ fn kernel_verdict(
     maps: &[Option<OwnedFd>],
     name: &str,
 ) -> Result<Result<(), String>, String> {
+    kernel_verdict_attach(prog_type, insns, maps, name, None)
+}
+
+/// [`kernel_verdict`] with an attach target (`attach_btf_id`, `expected_attach_type`,
+/// `prog_flags`) from [`kernel_btf::attach`].
+fn kernel_verdict_attach(
+    prog_type: ProgramType,
+    insns: &[Insn],
+    maps: &[Option<OwnedFd>],
+    name: &str,
+    attach: Option<(u32, u32, u32)>,
+) -> Result<Result<(), String>, String> {
     let patched = kernel_load::patch(insns, maps)?;
     let code = encode(&patched);
+    let (btf_id, expected, flags) = attach.unwrap_or((0, attach_type(prog_type), 0));
     let load = waggle_kernel::ProgLoad {
         prog_type: prog_type.as_u32(),
         insns: &code,
         license: "GPL",
         name,
-        expected_attach_type: attach_type(prog_type),
-        prog_flags: 0,
+        expected_attach_type: expected,
+        prog_flags: flags,
     };
-    match waggle_kernel::prog_load_funcs(&load, 0) {
+    match waggle_kernel::prog_load_funcs(&load, btf_id) {
         Ok(fd) => {
             drop(fd);
             Ok(Ok(()))
@@ -213,17 +227,81 @@ struct Tally {
     stale: Vec<String>,
 }
 
+/// Our verdict and the kernel's on corpus program `p`, or why they cannot be compared. The
+/// plain type is compared as a socket filter when our verdict is the same for both;
+/// tracing and LSM programs get their attach target and kfunc calls their ids from the
+/// running kernel's BTF; `.kconfig` externs a read-only map (not frozen, so neither verifier
+/// knows its values).
+#[allow(clippy::type_complexity)]
+fn corpus_case(
+    obj: &Object,
+    p: &waggle_object::Program,
+    fds: &mut Vec<Option<OwnedFd>>,
+    vmlinux: Option<&Arc<Btf>>,
+) -> Result<(Result<(), String>, Result<Result<(), String>, String>), String> {
+    let mut input = Input::new(obj, p);
+    let mut opts = root_options();
+    let mut attach = None;
+    if matches!(input.prog_type, ProgramType::Tracing | ProgramType::Lsm)
+        || !input.kfuncs.is_empty()
+    {
+        let btf = vmlinux.ok_or("needs the kernel's BTF, which is not readable here")?;
+        opts.kernel_btf = Some(btf.clone());
+        opts.attach_to = Some(p.section.clone());
+        attach = kernel_btf::attach(btf, &p.section)?;
+    }
+    if input.prog_type == ProgramType::Unspec {
+        let ours = |t| {
+            let mut prog = input.program();
+            prog.prog_type = t;
+            verify(&prog, &opts)
+                .map(drop)
+                .map_err(|r| (r.pc, r.message))
+        };
+        if ours(ProgramType::Unspec) != ours(ProgramType::SocketFilter) {
+            return Err("its verdict depends on the plain type's context".into());
+        }
+        input.prog_type = ProgramType::SocketFilter;
+    } else if needs_btf(input.prog_type) && attach.is_none() {
+        return Err(format!(
+            "{} programs need an attach target",
+            input.prog_type
+        ));
+    }
+    let ours = verify(&input.program(), &opts)
+        .map(drop)
+        .map_err(|r| r.message);
+    let mut insns = input.insns.clone();
+    for (slot, kfunc) in &input.kfuncs {
+        let btf = vmlinux.ok_or("kfuncs need the kernel's BTF")?;
+        let id = kernel_btf::kfunc_id(btf, kfunc).ok_or(format!("kfunc {kfunc} not in vmlinux"))?;
+        insns[*slot] = Insn::Call(CallTarget::Kfunc {
+            btf_id: id as i32,
+            module: 0,
+        });
+    }
+    // `.kconfig` (and any other map Input adds after the object's) for this program only.
+    let base = fds.len();
+    for d in &input.maps[base.min(input.maps.len())..] {
+        fds.push(Some(kernel_table_map(d)?));
+    }
+    let kernel = kernel_verdict_attach(input.prog_type, &insns, fds, &p.name, attach);
+    fds.truncate(base);
+    Ok((ours, kernel))
+}
+
 #[test]
 fn corpus_verdicts_match_linux() {
     if !kernel_ok() {
         return;
     }
     let mut t = Tally::default();
+    let vmlinux = kernel_btf::vmlinux().ok().map(Arc::new);
     for path in corpus() {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let obj = Object::open(&path).unwrap();
         let btf = kernel_load::object_btf(&std::fs::read(&path).unwrap());
-        let fds = match kernel_load::object_maps_btf(&obj, btf.as_ref()) {
+        let mut fds = match kernel_load::object_maps_btf(&obj, btf.as_ref()) {
             Ok(fds) => fds,
             Err(e) => {
                 println!("{file}: skipped: {e}");
@@ -233,19 +311,14 @@ fn corpus_verdicts_match_linux() {
         };
         for p in &obj.programs {
             let name = format!("{file}:{}", p.name);
-            let input = Input::new(&obj, p);
-            if needs_btf(input.prog_type) || !input.kfuncs.is_empty() {
-                println!("{name}: skipped: needs kernel BTF ids");
-                t.skipped += 1;
-                continue;
-            }
-            let ours = verify(&input.program(), &root_options())
-                .map(drop)
-                .map_err(|r| r.message);
-            match kernel_verdict(input.prog_type, &input.insns, &fds, &p.name) {
-                Ok(kernel) => compare(&name, &ours, &kernel, &mut t),
-                Err(e) => {
+            match corpus_case(&obj, p, &mut fds, vmlinux.as_ref()) {
+                Ok((ours, Ok(kernel))) => compare(&name, &ours, &kernel, &mut t),
+                Ok((_, Err(e))) => {
                     println!("{name}: skipped: Linux refuses it before verification: {e}");
+                    t.skipped += 1;
+                }
+                Err(why) => {
+                    println!("{name}: skipped: {why}");
                     t.skipped += 1;
                 }
             }
