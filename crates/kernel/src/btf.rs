@@ -236,13 +236,13 @@ impl Builder {
     /// `BTF_KIND_INT` of `size` bytes; returns its id.
     pub fn int(&mut self, name: &str, size: u32, signed: bool) -> u32 {
         let n = self.name(name);
-        self.push(&[n, 1 << 24, size, u32::from(signed) << 24 | size * 8])
+        self.push(&[n, 1 << 24, size, (u32::from(signed) << 24) | (size * 8)])
     }
 
     /// `BTF_KIND_STRUCT` of `size` bytes with `members` (name, type id, byte offset).
     pub fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
         let n = self.name(name);
-        let mut words = vec![n, 4 << 24 | members.len() as u32, size];
+        let mut words = vec![n, (4 << 24) | members.len() as u32, size];
         for &(m, ty, off) in members {
             let mn = self.name(m);
             words.extend([mn, ty, off * 8]);
@@ -252,7 +252,7 @@ impl Builder {
 
     /// `BTF_KIND_FUNC_PROTO` returning `ret` with unnamed parameters of types `params`.
     pub fn func_proto(&mut self, ret: u32, params: &[u32]) -> u32 {
-        let mut words = vec![0, 13 << 24 | params.len() as u32, ret];
+        let mut words = vec![0, (13 << 24) | params.len() as u32, ret];
         for &p in params {
             words.extend([0, p]);
         }

@@ -173,7 +173,8 @@ fn kernel_table_map(d: &MapDesc) -> Result<OwnedFd, String> {
 /// BTF for a map whose value holds a `struct bpf_spin_lock` at `off` (the rest `u32`s), as
 /// Linux needs before `bpf_spin_lock` on it: (raw BTF, key type id, value type id).
 fn spin_lock_btf(off: u32, key_size: u32, value_size: u32) -> Result<(Vec<u8>, u32, u32), String> {
-    if off % 4 != 0 || key_size != 4 || value_size % 4 != 0 || off >= value_size {
+    if !off.is_multiple_of(4) || key_size != 4 || !value_size.is_multiple_of(4) || off >= value_size
+    {
         return Err(format!(
             "no BTF for a spin lock at {off} in a {key_size} -> {value_size} map"
         ));

@@ -105,6 +105,7 @@ fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<OwnedFd, String> 
 
 /// The object's BTF loaded into the kernel (see `waggle_kernel::btf::object_btf`), for map
 /// key/value types; `None` when it has none or Linux refuses it.
+#[allow(dead_code)] // benches/verifier.rs includes this file but loads without BTF
 pub fn object_btf(elf: &[u8]) -> Option<OwnedFd> {
     waggle_kernel::btf_load(&waggle_kernel::btf::object_btf(elf)?).ok()
 }
