@@ -450,7 +450,15 @@ impl Env<'_> {
         match (dv, sv) {
             (Value::Scalar(a), Value::Scalar(b)) => {
                 if src == Operand::Reg(dst) {
-                    return Ok(match same_reg_outcome(op) {
+                    // JSET r, r tests r itself: fixed when r is a known number, as in Linux.
+                    let outcome = same_reg_outcome(op).or_else(|| {
+                        match width {
+                            Width::W64 => a.const_value(),
+                            Width::W32 => a.const_value32().map(u64::from),
+                        }
+                        .map(|c| c != 0)
+                    });
+                    return Ok(match outcome {
                         Some(true) => Flow::Cond {
                             taken: Some(st.clone()),
                             fall: None,

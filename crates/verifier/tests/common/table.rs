@@ -164,6 +164,8 @@ pub const CASES: &[Case] = &[
     c("caller_stack_ptr_into_callee_stack", "unspec", "mov %r1, %r10; add %r1, -8; call local f; mov %r0, 0; exit; f: stxdw [%r10-8], %r1; mov %r0, 0; exit", OK),
     c("global_data_on_multi_entry_array", "unspec", "lddw map_idx_value %r1, 1; mov %r0, 0; exit", e("direct value access")),
     c("cgroup_ret_pointer", "cgroup_sock", "mov %r0, %r10; exit", e("R0 is a pointer")),
+    c("jset_same_reg_const_dead_branch", "unspec", "mov %r2, 1; jset %r2, %r2, +2; ldxdw %r0, [%r2]; exit; mov %r0, 0; exit", OK),
+    c("jset_same_reg_zero_live_branch", "unspec", "mov %r2, 0; jset %r2, %r2, +2; ldxdw %r0, [%r2]; exit; mov %r0, 0; exit", e("invalid mem access 'scalar'")),
     c("jset32_dead_branch", "unspec", "lddw %r2, 0x100000000; jset32 %r2, -1, +2; mov %r0, 0; exit; ldxdw %r0, [%r2]; exit", OK),
     c("jset64_live_branch", "unspec", "lddw %r2, 0x100000000; jset %r2, -1, +2; mov %r0, 0; exit; ldxdw %r0, [%r2]; exit", e("invalid mem access 'scalar'")),
     c("map_value_as_helper_buffer", "kprobe", cat!(lookup1!(), "jeq %r0, 0, +4", "mov %r1, %r0", "mov %r2, 16", "mov %r3, 0", "call 4", "mov %r0, 0", "exit"), OK),
@@ -171,6 +173,7 @@ pub const CASES: &[Case] = &[
     c("helper_null_buffer_zero_size", "kprobe", "mov %r1, 0; mov %r2, 0; mov %r3, 0; call 4; mov %r0, 0; exit", e("expected=fp")),
     c("update_elem_key_from_packet", "xdp", cat!(xdp_pkt!(), "mov %r4, %r2", "add %r4, 4", "jgt %r4, %r3, +7", "stdw [%r10-16], 0", "mov %r3, %r10", "add %r3, -16", "mov %r4, 0", "lddw map_idx %r1, 0", "call 2", "mov %r0, 2", "exit"), OK),
     c("spilled_null_ptr_checked_through_reg", "xdp", cat!(lookup0!(), "stxdw [%r10-16], %r0", "jeq %r0, 0, +2", "ldxdw %r1, [%r10-16]", "ldxdw %r0, [%r1]", "mov %r0, 0", "exit"), OK),
+    c("array_lookup_const_key_unchecked", "xdp", cat!(lookup1!(), "ldxdw %r1, [%r0]", "mov %r0, 0", "exit"), e("R0 may be NULL")),
     c("spilled_null_ptr_unchecked", "xdp", cat!(lookup0!(), "stxdw [%r10-16], %r0", "ldxdw %r1, [%r10-16]", "ldxdw %r0, [%r1]", "mov %r0, 0", "exit"), e("R1 may be NULL")),
     c("two_lookups_distinct_ids", "xdp", cat!(lookup0!(), "mov %r6, %r0", "stw [%r10-4], 0", "mov %r2, %r10", "add %r2, -4", "lddw map_idx %r1, 0", "call 1", "jeq %r0, 0, +2", "ldxdw %r1, [%r6]", "mov %r0, 0", "mov %r0, 0", "exit"), e("R6 may be NULL")),
     // ---- scalar bounds through every ALU op and comparison, proved by a map access ----
