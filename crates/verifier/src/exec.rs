@@ -252,6 +252,13 @@ impl Env<'_> {
             Operand::Reg(r) => self.read(st, r)?,
             Operand::Imm(i) => Value::Scalar(Scalar::konst(i as i64 as u64)),
         };
+        // A register may hold 0 (the result is defined), an immediate may not (Linux).
+        if let (Operand::Imm(0), AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod) = (src, op) {
+            return Err(Fail::new(
+                "div by zero",
+                "an immediate divisor of 0 is refused; divide by a register if 0 is possible",
+            ));
+        }
         if let (Operand::Imm(i), AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) = (src, op) {
             let bits = if width == Width::W64 { 64 } else { 32 };
             if i < 0 || i >= bits {

@@ -149,6 +149,8 @@ pub const CASES: &[Case] = &[
     // ---- scalar arithmetic ----
     c("alu_all_ops", "unspec", "mov %r0, 7; add %r0, 3; sub %r0, 1; mul %r0, 3; div %r0, 2; mod %r0, 5; or %r0, 8; and %r0, 12; xor %r0, 1; lsh %r0, 2; rsh %r0, 1; arsh %r0, 1; neg %r0; exit", OK),
     c("alu32_all_ops", "unspec", "mov32 %r0, 7; add32 %r0, 3; sub32 %r0, 1; mul32 %r0, 3; div32 %r0, 2; mod32 %r0, 5; or32 %r0, 8; and32 %r0, 12; xor32 %r0, 1; lsh32 %r0, 2; rsh32 %r0, 1; arsh32 %r0, 1; neg32 %r0; exit", OK),
+    c("div_by_imm_zero_refused", "unspec", "mov %r0, 1; div %r0, 0; exit", e("div by zero")),
+    c("mod32_by_imm_zero_refused", "unspec", "mov %r0, 1; mod32 %r0, 0; exit", e("div by zero")),
     c("div_by_zero_is_defined", "unspec", "mov %r0, 1; mov %r1, 0; div %r0, %r1; exit", OK),
     c("shift_imm_too_large", "unspec", "mov %r0, 1; lsh %r0, 64; exit", e("invalid shift 64")),
     c("shift32_imm_too_large", "unspec", "mov %r0, 1; rsh32 %r0, 32; exit", e("invalid shift 32")),
