@@ -533,7 +533,19 @@ fn generated(rng: &mut Rng) -> String {
     s += "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n";
     // Always checked: Linux 6.18 elides the check for a constant in-range array key, which
     // we do not model (see `array_lookup_const_key_unchecked` in KNOWN).
-    s += "jne %r7, 0, +2\nmov %r0, 0\nexit\nmov %r0, 0\nmov %r2, 1\n";
+    s += "jne %r7, 0, +2\nmov %r0, 0\nexit\n";
+    // r1-r5 are dead after the call: numbers again, some bounded.
+    for r in ["%r0", "%r2", "%r3", "%r4", "%r5"] {
+        s += &match rng.below(3) {
+            0 => format!("mov {r}, {}\n", rng.imm()),
+            1 => format!("ldxw {r}, [%r6+{}]\n", 4 * rng.below(10)),
+            _ => format!(
+                "ldxw {r}, [%r6+{}]\nand {r}, {}\n",
+                4 * rng.below(10),
+                rng.below(16)
+            ),
+        };
+    }
     let mut label = 0;
     let mut pending: Vec<(u64, String)> = Vec::new();
     let n = 4 + rng.below(16);
@@ -608,6 +620,7 @@ fn generated(rng: &mut Rng) -> String {
 
 /// Generated programs (deterministic; `WAGGLE_KDIFF_PROGRAMS` sets how many, default 400)
 /// get the same verdict from Linux as from ours, as a privileged socket filter.
+/// `WAGGLE_KDIFF_WHY=1` prints each of our refusals (to tune the generator).
 #[test]
 fn generated_verdicts_match_linux() {
     if !kernel_ok() {
@@ -635,6 +648,9 @@ fn generated_verdicts_match_linux() {
             .map(drop)
             .map_err(|r| format!("{} at insn {}", r.message, r.pc));
         accepted += usize::from(ours.is_ok());
+        if let (Err(e), true) = (&ours, std::env::var_os("WAGGLE_KDIFF_WHY").is_some()) {
+            println!("generated #{i}: ours refuses: {e}");
+        }
         match kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g") {
             Ok(kernel) => {
                 let before = t.disagree.len();
