@@ -1,19 +1,23 @@
-//! Differential test against the Linux verifier: every corpus program and every table case the
-//! kernel can express gets the same accept/refuse verdict from `BPF_PROG_LOAD` as from ours.
+//! Differential test against the Linux verifier: every corpus program, every table case the
+//! kernel can express and 400 generated programs get the same accept/refuse verdict from
+//! `BPF_PROG_LOAD` as from ours.
 //!
 //! Real kernel maps are created with the same specs (inner map templates, global data set and
-//! frozen) and `lddw map_idx` is patched to their fds. Every map and program is an `OwnedFd`,
+//! frozen, map BTF for spin locks: the object's own, or a small one built for the table) and
+//! `lddw map_idx` is patched to their fds. Subprograms get a generated `func_info` BTF (Linux
+//! needs it for callbacks); tracing and LSM programs their attach target, and kfunc calls
+//! their ids, from `/sys/kernel/btf/vmlinux`. Every map, BTF and program is an `OwnedFd`,
 //! closed when dropped: nothing stays loaded or pinned. Skips visibly when `bpf()` is refused.
 //!
 //! Unprivileged cases are loaded from a thread without `CAP_PERFMON` and `CAP_SYS_ADMIN` but
 //! with `CAP_BPF` (the only unprivileged loader `unprivileged_bpf_disabled` lets through) and
-//! compared with our [`Options::cap_bpf_only`]. Plain-type cases are compared as
-//! socket filters when our verdict on them is the same for both types.
+//! compared with our [`Options::cap_bpf_only`]. Plain-type cases are compared as socket
+//! filters when our verdict on them is the same for both types.
 //!
-//! Not expressible (skipped, with the reason printed): the plain type (`unspec`, which the kernel does not load), kfuncs
-//! and tracing/LSM programs (they need kernel BTF ids), maps with a spin lock (they need map
-//! BTF, which the wrapper does not pass), maps of maps without an inner map template, and
-//! kernel refusals with an empty log (refused before verification, e.g. attach checks).
+//! Not expressible (skipped, with the reason printed): plain-type cases whose verdict depends
+//! on the plain context (no kernel type has it), raw map fds and kfunc ids in assembled cases
+//! (Waggle-only forms), maps of maps without an inner map template, out-of-range map indexes,
+//! and kernel refusals with an empty log (refused before verification).
 
 mod common;
 
@@ -621,6 +625,10 @@ fn generated(rng: &mut Rng) -> String {
 /// Generated programs (deterministic; `WAGGLE_KDIFF_PROGRAMS` sets how many, default 400)
 /// get the same verdict from Linux as from ours, as a privileged socket filter.
 /// `WAGGLE_KDIFF_WHY=1` prints each of our refusals (to tune the generator).
+/// `WAGGLE_KDIFF_UNPRIV=1` compares them as unprivileged loads instead (CAP_BPF without
+/// CAP_PERFMON): exploratory, it fails today (73 of 400 disagree when measured, Linux refusing
+/// bounded loops it walks speculatively: the Spectre v1 paths we do not model, see
+/// `loop_unpriv_refused`).
 #[test]
 fn generated_verdicts_match_linux() {
     if !kernel_ok() {
@@ -644,14 +652,28 @@ fn generated_verdicts_match_linux() {
             line_info: &[],
             kfuncs: &[],
         };
-        let ours = verify(&prog, &root_options())
+        let unpriv = std::env::var_os("WAGGLE_KDIFF_UNPRIV").is_some();
+        let opts = if unpriv {
+            unpriv_options()
+        } else {
+            root_options()
+        };
+        let ours = verify(&prog, &opts)
             .map(drop)
             .map_err(|r| format!("{} at insn {}", r.message, r.pc));
         accepted += usize::from(ours.is_ok());
         if let (Err(e), true) = (&ours, std::env::var_os("WAGGLE_KDIFF_WHY").is_some()) {
             println!("generated #{i}: ours refuses: {e}");
         }
-        match kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g") {
+        let kernel = if unpriv {
+            waggle_kernel::caps::without_perfmon(|| {
+                kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g")
+            })
+            .unwrap()
+        } else {
+            kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g")
+        };
+        match kernel {
             Ok(kernel) => {
                 let before = t.disagree.len();
                 compare(&format!("generated #{i}"), &ours, &kernel, &mut t);
