@@ -178,6 +178,128 @@ pub fn line_strings(btf: &[u8], file: &str, line: &str) -> Option<(u32, u32)> {
     Some((find(file)?, find(line)?))
 }
 
+/// The first instruction of every subprogram of raw bytecode, as the kernel finds them: 0, the
+/// target of every `call local` (`src_reg` 1) and of every `lddw func` (`src_reg` 4).
+pub fn subprog_starts(code: &[u8]) -> Vec<u32> {
+    let mut starts = vec![0u32];
+    for (pc, insn) in code.chunks_exact(8).enumerate() {
+        let (op, src) = (insn[0], insn[1] >> 4);
+        let imm = i32::from_le_bytes([insn[4], insn[5], insn[6], insn[7]]);
+        if (op == 0x85 && src == 1) || (op == 0x18 && src == 4) {
+            let target = pc as i64 + 1 + i64::from(imm);
+            if let Ok(t) = u32::try_from(target) {
+                starts.push(t);
+            }
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+}
+
+/// Raw BTF types, appended one by one, and the string section they name.
+#[derive(Default)]
+pub struct Builder {
+    types: Vec<u8>,
+    strings: Vec<u8>,
+    count: u32,
+}
+
+impl Builder {
+    /// An empty builder (string 0 is the empty name).
+    pub fn new() -> Builder {
+        Builder {
+            types: Vec::new(),
+            strings: vec![0],
+            count: 0,
+        }
+    }
+
+    fn name(&mut self, name: &str) -> u32 {
+        if name.is_empty() {
+            return 0;
+        }
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(name.as_bytes());
+        self.strings.push(0);
+        off
+    }
+
+    fn push(&mut self, words: &[u32]) -> u32 {
+        for w in words {
+            self.types.extend_from_slice(&w.to_le_bytes());
+        }
+        self.count += 1;
+        self.count
+    }
+
+    /// `BTF_KIND_INT` of `size` bytes; returns its id.
+    pub fn int(&mut self, name: &str, size: u32, signed: bool) -> u32 {
+        let n = self.name(name);
+        self.push(&[n, 1 << 24, size, (u32::from(signed) << 24) | (size * 8)])
+    }
+
+    /// `BTF_KIND_STRUCT` of `size` bytes with `members` (name, type id, byte offset).
+    pub fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+        let n = self.name(name);
+        let mut words = vec![n, (4 << 24) | members.len() as u32, size];
+        for &(m, ty, off) in members {
+            let mn = self.name(m);
+            words.extend([mn, ty, off * 8]);
+        }
+        self.push(&words)
+    }
+
+    /// `BTF_KIND_FUNC_PROTO` returning `ret` with unnamed parameters of types `params`.
+    pub fn func_proto(&mut self, ret: u32, params: &[u32]) -> u32 {
+        let mut words = vec![0, (13 << 24) | params.len() as u32, ret];
+        for &p in params {
+            words.extend([0, p]);
+        }
+        self.push(&words)
+    }
+
+    /// `BTF_KIND_FUNC` `name` of prototype `proto`, static linkage.
+    pub fn func(&mut self, name: &str, proto: u32) -> u32 {
+        let n = self.name(name);
+        self.push(&[n, 12 << 24, proto])
+    }
+
+    /// The raw BTF (header, types, strings), for [`crate::btf_load`].
+    pub fn finish(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + self.types.len() + self.strings.len());
+        out.extend_from_slice(&0xeb9f_u16.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for w in [
+            24,
+            0,
+            self.types.len() as u32,
+            self.types.len() as u32,
+            self.strings.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}
+
+/// BTF for assembled code without any: one static `FUNC` (`int f(void)`-like) per
+/// subprogram, and the `func_info` records naming them, which Linux needs before it accepts
+/// `lddw func` (callbacks). `starts` comes from [`subprog_starts`].
+pub fn func_btf(starts: &[u32]) -> (Vec<u8>, Vec<[u32; 2]>) {
+    let mut b = Builder::new();
+    let int = b.int("int", 4, true);
+    let proto = b.func_proto(int, &[]);
+    let info = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| [s, b.func(&format!("f{i}"), proto)])
+        .collect();
+    (b.finish(), info)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +310,22 @@ mod tests {
         assert!(object_btf(b"\x7fELF\x02\x01\0\0").is_none());
         assert!(object_btf(&[0x7f; 200]).is_none());
         assert!(line_strings(&[1, 2, 3], "a", "b").is_none());
+        assert_eq!(subprog_starts(&[0xff; 13]), vec![0]);
+    }
+
+    #[test]
+    fn subprograms_are_found_and_named() {
+        // call local +1; exit; lddw func r1, -4 (back to 0); exit
+        let mut code = Vec::new();
+        code.extend([0x85, 0x10, 0, 0, 1, 0, 0, 0]);
+        code.extend([0x95, 0, 0, 0, 0, 0, 0, 0]);
+        code.extend([0x18, 0x41, 0, 0, 0xfe, 0xff, 0xff, 0xff]);
+        code.extend([0, 0, 0, 0, 0, 0, 0, 0]);
+        code.extend([0x95, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(subprog_starts(&code), vec![0, 1, 2]);
+        let (btf, info) = func_btf(&[0, 2]);
+        assert_eq!(info, vec![[0, 3], [2, 4]]);
+        assert_eq!(u16_at(&btf, 0), Some(0xeb9f));
+        assert!(line_strings(&btf, "f0", "f1").is_some());
     }
 }

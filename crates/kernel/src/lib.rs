@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub mod btf;
+pub mod caps;
 mod sys;
 
 /// `bpf()` commands used here (`enum bpf_cmd`).
@@ -465,6 +466,34 @@ pub fn prog_load_btf(p: &ProgLoad<'_>, btf: Option<&ProgBtf<'_>>) -> Result<Owne
 /// fentry/fexit), which types its context.
 pub fn prog_load_attach(p: &ProgLoad<'_>, attach_btf_id: u32) -> Result<OwnedFd, LoadError> {
     prog_load_full(p, None, attach_btf_id)
+}
+
+/// [`prog_load`] with both optional BTF and `attach_btf_id` (0: none).
+pub fn prog_load_ext(
+    p: &ProgLoad<'_>,
+    btf: Option<&ProgBtf<'_>>,
+    attach_btf_id: u32,
+) -> Result<OwnedFd, LoadError> {
+    prog_load_full(p, btf, attach_btf_id)
+}
+
+/// Load code that has no BTF of its own (assembled), as [`prog_load_ext`], giving it the BTF
+/// of [`btf::func_btf`] when it has more than one subprogram: Linux needs `func_info` before
+/// it accepts callbacks (`lddw func`).
+pub fn prog_load_funcs(p: &ProgLoad<'_>, attach_btf_id: u32) -> Result<OwnedFd, LoadError> {
+    let starts = btf::subprog_starts(p.insns);
+    if starts.len() < 2 {
+        return prog_load_full(p, None, attach_btf_id);
+    }
+    let (raw, func_info) = btf::func_btf(&starts);
+    let fd = btf_load(&raw)?;
+    let b = ProgBtf {
+        btf_fd: fd_u32(&fd),
+        func_info: &func_info,
+        line_info: &[],
+    };
+    // The BTF object is dropped (closed) after the load; the program keeps its own reference.
+    prog_load_full(p, Some(&b), attach_btf_id)
 }
 
 fn prog_load_full(

@@ -311,6 +311,41 @@ struct KernelObject {
     maps_with_btf: usize,
     /// The object's BTF in the kernel, while its maps and programs live.
     _btf: Option<OwnedFd>,
+    /// libbpf's `.kconfig` map, when the object has `__kconfig` externs.
+    _kconfig: Option<OwnedFd>,
+}
+
+/// libbpf's `.kconfig` map in the kernel, with the values Waggle's loader gives
+/// (`waggle_runtime::kconfig_value`, 8 bytes each in order of first use), read-only for
+/// programs and frozen; and the externs' names. `None` when the object has none.
+fn kernel_kconfig(obj: &Object) -> Result<Option<(OwnedFd, Vec<String>)>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for r in obj.programs.iter().flat_map(|p| &p.relocations) {
+        if r.kind == RelocationKind::ExternVar && !names.contains(&r.symbol) {
+            names.push(r.symbol.clone());
+        }
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let value: Vec<u8> = names
+        .iter()
+        .flat_map(|n| waggle_runtime::kconfig_value(n).to_le_bytes())
+        .collect();
+    let fd = waggle_kernel::map_create(&waggle_kernel::MapCreate {
+        map_type: 2, // BPF_MAP_TYPE_ARRAY
+        key_size: 4,
+        value_size: value.len() as u32,
+        max_entries: 1,
+        map_flags: 1 << 7, // BPF_F_RDONLY_PROG
+        name: ".kconfig".into(),
+        ..Default::default()
+    })
+    .map_err(|e| format!(".kconfig: {e}"))?;
+    waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), &value, 0)
+        .map_err(|e| format!(".kconfig: {e}"))?;
+    waggle_kernel::map_freeze(&fd).map_err(|e| format!(".kconfig: {e}"))?;
+    Ok(Some((fd, names)))
 }
 
 /// The object's BTF loaded into the kernel (as libbpf does: DATASECs fixed up), with the
@@ -395,8 +430,6 @@ fn prog_btf_records(p: &Program, raw_btf: &[u8]) -> (Vec<[u32; 2]>, Vec<[u32; 4]
     (funcs, lines)
 }
 
-/// Map references in kernel form: `MapIdx i` → the fd of map i, `MapIdxValue` → the fd and
-/// offset of its value.
 /// The running kernel's BTF, parsed once (for kfunc ids).
 fn vmlinux() -> Option<&'static waggle_object::Btf> {
     static BTF: std::sync::OnceLock<Option<waggle_object::Btf>> = std::sync::OnceLock::new();
@@ -404,7 +437,14 @@ fn vmlinux() -> Option<&'static waggle_object::Btf> {
         .as_ref()
 }
 
-fn kernel_insns(p: &Program, maps: &[OwnedFd]) -> Result<Vec<u8>, String> {
+/// Map references in kernel form: `MapIdx i` → the fd of map i, `MapIdxValue` → the fd and
+/// offset of its value; kfunc calls → their ids in the running kernel; `.kconfig` externs.
+
+fn kernel_insns(
+    p: &Program,
+    maps: &[OwnedFd],
+    kconfig: Option<&(OwnedFd, Vec<String>)>,
+) -> Result<Vec<u8>, String> {
     let fd = |i: u64| {
         maps.get((i & 0xffff_ffff) as usize)
             .map(|m| m.as_raw_fd() as u32 as u64)
@@ -450,6 +490,23 @@ fn kernel_insns(p: &Program, maps: &[OwnedFd]) -> Result<Vec<u8>, String> {
             other => other,
         });
     }
+    // `__kconfig` externs: the address of their 8 bytes in `.kconfig`, as libbpf.
+    if let Some((fd, names)) = kconfig {
+        for r in &p.relocations {
+            let i = names.iter().position(|n| *n == r.symbol);
+            if let (true, Some(i), Some(Insn::Lddw { dst, .. })) = (
+                r.kind == RelocationKind::ExternVar,
+                i,
+                insns.get(r.slot).copied(),
+            ) {
+                insns[r.slot] = Insn::Lddw {
+                    dst,
+                    kind: LddwKind::MapValue,
+                    imm: fd.as_raw_fd() as u32 as u64 | ((8 * i as u64) << 32),
+                };
+            }
+        }
+    }
     Ok(encode(&insns))
 }
 
@@ -474,11 +531,12 @@ impl KernelObject {
             }
             maps.push(fd);
         }
+        let kconfig = kernel_kconfig(obj)?;
         let license = obj.license.clone().unwrap_or_default();
         let mut programs = Vec::new();
         let mut btf_use = Vec::new();
         for p in &obj.programs {
-            let code = kernel_insns(p, &maps)?;
+            let code = kernel_insns(p, &maps, kconfig.as_ref())?;
             let attr = waggle_kernel::ProgLoad {
                 prog_type: p.prog_type(),
                 insns: &code,
@@ -545,6 +603,7 @@ impl KernelObject {
                 .map(|(fd, _)| fd.try_clone())
                 .transpose()
                 .map_err(|e| e.to_string())?,
+            _kconfig: kconfig.map(|(fd, _)| fd),
         })
     }
 }

@@ -51,6 +51,10 @@ impl Env<'_> {
             } => self.alu(st, width, op, dst, src)?,
             Insn::Neg { width, dst } => match self.read(st, dst)? {
                 Value::Scalar(s) => st.set_reg(dst.index(), Value::Scalar(neg(width, &s))),
+                // Linux lets privileged loaders (allow_ptr_leaks) turn a pointer into a number.
+                _ if self.opts.privileged => {
+                    st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
+                }
                 _ => {
                     return Err(Fail::new(
                         format!("R{} pointer arithmetic with neg prohibited", dst.number()),
@@ -61,6 +65,9 @@ impl Env<'_> {
             Insn::Endian { order, bits, dst } => match self.read(st, dst)? {
                 Value::Scalar(s) => {
                     st.set_reg(dst.index(), Value::Scalar(endian(order, bits, &s)));
+                }
+                _ if self.opts.privileged => {
+                    st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
                 }
                 _ => {
                     return Err(Fail::new(
@@ -258,6 +265,13 @@ impl Env<'_> {
         src: Operand,
     ) -> VResult<()> {
         let d = dst.index();
+        // A register may hold 0 (the result is defined), an immediate may not (Linux).
+        if let (Operand::Imm(0), AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod) = (src, op) {
+            return Err(Fail::new(
+                "div by zero",
+                "an immediate divisor of 0 is refused; divide by a register if 0 is possible",
+            ));
+        }
         if let (Operand::Imm(i), AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) = (src, op) {
             let bits = if width == Width::W64 { 64 } else { 32 };
             if i < 0 || i >= bits {
@@ -359,6 +373,10 @@ impl Env<'_> {
                     {
                         Value::Scalar(Scalar::UNKNOWN)
                     }
+                    // Any two pointers, for privileged loaders (allow_ptr_leaks), as Linux.
+                    (Value::Ptr(_), AluOp::Sub) if dst_is_ptr && self.opts.privileged => {
+                        Value::Scalar(Scalar::UNKNOWN)
+                    }
                     (Value::Ptr(_), _) => {
                         return Err(Fail::new(
                             format!("R{} pointer {} pointer prohibited", dst.number(), name()),
@@ -400,10 +418,9 @@ impl Env<'_> {
                 "compare the pointer with NULL first",
             ));
         }
-        if matches!(
-            p.kind,
-            PtrKind::ConstMap { .. } | PtrKind::PacketEnd | PtrKind::Func { .. }
-        ) {
+        // A function pointer may move (Linux allows it, PTR_TO_FUNC), but no helper takes it
+        // then.
+        if matches!(p.kind, PtrKind::ConstMap { .. } | PtrKind::PacketEnd) {
             return Err(Fail::new(
                 format!("R{} pointer arithmetic on {kname} prohibited", dst.number()),
                 "this pointer can only be compared or passed to helpers",
@@ -482,7 +499,15 @@ impl Env<'_> {
         match (dv, sv) {
             (Value::Scalar(a), Value::Scalar(b)) => {
                 if src == Operand::Reg(dst) {
-                    return Ok(match same_reg_outcome(op) {
+                    // JSET r, r tests r itself: fixed when r is a known number, as in Linux.
+                    let outcome = same_reg_outcome(op).or_else(|| {
+                        match width {
+                            Width::W64 => a.const_value(),
+                            Width::W32 => a.const_value32().map(u64::from),
+                        }
+                        .map(|c| c != 0)
+                    });
+                    return Ok(match outcome {
                         Some(true) => Flow::Cond {
                             taken: Some(take(st)),
                             fall: None,
@@ -605,7 +630,12 @@ impl Env<'_> {
     }
 
     fn exit(&mut self, st: &mut State) -> VResult<Flow> {
-        if let Some(l) = st.lock {
+        // Like Linux (check_resource_leak with check_lock only in the main frame), a static
+        // subprogram may return with the lock or RCU section its caller will close.
+        let main = st.frames.len() == 1;
+        if let Some(l) = st.lock
+            && main
+        {
             return Err(Fail::new(
                 "bpf_spin_unlock is missing",
                 format!(
@@ -614,7 +644,7 @@ impl Env<'_> {
                 ),
             ));
         }
-        if st.rcu {
+        if st.rcu && main {
             return Err(Fail::new(
                 "bpf_rcu_read_unlock is missing",
                 "call bpf_rcu_read_unlock on every path before returning",

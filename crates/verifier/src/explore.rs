@@ -363,7 +363,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         let fail = Fail::bare(e.to_string());
         return Err(reject(prog, opts, pc, fail, None, vec![], String::new()));
     }
-    let cfg = cfg::analyse(insns, opts.privileged)
+    let cfg = cfg::analyse(insns, opts.privileged || opts.bpf_capable)
         .map_err(|(pc, f)| reject(prog, opts, pc, f, None, vec![], String::new()))?;
     let mut cfg = cfg;
     // Open-coded iterator loops converge at their `bpf_iter_num_next` call (see `dynptr.rs`).

@@ -330,8 +330,18 @@ impl Env<'_> {
             ArgKind::PtrToFunc => match v {
                 Value::Ptr(Ptr {
                     kind: PtrKind::Func { pc },
+                    off,
+                    var,
                     ..
-                }) => meta.func = Some(pc),
+                }) => {
+                    if off != 0 || var.const_value() != Some(0) {
+                        return Err(Fail::new(
+                            format!("dereference of modified func ptr R{r} off={off} disallowed"),
+                            "pass the function's address unmodified",
+                        ));
+                    }
+                    meta.func = Some(pc);
+                }
                 _ => return Err(arg_fail(r, "func", &v, proto)),
             },
             ArgKind::PtrToSpinLock => {

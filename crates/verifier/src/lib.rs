@@ -226,6 +226,11 @@ pub struct Options {
     /// kernel's `allow_uninit_stack`, true for CAP_PERFMON loaders). When false, every read
     /// of uninitialised stack (by the program or by a helper) is refused.
     pub allow_uninit_stack: bool,
+    /// Whether the loader holds `CAP_BPF` (the kernel's `bpf_capable`): bounded loops are
+    /// allowed. True whenever [`Options::privileged`] is; [`Options::cap_bpf_only`] is the
+    /// loader with `CAP_BPF` but not `CAP_PERFMON`, the only unprivileged one Linux lets load
+    /// while `unprivileged_bpf_disabled` is set.
+    pub bpf_capable: bool,
     /// The layout of the kernel's `struct bpf_map` (from its BTF), when privileged programs
     /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
     /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
@@ -251,7 +256,18 @@ impl Options {
         Options {
             privileged,
             allow_uninit_stack: privileged,
+            bpf_capable: privileged,
             ..Options::default()
+        }
+    }
+
+    /// A loader with `CAP_BPF` but without `CAP_PERFMON` (Linux: `bpf_capable`, but not
+    /// `allow_ptr_leaks` nor `allow_uninit_stack`): loops allowed, pointers kept secret,
+    /// uninitialised stack unreadable.
+    pub fn cap_bpf_only() -> Options {
+        Options {
+            bpf_capable: true,
+            ..Options::with_privileges(false)
         }
     }
 }
@@ -264,6 +280,7 @@ impl Default for Options {
             complexity_limit: 1_000_000,
             privileged: true,
             allow_uninit_stack: true,
+            bpf_capable: true,
             bpf_map_struct: None,
             kernel_btf: None,
             attach_to: None,

@@ -1,32 +1,64 @@
-//! Differential test against the Linux verifier: every corpus program and every table case the
-//! kernel can express gets the same accept/refuse verdict from `BPF_PROG_LOAD` as from ours.
+//! Differential test against the Linux verifier: every corpus program, every table case the
+//! kernel can express and 400 generated programs get the same accept/refuse verdict from
+//! `BPF_PROG_LOAD` as from ours.
 //!
 //! Real kernel maps are created with the same specs (inner map templates, global data set and
-//! frozen) and `lddw map_idx` is patched to their fds. Every map and program is an `OwnedFd`,
+//! frozen, map BTF for spin locks: the object's own, or a small one built for the table) and
+//! `lddw map_idx` is patched to their fds. Subprograms get a generated `func_info` BTF (Linux
+//! needs it for callbacks); tracing and LSM programs their attach target, and kfunc calls
+//! their ids, from `/sys/kernel/btf/vmlinux`. Every map, BTF and program is an `OwnedFd`,
 //! closed when dropped: nothing stays loaded or pinned. Skips visibly when `bpf()` is refused.
 //!
-//! Not expressible (skipped, with the reason printed): unprivileged cases (the test runs with
-//! the caller's privileges), the plain type (`unspec`, which the kernel does not load), kfuncs
-//! in table cases (corpus programs get their kfuncs' ids from `/sys/kernel/btf/vmlinux`)
-//! and tracing/LSM programs (they need kernel BTF ids), maps with a spin lock (they need map
-//! BTF, which the wrapper does not pass), maps of maps without an inner map template, and
-//! kernel refusals with an empty log (refused before verification, e.g. attach checks).
+//! Unprivileged cases are loaded from a thread without `CAP_PERFMON` and `CAP_SYS_ADMIN` but
+//! with `CAP_BPF` (the only unprivileged loader `unprivileged_bpf_disabled` lets through) and
+//! compared with our [`Options::cap_bpf_only`]. Plain-type cases are compared as socket
+//! filters when our verdict on them is the same for both types.
+//!
+//! Not expressible (skipped, with the reason printed): plain-type cases whose verdict depends
+//! on the plain context (no kernel type has it), raw map fds and kfunc ids in assembled cases
+//! (Waggle-only forms), maps of maps without an inner map template, out-of-range map indexes,
+//! and kernel refusals with an empty log (refused before verification).
 
 mod common;
 
 use common::kernel_btf;
-use common::kernel_load::{self, attach_type, has_func, needs_btf};
+use common::kernel_load::{self, attach_type, needs_btf};
 use common::objects::{Input, corpus};
 use common::table::{CASES, maps};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use waggle_isa::{CallTarget, Insn, LddwKind, assemble, encode};
-use waggle_object::Object;
+use waggle_object::{Btf, Object};
 use waggle_uapi::ProgramType;
 use waggle_verifier::{MapDesc, Options, Program, verify};
 
 /// Known disagreements, by case or `file:program`, with the reason. Each is checked to still
 /// disagree, so the list cannot go stale silently.
-const KNOWN: &[(&str, &str)] = &[];
+const KNOWN: &[(&str, &str)] = &[
+    (
+        "helpers_callbacks.bpf.o:callbacks",
+        "Linux refuses maps with a spin lock in socket filters and tracing programs \
+         (check_map_prog_compatibility: 'socket filter progs cannot use bpf_spin_lock yet'); \
+         Waggle runs them safely, and this corpus program is a socket filter",
+    ),
+    (
+        "loop_unpriv_refused",
+        "without CAP_PERFMON (bypass_spec_v1 false) Linux also walks the branch a known \
+         comparison does not take, as a speculative path (sanitize_speculative_path): the \
+         counted loop runs away speculatively into the 1M-instruction limit; we do not model \
+         Spectre v1 paths",
+    ),
+    (
+        "array_lookup_const_key_unchecked",
+        "Linux 6.18 returns a non-NULL map value for an array lookup with a constant in-range \
+         key (get_constant_map_key: a STACK_ZERO or exactly-sized constant spill); our stack \
+         model has no zero bytes nor narrow constant spills, so we still ask for the NULL check",
+    ),
+    (
+        "may_goto_refused",
+        "may_goto (Linux 6.9+) is not modelled yet: refused explicitly rather than accepted unsoundly",
+    ),
+];
 
 /// Our options for a root loader, as the kernel's: privileged, uninitialised stack readable,
 /// `struct bpf_map` readable with this kernel's layout.
@@ -37,6 +69,15 @@ fn root_options() -> Options {
             .as_ref()
             .and_then(kernel_btf::bpf_map_struct),
         ..Options::with_privileges(true)
+    }
+}
+
+/// Our options for the table's unprivileged cases, as the kernel's for the loader they are
+/// compared with: `CAP_BPF` without `CAP_PERFMON` (see `waggle_kernel::caps`).
+fn unpriv_options() -> Options {
+    Options {
+        bpf_map_struct: root_options().bpf_map_struct,
+        ..Options::cap_bpf_only()
     }
 }
 
@@ -58,16 +99,30 @@ fn kernel_verdict(
     maps: &[Option<OwnedFd>],
     name: &str,
 ) -> Result<Result<(), String>, String> {
+    kernel_verdict_attach(prog_type, insns, maps, name, None)
+}
+
+/// [`kernel_verdict`] with an attach target (`attach_btf_id`, `expected_attach_type`,
+/// `prog_flags`) from [`kernel_btf::attach`].
+fn kernel_verdict_attach(
+    prog_type: ProgramType,
+    insns: &[Insn],
+    maps: &[Option<OwnedFd>],
+    name: &str,
+    attach: Option<(u32, u32, u32)>,
+) -> Result<Result<(), String>, String> {
     let patched = kernel_load::patch(insns, maps)?;
     let code = encode(&patched);
-    match waggle_kernel::prog_load(&waggle_kernel::ProgLoad {
+    let (btf_id, expected, flags) = attach.unwrap_or((0, attach_type(prog_type), 0));
+    let load = waggle_kernel::ProgLoad {
         prog_type: prog_type.as_u32(),
         insns: &code,
         license: "GPL",
         name,
-        expected_attach_type: attach_type(prog_type),
-        prog_flags: 0,
-    }) {
+        expected_attach_type: expected,
+        prog_flags: flags,
+    };
+    match waggle_kernel::prog_load_funcs(&load, btf_id) {
         Ok(fd) => {
             drop(fd);
             Ok(Ok(()))
@@ -82,9 +137,6 @@ fn kernel_verdict(
 
 /// A table map in the kernel, or why it cannot be made.
 fn kernel_table_map(d: &MapDesc) -> Result<OwnedFd, String> {
-    if d.spin_lock_off.is_some() || d.timer_off.is_some() {
-        return Err("a spin lock or timer needs map BTF".into());
-    }
     if d.map_type.is_map_in_map() && d.inner.is_none() {
         return Err("a map of maps needs an inner map template".into());
     }
@@ -102,7 +154,7 @@ fn kernel_table_map(d: &MapDesc) -> Result<OwnedFd, String> {
         ),
         None => None,
     };
-    waggle_kernel::map_create(&waggle_kernel::MapCreate {
+    let create = waggle_kernel::MapCreate {
         map_type: d.map_type.as_u32(),
         key_size: d.key_size,
         value_size: d.value_size,
@@ -111,8 +163,70 @@ fn kernel_table_map(d: &MapDesc) -> Result<OwnedFd, String> {
         inner_map_fd: inner.as_ref().map(|f| f.as_raw_fd() as u32),
         name: "t".into(),
         map_extra: 0,
-    })
-    .map_err(|e| e.to_string())
+    };
+    match (d.spin_lock_off, d.timer_off) {
+        (None, None) => waggle_kernel::map_create(&create).map_err(|e| e.to_string()),
+        (lock, timer) => {
+            let (raw, key, value) = special_btf(lock, timer, d.key_size, d.value_size)?;
+            let btf = waggle_kernel::btf_load(&raw).map_err(|e| e.to_string())?;
+            let b = waggle_kernel::MapBtf {
+                btf_fd: btf.as_raw_fd() as u32,
+                key_type_id: key,
+                value_type_id: value,
+            };
+            // The map keeps its own reference to the BTF object.
+            waggle_kernel::map_create_btf(&create, Some(&b)).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// BTF for a map whose value holds a `struct bpf_spin_lock` at `lock` and/or a
+/// `struct bpf_timer` at `timer` (the rest `u32`s), as Linux needs before `bpf_spin_lock` or
+/// `bpf_timer_init` on it: (raw BTF, key type id, value type id).
+fn special_btf(
+    lock: Option<u32>,
+    timer: Option<u32>,
+    key_size: u32,
+    value_size: u32,
+) -> Result<(Vec<u8>, u32, u32), String> {
+    let fits = |off: u32, align: u32, size: u32| {
+        off.is_multiple_of(align) && off.checked_add(size).is_some_and(|e| e <= value_size)
+    };
+    if key_size != 4
+        || !value_size.is_multiple_of(4)
+        || lock.is_some_and(|o| !fits(o, 4, 4))
+        || timer.is_some_and(|o| !fits(o, 8, 16))
+    {
+        return Err(format!(
+            "no BTF for a spin lock at {lock:?} and a timer at {timer:?} in a {key_size} -> {value_size} map"
+        ));
+    }
+    let mut b = waggle_kernel::btf::Builder::new();
+    let u32_id = b.int("unsigned int", 4, false);
+    let u64_id = b.int("unsigned long long", 8, false);
+    let lock_id = b.structure("bpf_spin_lock", 4, &[("val", u32_id, 0)]);
+    let timer_id = b.structure("bpf_timer", 16, &[("a", u64_id, 0), ("b", u64_id, 8)]);
+    let mut members: Vec<(String, u32, u32)> = Vec::new();
+    let mut at = 0;
+    while at < value_size {
+        let (ty, size) = if Some(at) == lock {
+            (lock_id, 4)
+        } else if Some(at) == timer {
+            (timer_id, 16)
+        } else if timer.is_some_and(|t| at > t && at < t + 16) {
+            return Err(format!("a spin lock inside the timer at {timer:?}"));
+        } else {
+            (u32_id, 4)
+        };
+        members.push((format!("f{at}"), ty, at));
+        at += size;
+    }
+    let members: Vec<(&str, u32, u32)> = members
+        .iter()
+        .map(|(n, t, o)| (n.as_str(), *t, *o))
+        .collect();
+    let value = b.structure("value", value_size, &members);
+    Ok((b.finish(), u32_id, value))
 }
 
 /// Compare, recording agreement, disagreement or a known disagreement.
@@ -148,25 +262,67 @@ struct Tally {
     stale: Vec<String>,
 }
 
-/// Point each kfunc call at the function's id in `vmlinux` (`BTF_KIND_FUNC`).
-fn resolve_kfuncs(
-    insns: &mut [Insn],
-    kfuncs: &[(usize, String)],
-    vmlinux: Option<&waggle_object::Btf>,
-) -> Result<(), String> {
-    if kfuncs.is_empty() {
-        return Ok(());
+/// Our verdict and the kernel's on corpus program `p`, or why they cannot be compared. The
+/// plain type is compared as a socket filter when our verdict is the same for both;
+/// tracing and LSM programs get their attach target and kfunc calls their ids from the
+/// running kernel's BTF; `.kconfig` externs a read-only map (not frozen, so neither verifier
+/// knows its values).
+#[allow(clippy::type_complexity)]
+fn corpus_case(
+    obj: &Object,
+    p: &waggle_object::Program,
+    fds: &mut Vec<Option<OwnedFd>>,
+    vmlinux: Option<&Arc<Btf>>,
+) -> Result<(Result<(), String>, Result<Result<(), String>, String>), String> {
+    let mut input = Input::new(obj, p);
+    let mut opts = root_options();
+    let mut attach = None;
+    if matches!(input.prog_type, ProgramType::Tracing | ProgramType::Lsm)
+        || !input.kfuncs.is_empty()
+    {
+        let btf = vmlinux.ok_or("needs the kernel's BTF, which is not readable here")?;
+        opts.kernel_btf = Some(btf.clone());
+        opts.attach_to = Some(p.section.clone());
+        attach = kernel_btf::attach(btf, &p.section)?;
     }
-    let btf = vmlinux.ok_or("kfunc calls need /sys/kernel/btf/vmlinux")?;
-    for (slot, name) in kfuncs {
-        let id = btf
-            .find_by_name(name, 12)
-            .ok_or_else(|| format!("kernel has no kfunc {name}"))?;
-        if let Some(Insn::Call(CallTarget::Kfunc { btf_id, .. })) = insns.get_mut(*slot) {
-            *btf_id = id as i32;
+    if input.prog_type == ProgramType::Unspec {
+        let ours = |t| {
+            let mut prog = input.program();
+            prog.prog_type = t;
+            verify(&prog, &opts)
+                .map(drop)
+                .map_err(|r| (r.pc, r.message))
+        };
+        if ours(ProgramType::Unspec) != ours(ProgramType::SocketFilter) {
+            return Err("its verdict depends on the plain type's context".into());
         }
+        input.prog_type = ProgramType::SocketFilter;
+    } else if needs_btf(input.prog_type) && attach.is_none() {
+        return Err(format!(
+            "{} programs need an attach target",
+            input.prog_type
+        ));
     }
-    Ok(())
+    let ours = verify(&input.program(), &opts)
+        .map(drop)
+        .map_err(|r| r.message);
+    let mut insns = input.insns.clone();
+    for (slot, kfunc) in &input.kfuncs {
+        let btf = vmlinux.ok_or("kfuncs need the kernel's BTF")?;
+        let id = kernel_btf::kfunc_id(btf, kfunc).ok_or(format!("kfunc {kfunc} not in vmlinux"))?;
+        insns[*slot] = Insn::Call(CallTarget::Kfunc {
+            btf_id: id as i32,
+            module: 0,
+        });
+    }
+    // `.kconfig` (and any other map Input adds after the object's) for this program only.
+    let base = fds.len();
+    for d in &input.maps[base.min(input.maps.len())..] {
+        fds.push(Some(kernel_table_map(d)?));
+    }
+    let kernel = kernel_verdict_attach(input.prog_type, &insns, fds, &p.name, attach);
+    fds.truncate(base);
+    Ok((ours, kernel))
 }
 
 #[test]
@@ -175,11 +331,12 @@ fn corpus_verdicts_match_linux() {
         return;
     }
     let mut t = Tally::default();
-    let vmlinux = kernel_btf::vmlinux().ok();
+    let vmlinux = kernel_btf::vmlinux().ok().map(Arc::new);
     for path in corpus() {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let obj = Object::open(&path).unwrap();
-        let fds = match kernel_load::object_maps(&obj) {
+        let btf = kernel_load::object_btf(&std::fs::read(&path).unwrap());
+        let mut fds = match kernel_load::object_maps_btf(&obj, btf.as_ref()) {
             Ok(fds) => fds,
             Err(e) => {
                 println!("{file}: skipped: {e}");
@@ -189,27 +346,14 @@ fn corpus_verdicts_match_linux() {
         };
         for p in &obj.programs {
             let name = format!("{file}:{}", p.name);
-            let input = Input::new(&obj, p);
-            if needs_btf(input.prog_type) || has_func(&input.insns) {
-                println!("{name}: skipped: needs kernel BTF ids or BTF func_info");
-                t.skipped += 1;
-                continue;
-            }
-            // Kfunc calls name the function by its id in the running kernel's BTF, as
-            // libbpf resolves `__ksym` externs.
-            let mut insns = input.insns.clone();
-            if let Err(e) = resolve_kfuncs(&mut insns, &input.kfuncs, vmlinux.as_ref()) {
-                println!("{name}: skipped: {e}");
-                t.skipped += 1;
-                continue;
-            }
-            let ours = verify(&input.program(), &root_options())
-                .map(drop)
-                .map_err(|r| r.message);
-            match kernel_verdict(input.prog_type, &insns, &fds, &p.name) {
-                Ok(kernel) => compare(&name, &ours, &kernel, &mut t),
-                Err(e) => {
+            match corpus_case(&obj, p, &mut fds, vmlinux.as_ref()) {
+                Ok((ours, Ok(kernel))) => compare(&name, &ours, &kernel, &mut t),
+                Ok((_, Err(e))) => {
                     println!("{name}: skipped: Linux refuses it before verification: {e}");
+                    t.skipped += 1;
+                }
+                Err(why) => {
+                    println!("{name}: skipped: {why}");
                     t.skipped += 1;
                 }
             }
@@ -256,12 +400,42 @@ fn table_verdicts_match_linux() {
             .collect::<Vec<_>>()
             .join("\n");
         let insns = assemble(&text).unwrap();
-        let skip = if case.unpriv {
-            Some("unprivileged")
-        } else if needs_btf(prog_type) {
+        let opts = if case.unpriv {
+            unpriv_options()
+        } else {
+            root_options()
+        };
+        // The plain type has no kernel equivalent: compare as socket_filter (no return range, r1 a
+        // context) the cases whose verdict and message do not depend on the type in our model.
+        let prog_type = if prog_type == ProgramType::Unspec {
+            let prog = |t| Program {
+                insns: &insns,
+                prog_type: t,
+                maps: &descs,
+                line_info: &[],
+                kfuncs: &[],
+            };
+            let plain = verify(&prog(prog_type), &opts).map(drop);
+            let kprobe = verify(&prog(ProgramType::SocketFilter), &opts).map(drop);
+            let same = match (&plain, &kprobe) {
+                (Ok(()), Ok(())) => true,
+                (Err(a), Err(b)) => a.message == b.message && a.pc == b.pc,
+                _ => false,
+            };
+            if !same {
+                println!(
+                    "{}: skipped: its verdict depends on the plain type's context",
+                    case.name
+                );
+                t.skipped += 1;
+                continue;
+            }
+            ProgramType::SocketFilter
+        } else {
+            prog_type
+        };
+        let skip = if needs_btf(prog_type) {
             Some("program type not loadable without BTF ids")
-        } else if has_func(&insns) {
-            Some("callbacks need BTF func_info")
         } else if insns.iter().any(|i| {
             matches!(
                 i,
@@ -299,10 +473,18 @@ fn table_verdicts_match_linux() {
             line_info: &[],
             kfuncs: &[],
         };
-        let ours = verify(&prog, &root_options())
-            .map(drop)
-            .map_err(|r| r.message);
-        match kernel_verdict(prog_type, &insns, &fds, "t") {
+        let ours = verify(&prog, &opts).map(drop).map_err(|r| r.message);
+        let kernel = if case.unpriv {
+            match waggle_kernel::caps::without_perfmon(|| {
+                kernel_verdict(prog_type, &insns, &fds, "t")
+            }) {
+                Ok(v) => v,
+                Err(e) => Err(format!("cannot drop CAP_PERFMON: {e}")),
+            }
+        } else {
+            kernel_verdict(prog_type, &insns, &fds, "t")
+        };
+        match kernel {
             Ok(kernel) => compare(case.name, &ours, &kernel, &mut t),
             Err(e) => {
                 println!(
@@ -331,4 +513,219 @@ fn table_verdicts_match_linux() {
         t.disagree.len()
     );
     assert!(t.stale.is_empty(), "{}", t.stale.join("\n"));
+}
+
+/// xorshift64*: deterministic per seed, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+    fn imm(&mut self) -> i64 {
+        match self.below(3) {
+            0 => self.below(17) as i64,
+            1 => self.below(512) as i64 - 256,
+            _ => (self.next() as i32) as i64,
+        }
+    }
+}
+
+/// A random socket filter over `__sk_buff` fields, the stack and map 0 (array 4 -> 16, 4
+/// entries): numbers through every ALU op, branches, bounded loops, a map value indexed by
+/// masked numbers (in and out of bounds), stack reads (initialised or not) — the verdicts
+/// turn on bounds tracking, branch refinement and null checks.
+fn generated(rng: &mut Rng) -> String {
+    const REGS: [&str; 6] = ["%r0", "%r2", "%r3", "%r4", "%r5", "%r8"];
+    let mut s = String::from("mov %r6, %r1\n");
+    for r in REGS {
+        s += &match rng.below(3) {
+            0 => format!("mov {r}, {}\n", rng.imm()),
+            1 => format!("ldxw {r}, [%r6+{}]\n", 4 * rng.below(10)),
+            _ => format!(
+                "ldxw {r}, [%r6+{}]\nand {r}, {}\n",
+                4 * rng.below(10),
+                rng.below(64)
+            ),
+        };
+    }
+    s += "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n";
+    // Always checked: Linux 6.18 elides the check for a constant in-range array key, which
+    // we do not model (see `array_lookup_const_key_unchecked` in KNOWN).
+    s += "jne %r7, 0, +2\nmov %r0, 0\nexit\n";
+    // r1-r5 are dead after the call: numbers again, some bounded.
+    for r in ["%r0", "%r2", "%r3", "%r4", "%r5"] {
+        s += &match rng.below(3) {
+            0 => format!("mov {r}, {}\n", rng.imm()),
+            1 => format!("ldxw {r}, [%r6+{}]\n", 4 * rng.below(10)),
+            _ => format!(
+                "ldxw {r}, [%r6+{}]\nand {r}, {}\n",
+                4 * rng.below(10),
+                rng.below(16)
+            ),
+        };
+    }
+    let mut label = 0;
+    let mut pending: Vec<(u64, String)> = Vec::new();
+    let n = 4 + rng.below(16);
+    for i in 0..n {
+        while let Some(pos) = pending.iter().position(|(at, _)| *at == i) {
+            s += &format!("{}:\n", pending.remove(pos).1);
+        }
+        let (a, b) = (rng.pick(&REGS), rng.pick(&REGS));
+        match rng.below(9) {
+            0 | 1 => {
+                let op = rng.pick(&[
+                    "add", "sub", "and", "or", "xor", "mul", "mod", "div", "lsh", "rsh", "arsh",
+                ]);
+                let w = if rng.below(3) == 0 { "32" } else { "" };
+                let src = if rng.below(2) == 0 {
+                    b.to_string()
+                } else if matches!(op, "lsh" | "rsh" | "arsh") {
+                    rng.below(if w.is_empty() { 64 } else { 32 }).to_string()
+                } else {
+                    rng.imm().to_string()
+                };
+                s += &format!("{op}{w} {a}, {src}\n");
+            }
+            2 => {
+                let op = rng.pick(&[
+                    "jeq", "jne", "jgt", "jge", "jlt", "jle", "jsgt", "jsge", "jslt", "jsle",
+                    "jset",
+                ]);
+                let w = if rng.below(4) == 0 { "32" } else { "" };
+                let src = if rng.below(2) == 0 {
+                    b.to_string()
+                } else {
+                    rng.imm().to_string()
+                };
+                label += 1;
+                s += &format!("{op}{w} {a}, {src}, l{label}\n");
+                pending.push((i + 1 + rng.below(4), format!("l{label}")));
+            }
+            3 => s += &format!("and {a}, {}\n", rng.below(32)),
+            4 => {
+                // The map value at a number's offset: in bounds only if it was bounded.
+                let sz = rng.pick(&["b", "h", "w", "dw"]);
+                let mask = rng.pick(&["7", "8", "12", "15", "31", "-1"]);
+                s += &format!("mov %r1, {a}\nand %r1, {mask}\nadd %r1, %r7\nldx{sz} {b}, [%r1]\n");
+            }
+            5 => {
+                let off = rng.below(20);
+                let sz = rng.pick(&["b", "w", "dw"]);
+                s += &format!("ldx{sz} {a}, [%r7+{off}]\n");
+            }
+            6 => {
+                let off = 8 * (1 + rng.below(6));
+                if rng.below(2) == 0 {
+                    s += &format!("stxdw [%r10-{off}], {a}\n");
+                } else {
+                    s += &format!("ldxdw {a}, [%r10-{off}]\n");
+                }
+            }
+            7 => {
+                label += 1;
+                let bound = 1 + rng.below(6);
+                s += &format!("mov %r9, 0\nl{label}:\nadd %r9, 1\njlt %r9, {bound}, l{label}\n");
+            }
+            _ => s += &format!("mov {a}, {}\n", rng.imm()),
+        }
+    }
+    for (_, l) in pending {
+        s += &format!("{l}:\n");
+    }
+    s + "exit\n"
+}
+
+/// Generated programs (deterministic; `WAGGLE_KDIFF_PROGRAMS` sets how many, default 400)
+/// get the same verdict from Linux as from ours, as a privileged socket filter.
+/// `WAGGLE_KDIFF_WHY=1` prints each of our refusals (to tune the generator).
+/// `WAGGLE_KDIFF_UNPRIV=1` compares them as unprivileged loads instead (CAP_BPF without
+/// CAP_PERFMON): exploratory, it fails today (73 of 400 disagree when measured, Linux refusing
+/// bounded loops it walks speculatively: the Spectre v1 paths we do not model, see
+/// `loop_unpriv_refused`).
+#[test]
+fn generated_verdicts_match_linux() {
+    if !kernel_ok() {
+        return;
+    }
+    let count: u64 = std::env::var("WAGGLE_KDIFF_PROGRAMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let descs = [MapDesc::new(waggle_uapi::MapType::Array, 4, 16, 4, 0)];
+    let fds = [Some(kernel_table_map(&descs[0]).expect("array map"))];
+    let mut rng = Rng(0x6b64_6966);
+    let (mut t, mut accepted) = (Tally::default(), 0);
+    for i in 0..count {
+        let text = generated(&mut rng);
+        let insns = assemble(&text).unwrap_or_else(|e| panic!("generator: {e}\n{text}"));
+        let prog = Program {
+            insns: &insns,
+            prog_type: ProgramType::SocketFilter,
+            maps: &descs,
+            line_info: &[],
+            kfuncs: &[],
+        };
+        let unpriv = std::env::var_os("WAGGLE_KDIFF_UNPRIV").is_some();
+        let opts = if unpriv {
+            unpriv_options()
+        } else {
+            root_options()
+        };
+        let ours = verify(&prog, &opts)
+            .map(drop)
+            .map_err(|r| format!("{} at insn {}", r.message, r.pc));
+        accepted += usize::from(ours.is_ok());
+        if let (Err(e), true) = (&ours, std::env::var_os("WAGGLE_KDIFF_WHY").is_some()) {
+            println!("generated #{i}: ours refuses: {e}");
+        }
+        let kernel = if unpriv {
+            waggle_kernel::caps::without_perfmon(|| {
+                kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g")
+            })
+            .unwrap()
+        } else {
+            kernel_verdict(ProgramType::SocketFilter, &insns, &fds, "g")
+        };
+        match kernel {
+            Ok(kernel) => {
+                let before = t.disagree.len();
+                compare(&format!("generated #{i}"), &ours, &kernel, &mut t);
+                if t.disagree.len() > before {
+                    t.disagree
+                        .last_mut()
+                        .unwrap()
+                        .push_str(&format!("\n{text}"));
+                }
+            }
+            Err(e) => {
+                println!("generated #{i}: skipped: Linux refuses it before verification: {e}");
+                t.skipped += 1;
+            }
+        }
+    }
+    println!(
+        "generated: {} agree ({accepted} accepted by ours), {} skipped, {} disagree",
+        t.agree,
+        t.skipped,
+        t.disagree.len()
+    );
+    for d in t.disagree.iter().take(10) {
+        println!("DISAGREEMENT {d}");
+    }
+    assert!(
+        t.disagree.is_empty(),
+        "{} disagreements (see output)",
+        t.disagree.len()
+    );
 }

@@ -102,3 +102,40 @@ pub fn table_bpf_map_struct() -> BpfMapStruct {
         ],
     }
 }
+
+/// `BTF_KIND_TYPEDEF`.
+const KIND_TYPEDEF: u8 = 8;
+/// `BTF_KIND_FUNC`.
+const KIND_FUNC: u8 = 12;
+
+/// What a BTF-typed program's section asks the kernel to attach to, as libbpf resolves it:
+/// (`attach_btf_id` in vmlinux, `expected_attach_type`, `prog_flags`). `Ok(None)`: the section
+/// needs no attach target.
+pub fn attach(btf: &Btf, section: &str) -> Result<Option<(u32, u32, u32)>, String> {
+    const BPF_F_SLEEPABLE: u32 = 1 << 4;
+    let Some((kind, name)) = section.split_once('/') else {
+        return Ok(None);
+    };
+    let (base, flags) = match kind.strip_suffix(".s") {
+        Some(b) => (b, BPF_F_SLEEPABLE),
+        None => (kind, 0),
+    };
+    let (type_name, btf_kind, attach_type) = match base {
+        "tp_btf" => (format!("btf_trace_{name}"), KIND_TYPEDEF, 23), // BPF_TRACE_RAW_TP
+        "fentry" => (name.to_owned(), KIND_FUNC, 24),                // BPF_TRACE_FENTRY
+        "fexit" => (name.to_owned(), KIND_FUNC, 25),                 // BPF_TRACE_FEXIT
+        "fmod_ret" => (name.to_owned(), KIND_FUNC, 26),              // BPF_MODIFY_RETURN
+        "lsm" => (format!("bpf_lsm_{name}"), KIND_FUNC, 27),         // BPF_LSM_MAC
+        "iter" => (format!("bpf_iter_{name}"), KIND_FUNC, 28),       // BPF_TRACE_ITER
+        _ => return Ok(None),
+    };
+    let id = btf
+        .find_by_name(&type_name, btf_kind)
+        .ok_or_else(|| format!("{type_name} not in the kernel BTF"))?;
+    Ok(Some((id, attach_type, flags)))
+}
+
+/// The vmlinux BTF id of kfunc `name` (a `FUNC`), which a kfunc call's `imm` holds.
+pub fn kfunc_id(btf: &Btf, name: &str) -> Option<u32> {
+    btf.find_by_name(name, KIND_FUNC)
+}

@@ -45,41 +45,85 @@ pub fn needs_btf(t: ProgramType) -> bool {
     )
 }
 
-fn kernel_map(spec: &MapSpec) -> Result<OwnedFd, String> {
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+const PERF_EVENT_ARRAY: u32 = 4;
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`, e.g. `0-3`), as libbpf
+/// counts them; 1 when unreadable.
+fn possible_cpus() -> u32 {
+    let Ok(s) = std::fs::read_to_string("/sys/devices/system/cpu/possible") else {
+        return 1;
+    };
+    s.trim()
+        .split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => {
+                b.parse::<u32>().unwrap_or(0) + 1
+                    - a.parse::<u32>().unwrap_or(0).min(b.parse().unwrap_or(0))
+            }
+            None => 1,
+        })
+        .sum::<u32>()
+        .max(1)
+}
+
+fn kernel_map(spec: &MapSpec, btf: Option<&OwnedFd>) -> Result<OwnedFd, String> {
     let inner = match &spec.inner {
-        Some(i) => Some(kernel_map(i)?),
+        Some(i) => Some(kernel_map(i, btf)?),
         None => None,
     };
-    waggle_kernel::map_create(&waggle_kernel::MapCreate {
+    let create = waggle_kernel::MapCreate {
         map_type: spec.map_type,
         key_size: spec.key_size,
         value_size: spec.value_size,
-        max_entries: spec.max_entries,
+        max_entries: if spec.map_type == PERF_EVENT_ARRAY && spec.max_entries == 0 {
+            // libbpf sizes an unsized perf event array to the possible CPUs.
+            possible_cpus()
+        } else {
+            spec.max_entries
+        },
         map_flags: spec.flags,
         inner_map_fd: inner.as_ref().map(|f| f.as_raw_fd() as u32),
         name: spec.kernel_name.clone(),
         map_extra: spec.map_extra,
-    })
-    .map_err(|e| format!("map {}: {e}", spec.name))
+    };
+    // Key and value BTF as libbpf gives it (spin locks and timers need it); like libbpf, try
+    // again without when the kernel refuses it for this map type.
+    if let (Some(fd), Some(key), Some(value)) = (btf, spec.btf_key_type_id, spec.btf_value_type_id)
+    {
+        let b = waggle_kernel::MapBtf {
+            btf_fd: fd.as_raw_fd() as u32,
+            key_type_id: key,
+            value_type_id: value,
+        };
+        if let Ok(map) = waggle_kernel::map_create_btf(&create, Some(&b)) {
+            return Ok(map);
+        }
+    }
+    waggle_kernel::map_create(&create).map_err(|e| format!("map {}: {e}", spec.name))
+}
+
+/// The object's BTF loaded into the kernel (see `waggle_kernel::btf::object_btf`), for map
+/// key/value types; `None` when it has none or Linux refuses it.
+#[allow(dead_code)] // benches/verifier.rs includes this file but loads without BTF
+pub fn object_btf(elf: &[u8]) -> Option<OwnedFd> {
+    waggle_kernel::btf_load(&waggle_kernel::btf::object_btf(elf)?).ok()
 }
 
 /// The kernel maps of `obj`, as libbpf makes them: global data set (and frozen when
 /// read-only), map-in-map slots filled. `Err`: a map the kernel cannot create here.
 pub fn object_maps(obj: &Object) -> Result<Vec<Option<OwnedFd>>, String> {
+    object_maps_btf(obj, None)
+}
+
+/// [`object_maps`] with the object's BTF (from [`object_btf`]) for map key/value types.
+pub fn object_maps_btf(
+    obj: &Object,
+    btf: Option<&OwnedFd>,
+) -> Result<Vec<Option<OwnedFd>>, String> {
     let mut fds: Vec<Option<OwnedFd>> = Vec::new();
     for spec in &obj.maps {
-        // The wrapper passes no map BTF, which spin locks and timers need.
-        if let (Some(btf), Some(v)) = (&obj.btf, spec.btf_value_type_id)
-            && ["bpf_spin_lock", "bpf_timer"]
-                .iter()
-                .any(|n| super::objects::struct_member_off(btf, v, n).is_some())
-        {
-            return Err(format!(
-                "map {}: a spin lock or timer needs map BTF",
-                spec.name
-            ));
-        }
-        let fd = kernel_map(spec)?;
+        let fd = kernel_map(spec, btf)?;
         if let Some(data) = &spec.initial_data {
             waggle_kernel::map_update(&fd, &0u32.to_ne_bytes(), data, 0)
                 .map_err(|e| format!("map {}: initial data: {e}", spec.name))?;
