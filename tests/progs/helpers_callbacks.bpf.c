@@ -70,8 +70,9 @@ struct event {
 	__u32 elems;
 };
 
-// r0 = iterations of bpf_loop; the counter, the values and an event record the rest.
-SEC("socket")
+// r0 = iterations of bpf_loop; the counter, the values and an event record the rest. A tc
+// program: Linux refuses maps holding a spin lock in socket filters and tracing programs.
+SEC("tc")
 int callbacks(struct __sk_buff *skb)
 {
 	struct loop_ctx c = { .sum = 0, .stop_at = 6 };

@@ -29,11 +29,12 @@ fn waggle(args: &[&str]) -> (i32, String, String) {
 fn accepted_program_exits_0_with_stats() {
     let (code, out, err) = waggle(&["verify", &corpus("helpers_callbacks.bpf.o")]);
     assert_eq!(code, 0, "{out}{err}");
-    for name in ["callbacks", "tail_entry", "tail_target"] {
-        assert!(
-            out.contains(&format!("{name} (socket_filter): accepted")),
-            "{out}"
-        );
+    for name in [
+        "callbacks (sched_cls)",
+        "tail_entry (socket_filter)",
+        "tail_target (socket_filter)",
+    ] {
+        assert!(out.contains(&format!("{name}: accepted")), "{out}");
     }
     assert!(out.contains("processed"), "{out}");
     assert!(out.contains("states kept"), "{out}");

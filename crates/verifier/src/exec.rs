@@ -223,6 +223,27 @@ impl Env<'_> {
                         "the program references a map that was not given",
                     ));
                 };
+                // Linux's check_map_prog_compatibility: these types may not use such maps.
+                if m.spin_lock_off.is_some() {
+                    let who = match self.prog_type {
+                        ProgramType::SocketFilter => Some("socket filter"),
+                        ProgramType::Kprobe
+                        | ProgramType::Tracepoint
+                        | ProgramType::PerfEvent
+                        | ProgramType::RawTracepoint
+                        | ProgramType::RawTracepointWritable => Some("tracing"),
+                        _ => None,
+                    };
+                    if let Some(who) = who {
+                        return Err(Fail::new(
+                            format!("{who} progs cannot use bpf_spin_lock yet"),
+                            format!(
+                                "map {idx} holds a struct bpf_spin_lock; use it from another \
+                                 program type (e.g. tc or xdp)"
+                            ),
+                        ));
+                    }
+                }
                 if kind == LddwKind::MapIdx {
                     return Ok(Value::Ptr(Ptr::new(PtrKind::ConstMap { map: idx })));
                 }

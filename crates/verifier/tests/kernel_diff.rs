@@ -36,12 +36,6 @@ use waggle_verifier::{MapDesc, Options, Program, verify};
 /// disagree, so the list cannot go stale silently.
 const KNOWN: &[(&str, &str)] = &[
     (
-        "helpers_callbacks.bpf.o:callbacks",
-        "Linux refuses maps with a spin lock in socket filters and tracing programs \
-         (check_map_prog_compatibility: 'socket filter progs cannot use bpf_spin_lock yet'); \
-         Waggle runs them safely, and this corpus program is a socket filter",
-    ),
-    (
         "loop_unpriv_refused",
         "without CAP_PERFMON (bypass_spec_v1 false) Linux also walks the branch a known \
          comparison does not take, as a speculative path (sanitize_speculative_path): the \
