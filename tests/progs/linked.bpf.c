@@ -5,25 +5,26 @@
 #include <bpf/bpf_helpers.h>
 
 #define SNAP 128
+#define ETH_HLEN 14
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096);
 } samples SEC(".maps");
 
-// The first min(len, SNAP) bytes of every packet, to a ring buffer, after a 4-byte header
-// telling whether the packet was cut short.
+// The first min(len, SNAP) bytes after the Ethernet header of every packet, to a ring buffer,
+// after a 4-byte header with their full length.
 SEC("xdp")
 int xdp_snap_head(struct xdp_md *ctx)
 {
 	__u8 buf[SNAP + 4];
-	__u32 len = ctx->data_end - ctx->data;
+	__u32 len = bpf_xdp_get_buff_len(ctx) - ETH_HLEN;
 	__u32 n = len < SNAP ? len : SNAP;
 
-	if (len < 14) /* not even an Ethernet header */
+	if (len < 20 || len > 0xffff) /* no IPv4 header, or wrapped */
 		return XDP_PASS;
-	*(__u32 *)buf = len < SNAP ? 0 : len - SNAP;
-	if (bpf_xdp_load_bytes(ctx, 0, buf + 4, n))
+	*(__u32 *)buf = len;
+	if (bpf_xdp_load_bytes(ctx, ETH_HLEN, buf + 4, n))
 		return XDP_PASS;
 	bpf_ringbuf_output(&samples, buf, n + 4, 0);
 	return XDP_PASS;

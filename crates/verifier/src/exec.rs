@@ -362,9 +362,11 @@ impl Env<'_> {
             (Value::Ptr(p), other) | (other, Value::Ptr(p)) => {
                 if width == Width::W32 {
                     // The kernel lets privileged programs subtract pointers in 32 bits (e.g.
-                    // `data_end - data` on u32 fields): the result is an unknown number.
+                    // `data_end - data` on u32 fields): the result is an unknown number, all
+                    // 64 bits of it, as Linux has it (`__mark_reg_unknown`, no zero-extension:
+                    // a later 32-bit copy of it is then not linked to it).
                     if op == AluOp::Sub && self.opts.privileged {
-                        st.set_reg(d, Value::Scalar(Scalar::unknown_bytes(4)));
+                        st.set_reg(d, Value::Scalar(Scalar::UNKNOWN));
                         return Ok(());
                     }
                     return Err(Fail::new(
