@@ -552,17 +552,18 @@ impl Env<'_> {
                     });
                 }
                 // What is learnt about a register holds for every copy linked to it
-                // (the kernel's `sync_linked_regs`). The source is synced last: when both are
-                // linked to each other, both hold the intersection already.
+                // (the kernel's `sync_linked_regs`). Like Linux, the source is synced first:
+                // when the two are linked to each other, both end with the destination's
+                // bounds.
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
                     let a2 = Scalar { id: a.id, ..a2 };
                     s.set_reg(dst.index(), Value::Scalar(a2));
-                    sync_linked(&mut s, a2);
                     if let Operand::Reg(r) = src {
                         let b2 = Scalar { id: b.id, ..b2 };
                         s.set_reg(r.index(), Value::Scalar(b2));
                         sync_linked(&mut s, b2);
                     }
+                    sync_linked(&mut s, a2);
                     s
                 };
                 // The current state becomes one of the outcomes: only a branch both ways

@@ -590,6 +590,8 @@ pub const CASES: &[Case] = &[
     // Linux has a 32-bit difference of pointers as a 64-bit unknown: its 32-bit copy is not linked.
     c("linked_mov32_pointer_difference", "xdp", idx!("ldxw %r2, [%r7+4]; ldxw %r3, [%r7]; sub32 %r2, %r3; mov32 %r3, %r2; jlt32 %r2, 16, +2; mov %r0, 0; exit; mov %r2, %r3"), e("R6 math between map_value pointer and register with unbounded max value")),
     c("linked_mov32_number_difference", "xdp", idx!("ldxw %r3, [%r7+16]; sub32 %r2, %r3; mov32 %r3, %r2; jlt32 %r2, 16, +2; mov %r0, 0; exit; mov %r2, %r3"), OK),
+    // Two linked registers compared with each other: both end with the destination's bounds.
+    c("linked_compared_with_each_other", "xdp", idx!("mov %r3, %r2; jlt %r3, 16, +2; mov %r0, 0; exit; jle %r2, %r3, +2; mov %r0, 0; exit"), OK),
     c("linked_chain", "xdp", idx!("mov %r3, %r2; mov %r4, %r3; mov %r5, %r4; jlt %r5, 16, +2; mov %r0, 0; exit"), OK),
     c("linked_spill_fill", "xdp", idx!("stxdw [%r10-16], %r2; jlt %r2, 16, +2; mov %r0, 0; exit; ldxdw %r2, [%r10-16]"), OK),
     c("linked_copy_spilled", "xdp", idx!("mov %r3, %r2; stxdw [%r10-16], %r3; mov %r3, 0; jlt %r2, 16, +2; mov %r0, 0; exit; ldxdw %r2, [%r10-16]"), OK),
