@@ -50,7 +50,9 @@ impl Env<'_> {
                 src,
             } => self.alu(st, width, op, dst, src)?,
             Insn::Neg { width, dst } => match self.read(st, dst)? {
-                Value::Scalar(s) => st.set_reg(dst.index(), Value::Scalar(neg(width, &s))),
+                Value::Scalar(s) => {
+                    st.set_reg(dst.index(), Value::Scalar(neg(width, &s).unlinked()));
+                }
                 // Linux lets privileged loaders (allow_ptr_leaks) turn a pointer into a number.
                 _ if self.opts.privileged => {
                     st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
@@ -64,7 +66,8 @@ impl Env<'_> {
             },
             Insn::Endian { order, bits, dst } => match self.read(st, dst)? {
                 Value::Scalar(s) => {
-                    st.set_reg(dst.index(), Value::Scalar(endian(order, bits, &s)));
+                    let r = endian(order, bits, &s).unlinked();
+                    st.set_reg(dst.index(), Value::Scalar(r));
                 }
                 _ if self.opts.privileged => {
                     st.set_reg(dst.index(), Value::Scalar(Scalar::UNKNOWN))
@@ -322,7 +325,8 @@ impl Env<'_> {
                     Width::W64 => alu64(op, a, &b),
                     Width::W32 => alu32(op, a, &b),
                 };
-                st.cur_mut().regs[d] = Value::Scalar(r);
+                // Any result but a copy is a new number, linked to nothing.
+                st.cur_mut().regs[d] = Value::Scalar(r.unlinked());
                 return Ok(());
             }
         }
@@ -332,8 +336,14 @@ impl Env<'_> {
         };
         if op == AluOp::Mov {
             let v = match (width, sv) {
+                (Width::W64, Value::Scalar(s)) => Value::Scalar(self.link(st, src, s)),
                 (Width::W64, v) => v,
-                (Width::W32, Value::Scalar(s)) => Value::Scalar(s.zext32()),
+                // A 32-bit copy of a number that fits in 32 bits is the same number: linked,
+                // as Linux does since 6.9 (`is_src_reg_u32`).
+                (Width::W32, Value::Scalar(s)) if s.umax <= u64::from(u32::MAX) => {
+                    Value::Scalar(self.link(st, src, s))
+                }
+                (Width::W32, Value::Scalar(s)) => Value::Scalar(s.zext32().unlinked()),
                 (Width::W32, _) if self.opts.privileged => Value::Scalar(Scalar::unknown_bytes(4)),
                 (Width::W32, _) => {
                     return Err(Fail::new(
@@ -357,25 +367,41 @@ impl Env<'_> {
                     "only numbers can be sign-extended",
                 ));
             };
-            let r = match width {
-                Width::W64 => alu64(op, &Scalar::UNKNOWN, &s),
-                Width::W32 => alu32(op, &Scalar::UNKNOWN, &s),
+            let bits = match op {
+                AluOp::MovSx8 => 8,
+                AluOp::MovSx16 => 16,
+                _ => 32,
+            };
+            // No sign to extend: a copy, linked like one (Linux 6.7).
+            let r = if s.umax < 1 << (bits - 1) && !(width == Width::W32 && bits == 32) {
+                self.link(st, src, s)
+            } else {
+                match width {
+                    Width::W64 => alu64(op, &Scalar::UNKNOWN, &s),
+                    Width::W32 => alu32(op, &Scalar::UNKNOWN, &s),
+                }
+                .unlinked()
             };
             st.set_reg(d, Value::Scalar(r));
             return Ok(());
         }
         let dv = self.read(st, dst)?;
         let result = match (dv, sv) {
-            (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(match width {
-                Width::W64 => alu64(op, &a, &b),
-                Width::W32 => alu32(op, &a, &b),
-            }),
+            (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(
+                match width {
+                    Width::W64 => alu64(op, &a, &b),
+                    Width::W32 => alu32(op, &a, &b),
+                }
+                .unlinked(),
+            ),
             (Value::Ptr(p), other) | (other, Value::Ptr(p)) => {
                 if width == Width::W32 {
                     // The kernel lets privileged programs subtract pointers in 32 bits (e.g.
-                    // `data_end - data` on u32 fields): the result is an unknown number.
+                    // `data_end - data` on u32 fields): the result is an unknown number, all
+                    // 64 bits of it, as Linux has it (`__mark_reg_unknown`, no zero-extension:
+                    // a later 32-bit copy of it is then not linked to it).
                     if op == AluOp::Sub && self.opts.privileged {
-                        st.set_reg(d, Value::Scalar(Scalar::unknown_bytes(4)));
+                        st.set_reg(d, Value::Scalar(Scalar::UNKNOWN));
                         return Ok(());
                     }
                     return Err(Fail::new(
@@ -426,6 +452,22 @@ impl Env<'_> {
         };
         st.set_reg(d, result);
         Ok(())
+    }
+
+    /// `s`, read from `src` for a copy, linked to it: a number not yet linked to anything gets
+    /// a new id, kept by the source register (the kernel's `assign_scalar_id_before_mov`).
+    /// Constants need no link: nothing can be learnt about them.
+    fn link(&mut self, st: &mut State, src: Operand, mut s: Scalar) -> Scalar {
+        if s.const_value().is_some() {
+            return s.unlinked();
+        }
+        if s.id == 0
+            && let Operand::Reg(r) = src
+        {
+            s.id = self.fresh_id();
+            st.set_reg(r.index(), Value::Scalar(s));
+        }
+        s
     }
 
     fn ptr_add(&mut self, mut p: Ptr, b: &Scalar, sub: bool, dst: Reg) -> VResult<Ptr> {
@@ -555,11 +597,19 @@ impl Env<'_> {
                         target,
                     });
                 }
+                // What is learnt about a register holds for every copy linked to it
+                // (the kernel's `sync_linked_regs`). Like Linux, the source is synced first:
+                // when the two are linked to each other, both end with the destination's
+                // bounds.
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
+                    let a2 = Scalar { id: a.id, ..a2 };
                     s.set_reg(dst.index(), Value::Scalar(a2));
                     if let Operand::Reg(r) = src {
+                        let b2 = Scalar { id: b.id, ..b2 };
                         s.set_reg(r.index(), Value::Scalar(b2));
+                        sync_linked(&mut s, b2);
                     }
+                    sync_linked(&mut s, a2);
                     s
                 };
                 // The current state becomes one of the outcomes: only a branch both ways
@@ -818,8 +868,21 @@ pub fn mark_null(st: &mut State, id: u32, is_null: bool) {
     st.refs.retain(|(r, _)| !released.contains(r));
 }
 
-/// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
-/// learns that `pkt.off` bytes are inside the packet.
+/// Give every number linked to `s` (same id, in any frame, in registers or spilled) the bounds
+/// `s` has: they hold the same number (the kernel's `sync_linked_regs`).
+pub fn sync_linked(st: &mut State, s: Scalar) {
+    if s.id == 0 {
+        return;
+    }
+    st.for_each_value(|v| {
+        if let Value::Scalar(x) = v
+            && x.id == s.id
+        {
+            *x = s;
+        }
+    });
+}
+
 /// The outcome of a jump between two known numbers.
 fn const_outcome(op: JmpOp, width: Width, a: &Scalar, b: &Scalar) -> Option<bool> {
     let (x, y, sx, sy) = match width {
@@ -852,6 +915,8 @@ fn const_outcome(op: JmpOp, width: Width, a: &Scalar, b: &Scalar) -> Option<bool
     })
 }
 
+/// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`
+/// learns that `pkt.off` bytes are inside the packet.
 fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Option<Flow> {
     use PtrKind as K;
     let is_end = |x: &Ptr, of: &Ptr| match (of.kind, x.kind) {

@@ -71,6 +71,21 @@
 //! precision, as Linux's do. Table cases `precision_*` check that such numbers still refuse
 //! programs when they later decide an access, a jump, a spill, or a return value.
 //!
+//! ## Linked numbers
+//! As in Linux (`sync_linked_regs`), a copy of a number is *linked* to its source by a shared
+//! id ([`Scalar::id`]): a 64-bit `mov`, a 32-bit `mov` of a number that fits in 32 bits,
+//! a sign-extending `mov` that extends no sign, and (privileged) an 8-byte spill to the stack;
+//! a fill of the whole slot keeps the id. Any other write to a register unlinks it (Linux 6.10+
+//! also keeps a link, with an offset, through the addition of a constant: not modelled, so
+//! such programs are refused). A conditional jump then gives every number linked to a
+//! refined operand, in every frame and spilled slot, the operand's new bounds: clang's
+//! `w9 = w1; if w1 < 128 goto ...` bounds w9. Pruning: a recorded state covers a new one only
+//! if numbers it links (among those compared) are linked in the new state too, else the old
+//! state's proof could rest on a bound the new one never learns (table cases
+//! `linked_pruning_*`). A number linked only in the new state is fine: fewer executions. This
+//! needs no change to precision: bounds move between linked numbers only at jumps, whose
+//! operands are precise, and a number that matters later is precise itself.
+//!
 //! ## Callbacks, locks, maps of maps
 //! - `bpf_loop` and `bpf_for_each_map_elem` callbacks (`lddw func`) are verified as functions
 //!   in a frame on top of the caller's, with the arguments the helper passes (index and

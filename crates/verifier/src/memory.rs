@@ -646,6 +646,17 @@ impl Env<'_> {
         } = self.region(st, r, &p, off, size as u64, true, true)?
         {
             Self::special_write(st, frame, lo, hi, false)?;
+            let mut v = v;
+            // A spilled number stays linked to the register it came from, so a bound learnt
+            // on either holds for the other after a fill (Linux 6.8, privileged loaders).
+            if let (Some(_), 8, Some(r), Value::Scalar(s)) = (exact, size, sreg, &mut v)
+                && self.opts.privileged
+                && s.id == 0
+                && s.const_value().is_none()
+            {
+                s.id = self.fresh_id();
+                st.set_reg(r.index(), Value::Scalar(*s));
+            }
             match exact {
                 Some(o) => Self::stack_write(st, frame, o, o + size as i64, Some(v), true),
                 None => Self::stack_write(st, frame, lo, hi, None, false),

@@ -26,6 +26,11 @@ pub struct Scalar {
     pub s32min: i32,
     /// Signed maximum of the low 32 bits.
     pub s32max: i32,
+    /// Identity shared by registers and spilled slots known to hold the same number (a `mov`
+    /// links them, like the kernel's scalar `id`); 0 if none. What a conditional jump learns
+    /// about one applies to all (`sync_linked`). Never part of the bounds: [`Scalar::contains`]
+    /// and [`Scalar::same_bounds`] ignore it; state comparison maps ids consistently.
+    pub id: u32,
 }
 
 impl fmt::Debug for Scalar {
@@ -71,6 +76,7 @@ impl Scalar {
         u32max: u32::MAX,
         s32min: i32::MIN,
         s32max: i32::MAX,
+        id: 0,
     };
 
     /// Exactly `v`.
@@ -85,6 +91,7 @@ impl Scalar {
             u32max: v as u32,
             s32min: v as i32,
             s32max: v as i32,
+            id: 0,
         }
     }
 
@@ -133,6 +140,7 @@ impl Scalar {
             u32max: max as u32,
             s32min: if full32 { i32::MIN } else { 0 },
             s32max: if full32 { i32::MAX } else { max as i32 },
+            id: 0,
         }
     }
 
@@ -336,6 +344,16 @@ impl Scalar {
         Some(())
     }
 
+    /// The same bounds and known bits, whatever the ids.
+    pub fn same_bounds(&self, o: &Scalar) -> bool {
+        Scalar { id: 0, ..*self } == Scalar { id: 0, ..*o }
+    }
+
+    /// The same number without its link to other registers (what any write but a `mov` gives).
+    pub fn unlinked(self) -> Scalar {
+        Scalar { id: 0, ..self }
+    }
+
     /// Whether every value of `other` is a value of `self`.
     pub fn contains(&self, o: &Scalar) -> bool {
         self.umin <= o.umin
@@ -361,6 +379,7 @@ impl Scalar {
             u32max: self.u32max.min(o.u32max),
             s32min: self.s32min.max(o.s32min),
             s32max: self.s32max.min(o.s32max),
+            id: self.id,
         };
         if !s.valid() {
             return None;

@@ -456,20 +456,52 @@ impl State {
 
 /// Consistent renaming of ids between an old and a new state.
 #[derive(Default)]
-struct IdMap(Vec<(u32, u32)>);
+struct IdMap {
+    /// Pairs (old, new), one-to-one.
+    pairs: Vec<(u32, u32)>,
+    /// Links of numbers (old scalar id, new scalar id or a stand-in for 0): each old id goes
+    /// to one new id, see [`IdMap::link`].
+    links: Vec<(u32, u32)>,
+    /// Stand-ins given so far to unlinked numbers of the new state.
+    unlinked: u32,
+}
 
 impl IdMap {
     fn check(&mut self, old: u32, cur: u32) -> bool {
         if old == 0 || cur == 0 {
             return old == cur;
         }
-        for &(o, c) in &self.0 {
+        for &(o, c) in &self.pairs {
             if o == old || c == cur {
                 return o == old && c == cur;
             }
         }
-        self.0.push((old, cur));
+        self.pairs.push((old, cur));
         true
+    }
+
+    /// Whether numbers the old state links (same id `old`) are linked in the new one too:
+    /// a jump may have refined them together there, a bound the new state must then also
+    /// learn. Numbers linked only in the new state are fine (fewer concrete states); an
+    /// unlinked new number (`cur == 0`) is linked to nothing, so stands for a fresh id.
+    fn link(&mut self, old: u32, cur: u32) -> bool {
+        if old == 0 {
+            return true;
+        }
+        let cur = if cur == 0 {
+            // Ids are counted up from 1: the top of the range is free for stand-ins.
+            self.unlinked += 1;
+            u32::MAX - self.unlinked
+        } else {
+            cur
+        };
+        match self.links.iter().find(|(o, _)| *o == old) {
+            Some(&(_, c)) => c == cur,
+            None => {
+                self.links.push((old, cur));
+                true
+            }
+        }
     }
 }
 
@@ -479,9 +511,9 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
         (Value::NotInit, _) => !exact,
         (Value::Scalar(a), Value::Scalar(b)) => {
             if exact {
-                a == b
+                a.same_bounds(b) && ids.check(a.id, b.id)
             } else {
-                a.contains(b)
+                a.contains(b) && ids.link(a.id, b.id)
             }
         }
         (Value::Ptr(a), Value::Ptr(b)) => {
@@ -559,11 +591,11 @@ pub fn covers(
             let so = fo.stack.get(i).unwrap_or(&Slot::INVALID);
             let sc = fc.stack.get(i).unwrap_or(&Slot::INVALID);
             // Identical slots (often the very same memory, shared by copies) cover each other
-            // when they hold no ids to rename: a number or nothing spilled, and no byte of a
-            // spill without a spilled value (what the full check below also accepts).
+            // when they hold no ids to rename: an unlinked number or nothing spilled, and no
+            // byte of a spill without a spilled value (what the full check below also accepts).
             if so == sc
                 && match so.spill {
-                    Value::Scalar(_) => true,
+                    Value::Scalar(s) => s.id == 0,
                     Value::NotInit => !so.bytes.contains(&ByteKind::Spill),
                     Value::Ptr(_) => false,
                 }

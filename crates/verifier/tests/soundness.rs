@@ -92,7 +92,15 @@ fn program(rng: &mut Rng, ctx: &[(i64, &'static str)]) -> String {
         let (a, b) = (reg(rng), reg(rng));
         let (sz, bytes) = SIZES[rng.below(4) as usize];
         match rng.below(12) {
-            0 => s += &format!("mov {a}, {}\n", imm(rng)),
+            0 => match rng.below(3) {
+                0 => s += &format!("mov {a}, {}\n", imm(rng)),
+                // Copies link registers: a later jump's bounds must reach only true copies.
+                1 => s += &format!("mov {a}, {b}\n"),
+                _ => {
+                    let op = rng.pick(&["mov32", "movsx864", "movsx1664", "movsx832"]);
+                    s += &format!("{op} {a}, {b}\n");
+                }
+            },
             1 => {
                 let op = rng.pick(&[
                     "add", "sub", "and", "or", "xor", "mul", "mod", "div", "lsh", "rsh", "arsh",
