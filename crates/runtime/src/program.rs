@@ -114,6 +114,9 @@ pub fn default_engine() -> Engine {
 }
 
 /// A program prepared for its engine.
+// One per loaded program, inside its `Arc`: the size difference costs nothing, while boxing
+// the verified variant would add a pointer chase to every run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Compiled {
     Interpreter(Interpreter),

@@ -439,7 +439,6 @@ fn vmlinux() -> Option<&'static waggle_object::Btf> {
 
 /// Map references in kernel form: `MapIdx i` → the fd of map i, `MapIdxValue` → the fd and
 /// offset of its value; kfunc calls → their ids in the running kernel; `.kconfig` externs.
-
 fn kernel_insns(
     p: &Program,
     maps: &[OwnedFd],
