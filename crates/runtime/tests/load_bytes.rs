@@ -1,5 +1,6 @@
 //! `bpf_skb_load_bytes` and `bpf_xdp_load_bytes`: bytes of the packet copied to the stack,
-//! `-EFAULT` and a zeroed buffer past the end (as the kernel's `skb_header_pointer` failing).
+//! `-EFAULT` and a zeroed buffer past the end (as the kernel's `skb_header_pointer` failing);
+//! `bpf_xdp_get_buff_len`.
 
 use waggle_isa::asm::assemble;
 use waggle_runtime::{ProgLoad, ProgramType, Runtime, TestRun};
@@ -72,4 +73,52 @@ fn skb_load_bytes_reads_from_the_network_header() {
     );
     let r = run(&rt, ProgramType::SocketFilter, &program(26, 50), &packet());
     assert_eq!(r as u32, (-14i32 << 16) as u32);
+}
+
+#[test]
+fn xdp_get_buff_len_is_the_frame_length() {
+    let rt = Runtime::new();
+    for len in [14usize, 64, 1500] {
+        let mut p = packet();
+        p.resize(len, 0);
+        assert_eq!(
+            run(&rt, ProgramType::Xdp, "call 188\nexit", &p),
+            len as u64,
+            "{len}-byte frame"
+        );
+    }
+}
+
+#[test]
+fn linked_scalars_program_copies_the_packet_head() {
+    // tests/progs/linked.bpf.c: min(len, 128) bytes of the packet into a ring buffer record,
+    // the length taken from bpf_xdp_get_buff_len; it needs linked scalars to verify.
+    let obj = waggle_object::Object::open(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/linked.bpf.o"),
+    )
+    .unwrap();
+    let rt = Runtime::new();
+    let loaded = rt.load_object(&obj, 1).unwrap_or_else(|e| panic!("{e}"));
+    let prog = loaded.program("xdp_snap_head").unwrap();
+    let r = rt
+        .prog_test_run(
+            prog,
+            &TestRun {
+                data_in: &packet(),
+                ..TestRun::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(r.retval, 2, "XDP_PASS");
+    let rb = rt.map(loaded.map("samples").unwrap()).unwrap();
+    let mut records = Vec::new();
+    rb.inner
+        .as_ringbuf()
+        .unwrap()
+        .consume(|s| records.push(s.to_vec()));
+    // A 64-byte frame: 50 bytes after the Ethernet header, all of them copied after the length.
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0][..4], 50u32.to_ne_bytes());
+    assert_eq!(records[0][4..54], packet()[14..]);
+    loaded.close(&rt);
 }

@@ -16,6 +16,7 @@ pub(super) static HELPERS: &[(u32, Body)] = &[
     (51, redirect_map),
     (54, xdp_adjust_meta),
     (65, xdp_adjust_tail),
+    (188, xdp_get_buff_len),
     (189, xdp_load_bytes),
 ];
 
@@ -51,6 +52,13 @@ fn xdp_load_bytes(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u
     let f = ctx.read(a[0], 8)?;
     let (data, end) = (u32_at(f, 0), u32_at(f, 4));
     load_bytes(ctx, data, end, a)
+}
+
+/// `u64 bpf_xdp_get_buff_len(xdp_md)`: `data_end - data` (the runtime's frames have no
+/// fragments, so the linear part is the whole packet).
+fn xdp_get_buff_len(_: &Env, ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let f = ctx.read(a[0], 8)?;
+    Ok(u32_at(f, 4).saturating_sub(u32_at(f, 0)))
 }
 
 fn u32_at(f: &[u8], o: usize) -> u64 {
