@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use waggle_events::{LiveSocket, PacketHook};
-use waggle_runtime::{Combine, HookSpec, ProgramType, Runtime, xdp_action};
+use waggle_runtime::{
+    Combine, Handle, Hook, HookSpec, LoadedObject, ProgramType, Runtime, xdp_action,
+};
 
 /// Deletes the namespaces when dropped.
 struct Namespaces(Vec<String>);
@@ -64,16 +66,28 @@ fn veth_pair(tag: &str) -> Result<(String, String, String, String, Namespaces), 
     Ok((na, nb, va, vb, guard))
 }
 
-#[test]
-fn veth_frames_fire_the_xdp_program() {
-    let (na, nb, _va, vb, guard) = match veth_pair("x") {
+/// A veth pair between two fresh namespaces, and a runtime with `xdp_udp9999` of hooks.bpf.o
+/// attached to hook `xdp:veth`.
+struct VethXdp {
+    na: String,
+    nb: String,
+    vb: String,
+    guard: Namespaces,
+    rt: Runtime,
+    loaded: LoadedObject,
+    hook: Arc<Hook>,
+    link: Handle,
+}
+
+/// [`VethXdp`], or `None` (printing why: a visible skip) where namespaces cannot be made.
+fn veth_xdp(tag: &str) -> Option<VethXdp> {
+    let (na, nb, _va, vb, guard) = match veth_pair(tag) {
         Ok(v) => v,
         Err(e) => {
             println!("SKIPPED: cannot make network namespaces and a veth pair here: {e}");
-            return;
+            return None;
         }
     };
-
     let obj = waggle_object::Object::open(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/hooks.bpf.o"),
     )
@@ -86,9 +100,37 @@ fn veth_frames_fire_the_xdp_program() {
             HookSpec::new(ProgramType::Xdp, Combine::Continue(xdp_action::PASS)),
         )
         .unwrap();
+    // xdp_udp9999 passes everything but UDP to port 9999.
     let link = rt
         .link_create(loaded.program("xdp_udp9999").unwrap(), "xdp:veth", 0)
         .unwrap();
+    Some(VethXdp {
+        na,
+        nb,
+        vb,
+        guard,
+        rt,
+        loaded,
+        hook,
+        link,
+    })
+}
+
+#[test]
+fn veth_frames_fire_the_xdp_program() {
+    let Some(VethXdp {
+        na,
+        nb,
+        vb,
+        guard,
+        rt,
+        loaded,
+        hook,
+        link,
+    }) = veth_xdp("x")
+    else {
+        return;
+    };
 
     const N: u64 = 20;
     let stop = Arc::new(AtomicBool::new(false));
@@ -148,29 +190,20 @@ fn veth_frames_fire_the_xdp_program() {
 /// loss would be the ring's fault, not the sender outrunning it.
 #[test]
 fn veth_blocks_arrive_in_order_with_none_lost() {
-    let (na, nb, _va, vb, guard) = match veth_pair("o") {
-        Ok(v) => v,
-        Err(e) => {
-            println!("SKIPPED: cannot make network namespaces and a veth pair here: {e}");
-            return;
-        }
-    };
-    let obj = waggle_object::Object::open(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/hooks.bpf.o"),
-    )
-    .unwrap();
-    let rt = Runtime::new();
-    let loaded = rt.load_object(&obj, 1).unwrap_or_else(|e| panic!("{e}"));
-    let hook = rt
-        .hook_create(
-            "xdp:veth",
-            HookSpec::new(ProgramType::Xdp, Combine::Continue(xdp_action::PASS)),
-        )
-        .unwrap();
     // xdp_udp9999 passes everything but UDP to port 9999; the sequence goes to port 9998.
-    let link = rt
-        .link_create(loaded.program("xdp_udp9999").unwrap(), "xdp:veth", 0)
-        .unwrap();
+    let Some(VethXdp {
+        na,
+        nb,
+        vb,
+        guard,
+        rt,
+        loaded,
+        hook,
+        link,
+    }) = veth_xdp("o")
+    else {
+        return;
+    };
 
     const N: u64 = 3000;
     const BLOCK: u32 = 4096;
@@ -264,28 +297,19 @@ fn veth_blocks_arrive_in_order_with_none_lost() {
 #[test]
 #[ignore = "a measurement; prints the rate"]
 fn veth_live_rate() {
-    let (na, nb, _va, vb, guard) = match veth_pair("r") {
-        Ok(v) => v,
-        Err(e) => {
-            println!("SKIPPED: cannot make network namespaces and a veth pair here: {e}");
-            return;
-        }
+    let Some(VethXdp {
+        na,
+        nb,
+        vb,
+        guard,
+        rt,
+        loaded,
+        hook,
+        link,
+    }) = veth_xdp("r")
+    else {
+        return;
     };
-    let obj = waggle_object::Object::open(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/progs/hooks.bpf.o"),
-    )
-    .unwrap();
-    let rt = Runtime::new();
-    let loaded = rt.load_object(&obj, 1).unwrap_or_else(|e| panic!("{e}"));
-    let hook = rt
-        .hook_create(
-            "xdp:veth",
-            HookSpec::new(ProgramType::Xdp, Combine::Continue(xdp_action::PASS)),
-        )
-        .unwrap();
-    let link = rt
-        .link_create(loaded.program("xdp_udp9999").unwrap(), "xdp:veth", 0)
-        .unwrap();
     const N: u64 = 500_000;
     let stop = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicU64::new(0));
