@@ -29,6 +29,7 @@ mod run_state;
 mod runtime;
 mod table;
 mod test_run;
+mod timers;
 mod trace;
 mod verified;
 
