@@ -8,9 +8,9 @@
 //! `i * stride` (per-CPU: CPU `c`'s copy at `(i * ncpus + c) * stride`) with no round trip.
 //! Values holding a `bpf_spin_lock` keep the lock word in place (at the value's lock offset).
 
+use crate::ReleaseHook;
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, update::*};
-use crate::ReleaseHook;
 use crate::storage::{Fields, Storage};
 use std::ptr::NonNull;
 

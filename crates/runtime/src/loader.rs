@@ -300,8 +300,7 @@ fn special_field_off(btf: &Btf, value: u32, name: &str) -> Option<u32> {
     };
     members.iter().find_map(|m| {
         let (id, kind) = btf.resolved(m.type_id).ok()?;
-        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == name)
-            .then_some(m.bit_offset / 8)
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == name).then_some(m.bit_offset / 8)
     })
 }
 

@@ -166,8 +166,7 @@ pub(crate) enum TimerErr {
 /// `bpf_timer_init(timer, map, flags)` on the value at `value` of `map`.
 pub(crate) fn init(map: &Arc<Map>, value: usize, flags: u64) -> Result<(), TimerErr> {
     let clock = flags & (MAX_CLOCKS - 1);
-    if flags >= MAX_CLOCKS || !matches!(clock, CLOCK_MONOTONIC | CLOCK_REALTIME | CLOCK_BOOTTIME)
-    {
+    if flags >= MAX_CLOCKS || !matches!(clock, CLOCK_MONOTONIC | CLOCK_REALTIME | CLOCK_BOOTTIME) {
         return Err(TimerErr::Inval);
     }
     let Some(timers) = &map.timers else {
@@ -311,13 +310,7 @@ fn run_callback(timer: &Arc<Timer>, map: &Arc<Map>, program: &Arc<Program>, slot
     let writable = spec.flags & waggle_maps::flags::BPF_F_RDONLY_PROG == 0;
     let value_region = crate::memory::map_region(map, value, spec.value_size as usize, writable);
     let regions = [value_region, Region::readonly(&key)];
-    let args = [
-        map.token(),
-        key.as_ptr() as u64,
-        timer.value as u64,
-        0,
-        0,
-    ];
+    let args = [map.token(), key.as_ptr() as u64, timer.value as u64, 0, 0];
     RUNNING.with(|r| r.set(Arc::as_ptr(timer) as usize));
     let r = program.run_callback(slot, args, &regions);
     RUNNING.with(|r| r.set(0));

@@ -65,7 +65,11 @@ fn callback_rearms_itself_until_done_then_unload_frees_everything() {
         loaded.map("ctimers").expect("ctimers"),
         loaded.map("results").expect("results"),
     );
-    assert_eq!(run(&rt, arm), XDP_PASS, "init, set_callback and start succeed");
+    assert_eq!(
+        run(&rt, arm),
+        XDP_PASS,
+        "init, set_callback and start succeed"
+    );
     assert!(
         wait_for(|| read_u64(&rt, counter, 0) >= FIRES),
         "the callback ran {} times of {FIRES} within {PATIENCE:?}",
@@ -118,7 +122,11 @@ fn closing_the_map_frees_an_armed_timer_and_its_program() {
     assert_eq!(map.timer_count(), 1);
     rt.map_update_elem(htimers, &7u32.to_ne_bytes(), &[0u8; 32], 0)
         .unwrap();
-    assert_eq!(map.timer_count(), 0, "replacing the element freed its timer");
+    assert_eq!(
+        map.timer_count(),
+        0,
+        "replacing the element freed its timer"
+    );
     // Armed once more and left armed: closing all handles frees everything.
     assert_eq!(run(&rt, arm_hash), XDP_PASS);
     assert_eq!(map.timer_count(), 1);
@@ -134,7 +142,8 @@ fn pinned_map_keeps_its_timers_until_unpinned() {
     let loaded = load(&rt);
     let arm_hash = loaded.program("arm_hash").expect("arm_hash");
     let htimers = loaded.map("htimers").expect("htimers");
-    rt.obj_pin(htimers, "/sys/fs/bpf/waggle-test-htimers").unwrap();
+    rt.obj_pin(htimers, "/sys/fs/bpf/waggle-test-htimers")
+        .unwrap();
     assert_eq!(run(&rt, arm_hash), XDP_PASS);
     let map = std::sync::Arc::downgrade(&rt.map(htimers).unwrap());
     loaded.close(&rt);
@@ -178,9 +187,7 @@ fn helpers_return_linux_errors() {
     let errors = loaded.program("errors").expect("errors");
     let results = loaded.map("results").expect("results");
     assert_eq!(run(&rt, errors), XDP_PASS);
-    let got: Vec<i64> = (0..19)
-        .map(|i| read_u64(&rt, results, i) as i64)
-        .collect();
+    let got: Vec<i64> = (0..19).map(|i| read_u64(&rt, results, i) as i64).collect();
     assert_eq!(got, EXPECTED_ERRORS);
     loaded.close(&rt);
     assert_eq!(rt.live_objects(), 0);

@@ -83,14 +83,20 @@ fn timer_set_callback(
         .ok_or_else(|| {
             HelperError::failed(format!("{:#x} is not a function of this program", a[1]))
         })?;
-    Ok(ret(timers::set_callback(timers_of(&map), value, program, slot).map(|()| 0)))
+    Ok(ret(timers::set_callback(
+        timers_of(&map),
+        value,
+        program,
+        slot,
+    )
+    .map(|()| 0)))
 }
 
 /// `long bpf_timer_start(struct bpf_timer *timer, u64 nsecs, u64 flags)`.
 fn timer_start(env: &Env, _: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (map, value) = timer_at(env, a[0])?;
     Ok(ret(
-        timers::start(timers_of(&map), value, a[1], a[2]).map(|()| 0),
+        timers::start(timers_of(&map), value, a[1], a[2]).map(|()| 0)
     ))
 }
 
