@@ -916,8 +916,10 @@ impl HashMap {
         self.u32(e + E_REF).store(0, Ordering::Relaxed);
         if !self.fields.is_empty() {
             // A reused element's lock word may hold garbage from a program: start unlocked,
-            // with no timer.
+            // with no timer (one a program initialised through a pointer it kept to the
+            // element after its deletion goes now).
             self.st.zero(self.value_at(n, 0), self.val_stride);
+            self.free_fields(n);
         }
         self.write_value(n, src, true, false);
         self.u32(e + E_STATE).store(LINKED, Ordering::Relaxed);

@@ -218,3 +218,31 @@ fn timers_need_a_user_reference_on_the_map() {
     }
     assert_eq!(rt.live_objects(), 0);
 }
+
+/// A user-space update of an array element frees its timer (Linux's array_map_update_elem
+/// calls bpf_obj_free_fields after the copy), and with it the callback's program.
+#[test]
+fn array_update_frees_the_timer() {
+    let rt = Runtime::new();
+    let loaded = load(&rt);
+    let arm_timer = loaded.program("arm_timer").expect("arm_timer");
+    let timers = loaded.map("timers").expect("timers");
+    assert_eq!(run(&rt, arm_timer), XDP_PASS);
+    let map = rt.map(timers).unwrap();
+    assert_eq!(map.timer_count(), 1);
+    let prog = std::sync::Arc::downgrade(&rt.program(arm_timer).unwrap());
+    rt.close(arm_timer).unwrap();
+    assert!(prog.upgrade().is_some(), "held by the timer's callback");
+    rt.map_update_elem(timers, &0u32.to_ne_bytes(), &[0u8; 24], 0)
+        .unwrap();
+    assert_eq!(map.timer_count(), 0);
+    assert!(
+        wait_for(|| prog.upgrade().is_none()),
+        "freeing the timer dropped the program (after a callback running now, if any)"
+    );
+    drop(map);
+    for (_, h) in loaded.programs.iter().chain(&loaded.maps) {
+        let _ = rt.close(*h);
+    }
+    assert_eq!(rt.live_objects(), 0);
+}
