@@ -12,7 +12,8 @@
 //! prepared at load) for runs whose memory is not what the verifier assumed.
 //! `WAGGLE_ENGINE=jit-checked` (or [`set_default_engine`]) forces checked code for every
 //! program, `WAGGLE_ENGINE=interpreter` the interpreter; [`Program::engine`] says which one a
-//! program got.
+//! program got. Timer callbacks run through [`Program::run_callback`]: the interpreter, on
+//! a copy of the program with a two-slot trampoline that calls the callback.
 //!
 //! # What verified code relies on
 //!

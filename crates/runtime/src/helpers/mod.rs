@@ -10,8 +10,9 @@
 //! `trace_printk`), `ringbuf` (ring buffer, `perf_event_output`), `probe` (`probe_read*`),
 //! `strings` (`strtol`, `strtoul`, `strncmp`, `snprintf`, `csum_diff`), `task` (current
 //! task, `get_stack`, `get_func_ip`, `get_attach_cookie`), `packet` (`xdp_adjust_*`,
-//! `redirect*`), `timer` (`bpf_timer_*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks), `dynptr`
-//! (dynptr helpers, and the kfuncs, run as helpers `KFUNC_HELPER_BASE + id`). Per-run
+//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks), `timer`
+//! (`bpf_timer_*`, over `crate::timers`), `dynptr` (dynptr helpers, and the kfuncs, run as
+//! helpers `KFUNC_HELPER_BASE + id`). Per-run
 //! state they share (tail calls, the XDP frame, reservations, locks) is in `run_state`.
 
 mod control;
