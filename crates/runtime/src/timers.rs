@@ -356,6 +356,15 @@ struct Entry {
     generation: u64,
 }
 
+impl Entry {
+    /// Whether the entry may still fire: its timer lives and is armed for this generation.
+    fn live(&self) -> bool {
+        self.timer
+            .upgrade()
+            .is_some_and(|t| lock(&t.inner).armed == Some(self.generation))
+    }
+}
+
 impl PartialEq for Entry {
     fn eq(&self, o: &Entry) -> bool {
         (self.deadline, self.seq) == (o.deadline, o.seq)
@@ -377,15 +386,31 @@ impl Ord for Entry {
 /// The process's timer thread and its queue. Entries hold timers weakly: a freed timer's
 /// entries are skipped, and the queue keeps no object alive.
 struct Scheduler {
-    queue: Mutex<(BinaryHeap<Entry>, u64)>,
+    queue: Mutex<Queue>,
     wake: Condvar,
 }
+
+struct Queue {
+    heap: BinaryHeap<Entry>,
+    /// The last entry's sequence number (ties between equal deadlines go in arming order).
+    seq: u64,
+    /// Queue length at which stale entries (timers freed, cancelled or re-armed since) are
+    /// dropped: a program re-arming a far timer over and over must not grow the queue.
+    compact_at: usize,
+}
+
+/// The smallest queue length worth compacting.
+const COMPACT_MIN: usize = 1024;
 
 fn scheduler() -> &'static Scheduler {
     static S: OnceLock<&'static Scheduler> = OnceLock::new();
     S.get_or_init(|| {
         let s: &'static Scheduler = Box::leak(Box::new(Scheduler {
-            queue: Mutex::new((BinaryHeap::new(), 0)),
+            queue: Mutex::new(Queue {
+                heap: BinaryHeap::new(),
+                seq: 0,
+                compact_at: COMPACT_MIN,
+            }),
             wake: Condvar::new(),
         }));
         // If the thread cannot start, armed timers never fire (as if never due).
@@ -399,14 +424,18 @@ fn scheduler() -> &'static Scheduler {
 impl Scheduler {
     fn push(&self, deadline: Instant, timer: Weak<Timer>, generation: u64) {
         let mut q = lock(&self.queue);
-        q.1 += 1;
-        let seq = q.1;
-        q.0.push(Entry {
+        q.seq += 1;
+        let seq = q.seq;
+        q.heap.push(Entry {
             deadline,
             seq,
             timer,
             generation,
         });
+        if q.heap.len() >= q.compact_at {
+            q.heap.retain(Entry::live);
+            q.compact_at = (2 * q.heap.len()).max(COMPACT_MIN);
+        }
         self.wake.notify_one();
     }
 
@@ -415,7 +444,7 @@ impl Scheduler {
         let mut q = lock(&self.queue);
         loop {
             let now = Instant::now();
-            match q.0.peek() {
+            match q.heap.peek() {
                 None => q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
                 Some(e) if e.deadline > now => {
                     let d = e.deadline - now;
@@ -426,7 +455,7 @@ impl Scheduler {
                         .0;
                 }
                 Some(_) => {
-                    let Some(e) = q.0.pop() else { continue };
+                    let Some(e) = q.heap.pop() else { continue };
                     drop(q);
                     if let Some(t) = e.timer.upgrade() {
                         t.fire(e.generation);
@@ -435,5 +464,47 @@ impl Scheduler {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    /// Re-arming a far timer again and again leaves one live entry per timer, not one per
+    /// start: stale entries are dropped as the queue grows.
+    #[test]
+    fn queue_drops_stale_entries() {
+        let s = Scheduler {
+            queue: Mutex::new(Queue {
+                heap: BinaryHeap::new(),
+                seq: 0,
+                compact_at: COMPACT_MIN,
+            }),
+            wake: Condvar::new(),
+        };
+        let t = Arc::new(Timer {
+            map: Weak::new(),
+            value: 0,
+            clock: CLOCK_MONOTONIC,
+            inner: Mutex::new(TimerInner::default()),
+            idle: Condvar::new(),
+        });
+        for _ in 0..10 * COMPACT_MIN {
+            let generation = {
+                let mut inner = lock(&t.inner);
+                inner.generation += 1;
+                inner.armed = Some(inner.generation);
+                inner.generation
+            };
+            s.push(far(), Arc::downgrade(&t), generation);
+        }
+        let q = lock(&s.queue);
+        assert!(q.heap.len() < COMPACT_MIN, "{} entries", q.heap.len());
+        assert_eq!(q.heap.iter().filter(|e| e.live()).count(), 1);
     }
 }
