@@ -1136,4 +1136,140 @@ fn timer_helpers_first_run_agrees_with_the_kernel() {
     drop(kernel);
     loaded.close(&rt);
     assert_eq!(rt.live_objects(), 0);
+
+    // Without user references on the map (its fd closed; only the program holds it), both
+    // refuse new timers with -EPERM.
+    let mut kernel = KernelObject::load(&obj, btf.as_ref()).expect("kernel loads the maps");
+    let loaded = rt.load_object(&obj, 0).expect("waggle loads timer.bpf.o");
+    let (s, _) = obj.map("spare").expect("spare map");
+    drop(kernel.maps.remove(s));
+    let kr = if r > s { r - 1 } else { r };
+    rt.close(loaded.maps[s].1).expect("close spare");
+    let kprog = kernel.programs[i]
+        .as_ref()
+        .expect("kernel verifier accepts errors");
+    let k = waggle_kernel::prog_test_run(
+        kprog,
+        &waggle_kernel::TestRun {
+            data_in: &data,
+            data_size_out: 8192,
+            repeat: 1,
+            ..Default::default()
+        },
+    )
+    .expect("kernel test run");
+    let w = rt
+        .prog_test_run(
+            loaded.programs[i].1,
+            &TestRun {
+                data_in: &data,
+                ..TestRun::default()
+            },
+        )
+        .expect("waggle test run");
+    assert_eq!(w.retval as u32, k.retval);
+    let kv = waggle_kernel::map_lookup(&kernel.maps[kr], &0u32.to_ne_bytes(), 8)
+        .expect("kernel lookup")
+        .expect("present");
+    let wv = rt
+        .map_lookup_elem(loaded.maps[r].1, &0u32.to_ne_bytes())
+        .expect("waggle lookup");
+    println!("bpf_timer_init without user references: waggle {wv:?}, kernel {kv:?}");
+    assert_eq!(wv, kv);
+    assert_eq!(
+        i64::from_ne_bytes(kv[..8].try_into().unwrap()),
+        -1,
+        "-EPERM"
+    );
+    drop(kernel);
+    for (n, (_, h)) in loaded.maps.iter().enumerate() {
+        if n != s {
+            rt.close(*h).expect("close");
+        }
+    }
+    for (_, h) in &loaded.programs {
+        rt.close(*h).expect("close");
+    }
+    assert_eq!(rt.live_objects(), 0);
+}
+
+/// timer.bpf.c's `arm` in both: its callback re-arms itself until it has fired 5 times, then
+/// its cancel of its own timer gets -EDEADLK; once both settle (bounded waits, no timing
+/// assumption) their `counter` maps must agree.
+#[test]
+fn timer_callbacks_settle_the_same_in_the_kernel() {
+    if !kernel_available() {
+        return;
+    }
+    let path = progs_dir().join("timer.bpf.o");
+    let obj = Object::open(&path).expect("timer.bpf.o parses");
+    let elf = std::fs::read(&path).expect("read");
+    let btf = kernel_btf("timer.bpf.o", &elf);
+    let kernel = KernelObject::load(&obj, btf.as_ref()).expect("kernel loads the maps");
+    let i = obj
+        .programs
+        .iter()
+        .position(|p| p.name == "arm")
+        .expect("arm");
+    let kprog = kernel.programs[i]
+        .as_ref()
+        .expect("kernel verifier accepts arm");
+    let rt = Runtime::new();
+    let loaded = rt.load_object(&obj, 0).expect("waggle loads timer.bpf.o");
+    let data = eth(1, 0x0800, &[0u8; 50]);
+    let k = waggle_kernel::prog_test_run(
+        kprog,
+        &waggle_kernel::TestRun {
+            data_in: &data,
+            data_size_out: 8192,
+            repeat: 1,
+            ..Default::default()
+        },
+    )
+    .expect("kernel test run");
+    let w = rt
+        .prog_test_run(
+            loaded.programs[i].1,
+            &TestRun {
+                data_in: &data,
+                ..TestRun::default()
+            },
+        )
+        .expect("waggle test run");
+    assert_eq!(w.retval as u32, k.retval);
+    let (c, _) = obj.map("counter").expect("counter map");
+    let kernel_counter = || -> Vec<u64> {
+        (0u32..2)
+            .map(|key| {
+                let v = waggle_kernel::map_lookup(&kernel.maps[c], &key.to_ne_bytes(), 8)
+                    .expect("kernel lookup")
+                    .expect("present");
+                u64::from_ne_bytes(v[..8].try_into().unwrap())
+            })
+            .collect()
+    };
+    let waggle_counter = || -> Vec<u64> {
+        (0u32..2)
+            .map(|key| {
+                let v = rt
+                    .map_lookup_elem(loaded.maps[c].1, &key.to_ne_bytes())
+                    .expect("waggle lookup");
+                u64::from_ne_bytes(v[..8].try_into().unwrap())
+            })
+            .collect()
+    };
+    let settled = |read: &dyn Fn() -> Vec<u64>| {
+        let start = std::time::Instant::now();
+        while read()[1] == 0 && start.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        read()
+    };
+    let (kc, wc) = (settled(&kernel_counter), settled(&waggle_counter));
+    println!("timer callback counters: waggle {wc:?}, kernel {kc:?}");
+    assert_eq!(wc, kc);
+    assert_eq!(kc, vec![5, 1], "5 firings, then -EDEADLK");
+    drop(kernel);
+    loaded.close(&rt);
+    assert_eq!(rt.live_objects(), 0);
 }
