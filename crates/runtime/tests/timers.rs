@@ -246,3 +246,59 @@ fn array_update_frees_the_timer() {
     }
     assert_eq!(rt.live_objects(), 0);
 }
+
+/// Dropping the runtime with a timer still armed (an hour away) frees the map and the
+/// program the timer holds: the runtime's handles were the map's user references.
+#[test]
+fn dropping_the_runtime_frees_armed_timers() {
+    let rt = Runtime::new();
+    let loaded = load(&rt);
+    let arm_hash = loaded.program("arm_hash").expect("arm_hash");
+    assert_eq!(run(&rt, arm_hash), XDP_PASS);
+    let prog = std::sync::Arc::downgrade(&rt.program(arm_hash).unwrap());
+    let map = std::sync::Arc::downgrade(&rt.map(loaded.map("htimers").unwrap()).unwrap());
+    assert_eq!(map.upgrade().map(|m| m.timer_count()), Some(1));
+    drop(rt);
+    assert!(prog.upgrade().is_none(), "program freed");
+    assert!(map.upgrade().is_none(), "map freed");
+}
+
+/// Programs arming, cancelling and re-initialising the same timers from several threads
+/// while callbacks fire: no deadlock, no failed run, and closing everything frees everything.
+#[test]
+fn concurrent_arming_and_cancelling() {
+    let rt = Runtime::new();
+    let loaded = load(&rt);
+    let progs: Vec<Handle> = ["arm", "stop", "errors", "arm_hash", "arm_timer"]
+        .iter()
+        .map(|n| loaded.program(n).expect("program"))
+        .collect();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (rt, progs) = (&rt, &progs);
+            s.spawn(move || {
+                for i in 0..300 {
+                    let p = progs[(i * 7 + t) % progs.len()];
+                    let r = rt.prog_test_run(
+                        p,
+                        &TestRun {
+                            data_in: &[0u8; 64],
+                            ..TestRun::default()
+                        },
+                    );
+                    assert!(r.is_ok(), "{r:?}");
+                }
+            });
+        }
+    });
+    // Armed once more, alone: its callback runs.
+    let counter = loaded.map("counter").expect("counter");
+    let before = read_u64(&rt, counter, 0);
+    assert_eq!(run(&rt, progs[0]), XDP_PASS);
+    assert!(
+        wait_for(|| read_u64(&rt, counter, 0) > before),
+        "the callback ran after the storm"
+    );
+    loaded.close(&rt);
+    assert_eq!(rt.live_objects(), 0);
+}
