@@ -290,6 +290,9 @@ pub struct Program {
     /// Engines that run one function of the program as the entry point (timer callbacks),
     /// by the function's first slot, built on first use.
     callbacks: std::sync::Mutex<Vec<(u32, Arc<Interpreter>)>>,
+    /// The first slots of the functions whose addresses the program takes, sorted (found on
+    /// first need: `bpf_timer_set_callback` checks its argument against them).
+    functions: std::sync::OnceLock<Box<[u32]>>,
 }
 
 /// What `OBJ_GET_INFO_BY_HANDLE` says of a program.
@@ -355,20 +358,34 @@ impl Program {
             run_count: AtomicU64::new(0),
             run_time_ns: AtomicU64::new(0),
             callbacks: std::sync::Mutex::new(Vec::new()),
+            functions: std::sync::OnceLock::new(),
         }
     }
 
     /// Whether `slot` starts a function whose address the program takes (`lddw` of kind
     /// `Func`): a callback it may pass to helpers.
     pub(crate) fn is_function(&self, slot: u32) -> bool {
-        self.insns.iter().enumerate().any(|(pc, i)| match *i {
-            Insn::Lddw {
-                kind: waggle_isa::LddwKind::Func,
-                imm,
-                ..
-            } => pc as i64 + 1 + i64::from(imm as u32 as i32) == i64::from(slot),
-            _ => false,
-        })
+        self.functions
+            .get_or_init(|| {
+                let mut f: Vec<u32> = self
+                    .insns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(pc, i)| match *i {
+                        Insn::Lddw {
+                            kind: waggle_isa::LddwKind::Func,
+                            imm,
+                            ..
+                        } => u32::try_from(pc as i64 + 1 + i64::from(imm as u32 as i32)).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                f.sort_unstable();
+                f.dedup();
+                f.into_boxed_slice()
+            })
+            .binary_search(&slot)
+            .is_ok()
     }
 
     /// Run the program's function at `slot` (see [`Program::is_function`]) as the entry
