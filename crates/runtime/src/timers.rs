@@ -441,6 +441,9 @@ impl Scheduler {
 
     fn run(&self) {
         TIMER_THREAD.with(|t| t.set(true));
+        // Linux's default 50 us timer slack would delay every expiry by up to that much;
+        // hrtimers are precise, so this thread asks for 1 ns (best effort).
+        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1));
         let mut q = lock(&self.queue);
         loop {
             let now = Instant::now();
