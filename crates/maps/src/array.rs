@@ -8,9 +8,10 @@
 //! `i * stride` (per-CPU: CPU `c`'s copy at `(i * ncpus + c) * stride`) with no round trip.
 //! Values holding a `bpf_spin_lock` keep the lock word in place (at the value's lock offset).
 
+use crate::ReleaseHook;
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, update::*};
-use crate::storage::Storage;
+use crate::storage::{Fields, Storage};
 use std::ptr::NonNull;
 
 /// An array or per-CPU array map.
@@ -22,7 +23,9 @@ pub struct ArrayMap {
     stride: usize,
     ncpus: u32,
     percpu: bool,
-    lock_off: Option<u32>,
+    fields: Fields,
+    /// Called with an element's value when an update overwrites a value holding a timer.
+    pub(crate) release_hook: std::sync::OnceLock<ReleaseHook>,
 }
 
 /// The index a 4-byte array key names (host byte order, as the kernel reads `*(u32 *)key`).
@@ -73,7 +76,8 @@ impl ArrayMap {
             stride,
             ncpus,
             percpu,
-            lock_off: spec.spin_lock_off,
+            fields: spec.fields(),
+            release_hook: std::sync::OnceLock::new(),
         })
     }
 
@@ -121,7 +125,7 @@ impl ArrayMap {
         }
         let locked = flags & BPF_F_LOCK != 0;
         self.storage
-            .read_map_value(self.offset(idx, 0), out, self.lock_off, locked);
+            .read_map_value(self.offset(idx, 0), out, self.fields, locked);
         Ok(())
     }
 
@@ -170,15 +174,33 @@ impl ArrayMap {
             return Err(MapError::Exists);
         }
         let locked = flags & BPF_F_LOCK != 0;
-        if locked && self.lock_off.is_none() {
+        if locked && self.fields.lock.is_none() {
             return Err(MapError::Invalid(
                 "BPF_F_LOCK without a bpf_spin_lock in the value",
             ));
         }
         let off = self.offset(idx, if self.percpu { cpu } else { 0 });
         self.storage
-            .write_map_value(off, value, self.lock_off, locked && !self.percpu);
+            .write_map_value(off, value, self.fields, locked && !self.percpu);
+        // array_map_update_elem(): the overwritten value's timer is freed after the copy.
+        if self.fields.timer.is_some()
+            && let Some(h) = self.release_hook.get()
+        {
+            (h.0)(self.storage.ptr_at(off));
+        }
         Ok(())
+    }
+
+    /// The index (as a key) of the element whose value is at `value`.
+    pub(crate) fn key_of_value(&self, value: NonNull<u8>) -> Option<Vec<u8>> {
+        let off = self.storage.offset_of(value.as_ptr())?;
+        let per_elem = if self.percpu {
+            self.stride * self.ncpus as usize
+        } else {
+            self.stride
+        };
+        let idx = u32::try_from(off / per_elem).ok()?;
+        (idx < self.max_entries && off % per_elem == 0).then(|| idx.to_ne_bytes().to_vec())
     }
 
     /// `map_lookup_percpu_elem`: CPU `cpu`'s copy of element `key` (per-CPU arrays only).

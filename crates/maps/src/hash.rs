@@ -49,7 +49,7 @@
 
 use crate::error::{MapError, Result};
 use crate::spec::{MapSpec, MapType, flags::BPF_F_ZERO_SEED, update::*};
-use crate::storage::{Storage, seq_lock, seq_read_begin, seq_read_retry, seq_try_lock};
+use crate::storage::{Fields, Storage, seq_lock, seq_read_begin, seq_read_retry, seq_try_lock};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -195,7 +195,9 @@ pub struct HashMap {
     pool: u32,
     max_entries: u32,
     seed: u64,
-    lock_off: Option<u32>,
+    fields: Fields,
+    /// Called with an element's value when an element holding a timer is released.
+    pub(crate) release_hook: std::sync::OnceLock<crate::ReleaseHook>,
     /// Keys of at most 4 bytes are their own slot tags: a lookup need not read the element.
     exact_tags: bool,
     /// log2 of the bytes per bucket: [`BUCKET_SIZE`], or [`BUCKET_SIZE_KEYS`] with key copies.
@@ -283,7 +285,8 @@ impl HashMap {
             } else {
                 random_seed()
             },
-            lock_off: spec.spin_lock_off,
+            fields: spec.fields(),
+            release_hook: std::sync::OnceLock::new(),
             exact_tags: spec.key_size <= 4,
             bucket_shift: bucket_size.trailing_zeros(),
             bucket_keys,
@@ -778,7 +781,7 @@ impl HashMap {
             let _g = seq_lock(self.seq(b));
             let idx = self.find_raw(b, h, key).ok_or(MapError::NotFound)?;
             self.st
-                .read_map_value(self.value_at(idx, 0), out, self.lock_off, true);
+                .read_map_value(self.value_at(idx, 0), out, self.fields, true);
             return Ok(());
         }
         let seq = self.seq(b);
@@ -799,7 +802,7 @@ impl HashMap {
             self.st.read(self.value_at(idx, 0), out);
         } else {
             self.st
-                .read_map_value(self.value_at(idx, 0), out, self.lock_off, false);
+                .read_map_value(self.value_at(idx, 0), out, self.fields, false);
         }
     }
 
@@ -838,7 +841,7 @@ impl HashMap {
             if flags & !BPF_F_LOCK > BPF_EXIST {
                 return Err(MapError::Invalid("unknown update flags"));
             }
-            if locked && self.lock_off.is_none() {
+            if locked && self.fields.lock.is_none() {
                 return Err(MapError::Invalid(
                     "BPF_F_LOCK without a bpf_spin_lock in the value",
                 ));
@@ -892,7 +895,7 @@ impl HashMap {
             Src::All(v) if self.percpu => self.st.write(self.value_at(idx, 0), v),
             Src::All(v) => self
                 .st
-                .write_map_value(self.value_at(idx, 0), v, self.lock_off, locked),
+                .write_map_value(self.value_at(idx, 0), v, self.fields, locked),
             Src::Cpu(v, cpu) => {
                 if fresh {
                     for c in 0..self.ncpus {
@@ -911,9 +914,12 @@ impl HashMap {
         self.st.write(e + E_KEY, key);
         self.u32(e + E_HASH).store(h as u32, Ordering::Relaxed);
         self.u32(e + E_REF).store(0, Ordering::Relaxed);
-        if self.lock_off.is_some() {
-            // A reused element's lock word may hold garbage from a program: start unlocked.
+        if !self.fields.is_empty() {
+            // A reused element's lock word may hold garbage from a program: start unlocked,
+            // with no timer (one a program initialised through a pointer it kept to the
+            // element after its deletion goes now).
             self.st.zero(self.value_at(n, 0), self.val_stride);
+            self.free_fields(n);
         }
         self.write_value(n, src, true, false);
         self.u32(e + E_STATE).store(LINKED, Ordering::Relaxed);
@@ -950,9 +956,35 @@ impl HashMap {
 
     /// Marks an unlinked element free and returns it to the free list.
     fn release(&self, idx: u32) {
+        self.free_fields(idx);
         self.u32(self.elem(idx) + E_STATE)
             .store(0, Ordering::Relaxed);
         self.push_free(idx);
+    }
+
+    /// `bpf_obj_free_fields`: tell the release hook that element `idx`'s timer goes.
+    fn free_fields(&self, idx: u32) {
+        if self.fields.timer.is_some()
+            && let Some(h) = self.release_hook.get()
+        {
+            (h.0)(self.st.ptr_at(self.value_at(idx, 0)));
+        }
+    }
+
+    /// The key of the element whose value (CPU 0's, for per-CPU maps) is at `value`.
+    pub(crate) fn key_of_value(&self, value: NonNull<u8>) -> Option<Vec<u8>> {
+        let off = self.st.offset_of(value.as_ptr())?;
+        let rel = off.checked_sub(self.elems_off + self.value_off)?;
+        if rel % self.elem_size != 0 {
+            return None;
+        }
+        let idx = u32::try_from(rel / self.elem_size + 1).ok()?;
+        if idx > self.pool {
+            return None;
+        }
+        let mut key = vec![0u8; self.key_size];
+        self.st.read(self.elem(idx) + E_KEY, &mut key);
+        Some(key)
     }
 
     /// Adds element `n` (hash `h`) to bucket `b`: the first free slot, else the chain's head.
@@ -1113,6 +1145,7 @@ impl HashMap {
             let still = self.u32(e + E_STATE).load(Ordering::Relaxed) == LINKED
                 && self.u32(e + E_HASH).load(Ordering::Relaxed) == h;
             if still && self.unlink(vb, i) {
+                self.free_fields(i);
                 self.u32(e + E_STATE).store(0, Ordering::Relaxed);
                 self.u32(H_COUNT).fetch_sub(1, Ordering::Relaxed);
                 drop(guard);
@@ -1150,7 +1183,7 @@ impl HashMap {
             self.st.read(self.value_at(idx, 0), out);
         } else {
             self.st
-                .read_map_value(self.value_at(idx, 0), out, self.lock_off, locked);
+                .read_map_value(self.value_at(idx, 0), out, self.fields, locked);
         }
         self.unlink(b, idx);
         self.u32(H_COUNT).fetch_sub(1, Ordering::Relaxed);

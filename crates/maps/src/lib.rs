@@ -56,7 +56,9 @@ pub use queue::QueueStack;
 pub use refs::{ObjectRef, RefArray, RefHash, RefResolver};
 pub use ringbuf::RingBuf;
 pub use spec::{KMALLOC_MAX_SIZE, MapSpec, MapType, PAGE_SIZE, PCPU_MIN_UNIT_SIZE, flags, update};
-pub use storage::{STORAGE_ALIGN, Storage, allocated_bytes, bpf_spin_lock, bpf_spin_unlock};
+pub use storage::{
+    BPF_TIMER_SIZE, Fields, STORAGE_ALIGN, Storage, allocated_bytes, bpf_spin_lock, bpf_spin_unlock,
+};
 
 use flags::*;
 use std::ptr::NonNull;
@@ -102,6 +104,19 @@ impl std::fmt::Debug for MapOptions {
             .field("ncpus", &self.ncpus)
             .field("resolver", &self.resolver.is_some())
             .finish()
+    }
+}
+
+/// What a map calls when an element's value is released with its special fields (the
+/// kernel's `bpf_obj_free_fields`): a hash element deleted, replaced or evicted, an array
+/// element overwritten. The argument is the value's address in the map's storage. The hook
+/// runs with the element's bucket locked: it must not use the map.
+#[derive(Clone)]
+pub struct ReleaseHook(pub Arc<dyn Fn(NonNull<u8>) + Send + Sync>);
+
+impl std::fmt::Debug for ReleaseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReleaseHook")
     }
 }
 
@@ -197,6 +212,30 @@ impl Map {
             resolver: opts.resolver.clone(),
             kind,
         })
+    }
+
+    /// Install the hook called when an element holding a `bpf_timer` is released (see
+    /// [`ReleaseHook`]); only arrays and hash maps with a timer in their values call it.
+    /// Returns false if a hook was already installed or the map cannot hold timers.
+    pub fn set_release_hook(&self, hook: ReleaseHook) -> bool {
+        if self.spec.timer_off.is_none() {
+            return false;
+        }
+        match &self.kind {
+            MapKind::Array(m) => m.release_hook.set(hook).is_ok(),
+            MapKind::Hash(m) => m.release_hook.set(hook).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The key of the element whose value is at `value` (as [`Map::lookup_ptr`] returned it),
+    /// for arrays and hash maps: what a timer callback gets as its key.
+    pub fn key_of_value(&self, value: NonNull<u8>) -> Option<Vec<u8>> {
+        match &self.kind {
+            MapKind::Array(m) => m.key_of_value(value),
+            MapKind::Hash(m) => m.key_of_value(value),
+            _ => None,
+        }
     }
 
     /// The attributes the map was created with.
@@ -433,9 +472,9 @@ impl Map {
 
     /// `BPF_MAP_FREEZE`: user space may no longer write (`EPERM` afterwards); programs still
     /// may unless `BPF_F_RDONLY_PROG`. `EBUSY` if already frozen, `EPERM` for a read-only
-    /// map, `ENOTSUPP` for values with a spin lock.
+    /// map, `ENOTSUPP` for values with a spin lock or a timer.
     pub fn freeze(&self) -> Result<()> {
-        if self.spec.spin_lock_off.is_some() {
+        if !self.spec.fields().is_empty() {
             return Err(MapError::NotSupported);
         }
         if self.spec.flags & BPF_F_RDONLY != 0 {

@@ -260,6 +260,9 @@ pub struct MapSpec {
     pub map_extra: u64,
     /// Offset of a `struct bpf_spin_lock` in the value, from BTF; enables `BPF_F_LOCK`.
     pub spin_lock_off: Option<u32>,
+    /// Offset of a `struct bpf_timer` in the value, from BTF; enables the `bpf_timer_*`
+    /// helpers on the map's values.
+    pub timer_off: Option<u32>,
 }
 
 impl MapSpec {
@@ -273,6 +276,7 @@ impl MapSpec {
             flags: 0,
             map_extra: 0,
             spin_lock_off: None,
+            timer_off: None,
         }
     }
 
@@ -301,6 +305,20 @@ impl MapSpec {
     pub fn with_spin_lock(mut self, off: u32) -> MapSpec {
         self.spin_lock_off = Some(off);
         self
+    }
+
+    /// This spec with a `bpf_timer` at `off` in the value.
+    pub fn with_timer(mut self, off: u32) -> MapSpec {
+        self.timer_off = Some(off);
+        self
+    }
+
+    /// The value's special fields (lock and timer).
+    pub fn fields(&self) -> crate::storage::Fields {
+        crate::storage::Fields {
+            lock: self.spin_lock_off,
+            timer: self.timer_off,
+        }
     }
 
     /// The value size rounded up to 8, the stride of per-CPU values and array elements.
@@ -351,6 +369,25 @@ impl MapSpec {
                 ));
             }
             if !matches!(self.map_type, MapType::Hash | MapType::Array) {
+                return Err(MapError::OpNotSupported);
+            }
+        }
+        // btf_parse_fields(): a timer is 8-aligned, inside the value, apart from the lock;
+        // map_check_btf() allows it in hash, LRU hash and array values only.
+        if let Some(off) = self.timer_off {
+            let end = u64::from(off) + u64::from(crate::storage::BPF_TIMER_SIZE);
+            let overlaps = self
+                .spin_lock_off
+                .is_some_and(|l| u64::from(l) + 4 > u64::from(off) && u64::from(l) < end);
+            if off % 8 != 0 || end > u64::from(self.value_size) || overlaps {
+                return Err(MapError::Invalid(
+                    "bpf_timer outside the value, misaligned or overlapping the lock",
+                ));
+            }
+            if !matches!(
+                self.map_type,
+                MapType::Hash | MapType::LruHash | MapType::Array
+            ) {
                 return Err(MapError::OpNotSupported);
             }
         }

@@ -329,11 +329,11 @@ impl Storage {
     }
 
     /// Copies a map value out, in 4-byte units so the bytes next to a `bpf_spin_lock` are
-    /// accessed at the lock's width; the lock word itself reads as zero, as the kernel's
+    /// accessed at the lock's width; the special fields read as zero, as the kernel's
     /// `check_and_init_map_value` does.
-    pub fn read_value_skip_lock(&self, off: usize, out: &mut [u8], lock_off: usize) {
+    pub fn read_value_skip_fields(&self, off: usize, out: &mut [u8], fields: Fields) {
         for (i, c) in out.chunks_mut(4).enumerate() {
-            let w = if i * 4 == lock_off {
+            let w = if fields.covers(i * 4) {
                 0
             } else {
                 self.u32_at(off + i * 4).load(Ordering::Relaxed)
@@ -342,11 +342,11 @@ impl Storage {
         }
     }
 
-    /// Copies a map value in, in 4-byte units, leaving the `bpf_spin_lock` word untouched
-    /// (`copy_map_value` skips special fields).
-    pub fn write_value_skip_lock(&self, off: usize, src: &[u8], lock_off: usize) {
+    /// Copies a map value in, in 4-byte units, leaving the special fields untouched
+    /// (`copy_map_value` skips them).
+    pub fn write_value_skip_fields(&self, off: usize, src: &[u8], fields: Fields) {
         for (i, c) in src.chunks(4).enumerate() {
-            if i * 4 == lock_off {
+            if fields.covers(i * 4) {
                 continue;
             }
             let mut w = [0u8; 4];
@@ -357,43 +357,34 @@ impl Storage {
     }
 
     /// `copy_map_value` (and `copy_map_value_locked` when `take_lock`): copies a value in,
-    /// never overwriting the `bpf_spin_lock` word at `lock_off`.
-    pub fn write_map_value(&self, off: usize, src: &[u8], lock_off: Option<u32>, take_lock: bool) {
-        match lock_off {
-            None => self.write(off, src),
-            Some(l) => {
-                let l = l as usize;
-                if take_lock {
-                    spin_lock(self.u32_at(off + l));
-                }
-                self.write_value_skip_lock(off, src, l);
-                if take_lock {
-                    spin_unlock(self.u32_at(off + l));
-                }
-            }
+    /// never overwriting its special fields (`bpf_spin_lock`, `bpf_timer`).
+    pub fn write_map_value(&self, off: usize, src: &[u8], fields: Fields, take_lock: bool) {
+        if fields.is_empty() {
+            return self.write(off, src);
+        }
+        let lock = fields.lock.filter(|_| take_lock);
+        if let Some(l) = lock {
+            spin_lock(self.u32_at(off + l as usize));
+        }
+        self.write_value_skip_fields(off, src, fields);
+        if let Some(l) = lock {
+            spin_unlock(self.u32_at(off + l as usize));
         }
     }
 
-    /// Copies a value out (under its spin lock when `take_lock`); the lock word reads as zero.
-    pub fn read_map_value(
-        &self,
-        off: usize,
-        out: &mut [u8],
-        lock_off: Option<u32>,
-        take_lock: bool,
-    ) {
-        match lock_off {
-            None => self.read(off, out),
-            Some(l) => {
-                let l = l as usize;
-                if take_lock {
-                    spin_lock(self.u32_at(off + l));
-                }
-                self.read_value_skip_lock(off, out, l);
-                if take_lock {
-                    spin_unlock(self.u32_at(off + l));
-                }
-            }
+    /// Copies a value out (under its spin lock when `take_lock`); the special fields read as
+    /// zero.
+    pub fn read_map_value(&self, off: usize, out: &mut [u8], fields: Fields, take_lock: bool) {
+        if fields.is_empty() {
+            return self.read(off, out);
+        }
+        let lock = fields.lock.filter(|_| take_lock);
+        if let Some(l) = lock {
+            spin_lock(self.u32_at(off + l as usize));
+        }
+        self.read_value_skip_fields(off, out, fields);
+        if let Some(l) = lock {
+            spin_unlock(self.u32_at(off + l as usize));
         }
     }
 
@@ -419,6 +410,35 @@ impl Drop for Storage {
             unsafe { alloc::dealloc(self.ptr.as_ptr(), layout) };
         }
         ALLOCATED.fetch_sub(self.len, Ordering::Relaxed);
+    }
+}
+
+/// The special fields of a map value (the kernel's `btf_record`), from BTF: a
+/// `bpf_spin_lock` (4 bytes) and a `bpf_timer` (16 bytes). Values are copied in and out
+/// around them: user space reads them as zero and never overwrites them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Fields {
+    /// Offset of the `bpf_spin_lock`.
+    pub lock: Option<u32>,
+    /// Offset of the `bpf_timer`.
+    pub timer: Option<u32>,
+}
+
+/// `sizeof(struct bpf_timer)`.
+pub const BPF_TIMER_SIZE: u32 = 16;
+
+impl Fields {
+    /// Whether the value has no special field.
+    pub fn is_empty(&self) -> bool {
+        self.lock.is_none() && self.timer.is_none()
+    }
+
+    /// Whether byte `off` of the value belongs to a special field.
+    pub fn covers(&self, off: usize) -> bool {
+        let within = |start: Option<u32>, len: u32| {
+            start.is_some_and(|s| off >= s as usize && off < (s + len) as usize)
+        };
+        within(self.lock, 4) || within(self.timer, BPF_TIMER_SIZE)
     }
 }
 

@@ -9,6 +9,15 @@
 //! - [`Runtime::load_object`]: an ELF object's maps and programs, as libbpf loads them.
 //! - [`Runtime::prog_test_run`]: user data turned into each program type's context.
 //! - Helpers with the kernel's numbers and semantics; their prototypes are in `waggle_uapi`.
+//! - `bpf_timer` (helpers 169 to 172): timers in map values whose `struct bpf_timer` the
+//!   loader finds in BTF; armed timers fire on one timer thread per process, which runs the
+//!   callback (a subprogram of the program that set it) with r1..r3 = map, key, value on the
+//!   interpreter, with the program's helpers. A timer with a callback holds its program; the
+//!   timer goes on `bpf_timer_cancel` (program reference only), when its element is deleted,
+//!   replaced, evicted or overwritten, and when the map's last handle or pin goes (Linux's
+//!   `usercnt`), so closing everything frees everything. Not modelled: sleepable callbacks
+//!   (`bpf_timer_set_sleepable_cb`), callbacks of different timers running in parallel, CPU
+//!   pinning (`BPF_F_TIMER_CPU_PIN` is accepted and ignored), timers in inner maps of maps.
 //!
 //! Unloading is reference counting: closing the last handle of an object that no pin, link,
 //! program or map slot holds frees it, and freeing a map releases its storage and the
@@ -29,6 +38,7 @@ mod run_state;
 mod runtime;
 mod table;
 mod test_run;
+mod timers;
 mod trace;
 mod verified;
 

@@ -224,7 +224,7 @@ impl Runtime {
             }
         }
         let id = self.next_id();
-        let helper_table = helpers::for_program(self, &maps, attr.prog_type);
+        let (helper_table, env) = helpers::for_program(self, &maps, attr.prog_type);
         let engine = Interpreter::with_callbacks(&insns, helper_table)
             .map_err(|e| refuse(errno::EINVAL, e.to_string(), attr, None))?;
         let name: String = attr.name.chars().take(15).collect();
@@ -239,7 +239,10 @@ impl Runtime {
             engine,
             ctx_use,
         );
-        Ok(self.open(Object::Program(Arc::new(program))))
+        let program = Arc::new(program);
+        // Timer callbacks take a reference to the program their helpers belong to.
+        let _ = env.program.set(Arc::downgrade(&program));
+        Ok(self.open(Object::Program(program)))
     }
 }
 
@@ -368,6 +371,7 @@ fn map_desc(map: &Arc<Map>) -> MapDesc {
         spec.flags,
     );
     d.spin_lock_off = spec.spin_lock_off;
+    d.timer_off = spec.timer_off;
     if d.map_type.is_map_in_map() {
         d.inner = match &map.inner_map {
             Some(s) => Some(InnerMap {

@@ -91,10 +91,15 @@ impl Runtime {
             }
             // The value's `struct bpf_spin_lock`, from BTF as Linux finds it: without it the
             // verifier refuses bpf_spin_lock on this map.
-            if let (Some(btf), Some(v)) = (&object.btf, spec.btf_value_type_id)
-                && let Some(off) = spin_lock_off(btf, v)
-            {
-                s = s.with_spin_lock(off);
+            if let (Some(btf), Some(v)) = (&object.btf, spec.btf_value_type_id) {
+                if let Some(off) = special_field_off(btf, v, "bpf_spin_lock") {
+                    s = s.with_spin_lock(off);
+                }
+                // Likewise its `struct bpf_timer`: without it the bpf_timer_* helpers are
+                // refused on this map.
+                if let Some(off) = special_field_off(btf, v, "bpf_timer") {
+                    s = s.with_timer(off);
+                }
             }
             let mut attr = MapCreate::new(s, spec.name.clone());
             attr.btf_key_type_id = spec.btf_key_type_id.unwrap_or(0);
@@ -287,15 +292,15 @@ fn kernel_version(release: &str) -> u64 {
     (a << 16) | (b.min(255) << 8) | c.min(255)
 }
 
-/// The offset of a top-level `struct bpf_spin_lock` member of BTF type `value`, if any.
-fn spin_lock_off(btf: &Btf, value: u32) -> Option<u32> {
+/// The offset of a top-level member of BTF type `value` that is a struct named `name`
+/// (`bpf_spin_lock`, `bpf_timer`), if any.
+fn special_field_off(btf: &Btf, value: u32, name: &str) -> Option<u32> {
     let (_, BtfKind::Struct { members, .. }) = btf.resolved(value).ok()? else {
         return None;
     };
     members.iter().find_map(|m| {
         let (id, kind) = btf.resolved(m.type_id).ok()?;
-        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == "bpf_spin_lock")
-            .then_some(m.bit_offset / 8)
+        (matches!(kind, BtfKind::Struct { .. }) && btf.name(id) == name).then_some(m.bit_offset / 8)
     })
 }
 

@@ -17,9 +17,30 @@ pub struct Map {
     pub btf_value_type_id: u32,
     /// For maps of maps: the inner map template given at creation.
     pub inner_map: Option<waggle_maps::MapSpec>,
+    /// The timers of its values, when they hold a `struct bpf_timer` (see `timers`).
+    pub(crate) timers: Option<Arc<crate::timers::MapTimers>>,
 }
 
 impl Map {
+    /// A handle or pin now holds this map (Linux's `usercnt`, which timers depend on).
+    pub(crate) fn user_ref_taken(&self) {
+        if let Some(t) = &self.timers {
+            t.user_ref_taken();
+        }
+    }
+
+    /// A handle or pin of this map went; the last one frees the timers of its values.
+    pub(crate) fn user_ref_dropped(&self) {
+        if let Some(t) = &self.timers {
+            t.user_ref_dropped();
+        }
+    }
+
+    /// Number of initialised `bpf_timer`s in the map's values.
+    pub fn timer_count(&self) -> usize {
+        self.timers.as_ref().map_or(0, |t| t.len())
+    }
+
     /// The value a program's `lddw r, map` loads: the map object's address, as in the kernel
     /// (a pointer to `struct bpf_map`). Helpers accept it only if it names one of the calling
     /// program's maps, so it is never dereferenced on trust.

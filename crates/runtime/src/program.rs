@@ -12,7 +12,8 @@
 //! prepared at load) for runs whose memory is not what the verifier assumed.
 //! `WAGGLE_ENGINE=jit-checked` (or [`set_default_engine`]) forces checked code for every
 //! program, `WAGGLE_ENGINE=interpreter` the interpreter; [`Program::engine`] says which one a
-//! program got.
+//! program got. Timer callbacks run through [`Program::run_callback`]: the interpreter, on
+//! a copy of the program with a two-slot trampoline that calls the callback.
 //!
 //! # What verified code relies on
 //!
@@ -286,6 +287,12 @@ pub struct Program {
     pub(crate) ctx_use: Option<CtxUse>,
     run_count: AtomicU64,
     run_time_ns: AtomicU64,
+    /// Engines that run one function of the program as the entry point (timer callbacks),
+    /// by the function's first slot, built on first use.
+    callbacks: std::sync::Mutex<Vec<(u32, Arc<Interpreter>)>>,
+    /// The first slots of the functions whose addresses the program takes, sorted (found on
+    /// first need: `bpf_timer_set_callback` checks its argument against them).
+    functions: std::sync::OnceLock<Box<[u32]>>,
 }
 
 /// What `OBJ_GET_INFO_BY_HANDLE` says of a program.
@@ -350,7 +357,89 @@ impl Program {
             direct_values,
             run_count: AtomicU64::new(0),
             run_time_ns: AtomicU64::new(0),
+            callbacks: std::sync::Mutex::new(Vec::new()),
+            functions: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether `slot` starts a function whose address the program takes (`lddw` of kind
+    /// `Func`): a callback it may pass to helpers.
+    pub(crate) fn is_function(&self, slot: u32) -> bool {
+        self.functions
+            .get_or_init(|| {
+                let mut f: Vec<u32> = self
+                    .insns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(pc, i)| match *i {
+                        Insn::Lddw {
+                            kind: waggle_isa::LddwKind::Func,
+                            imm,
+                            ..
+                        } => u32::try_from(pc as i64 + 1 + i64::from(imm as u32 as i32)).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                f.sort_unstable();
+                f.dedup();
+                f.into_boxed_slice()
+            })
+            .binary_search(&slot)
+            .is_ok()
+    }
+
+    /// Run the program's function at `slot` (see [`Program::is_function`]) as the entry
+    /// point, with r1..r5 = `args` and access to `regions` (plus the program's global data),
+    /// as a run of this program (its helpers, per-run state released at the end): how timer
+    /// callbacks run. The function runs on the interpreter, behind a two-slot trampoline
+    /// (`call` the function, `exit`), so its frame, stack and calls are those of a
+    /// BPF-to-BPF call, as the verifier checked it.
+    pub(crate) fn run_callback(
+        &self,
+        slot: u32,
+        args: [u64; 5],
+        regions: &[Region<'_>],
+    ) -> Result<u64, VmError> {
+        let vm = self.callback_engine(slot)?;
+        let mut list = RegionList::new();
+        for r in regions {
+            list.push(r.reborrow());
+        }
+        self.push_direct_values(&mut list);
+        let config = RunConfig {
+            args,
+            regions: list.as_slice(),
+            ..RunConfig::default()
+        };
+        crate::run_state::with_current_program(self, || vm.run(&config))
+    }
+
+    /// The trampoline engine entering the function at `slot`.
+    fn callback_engine(&self, slot: u32) -> Result<Arc<Interpreter>, VmError> {
+        let mut cache = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, vm)) = cache.iter().find(|(s, _)| *s == slot) {
+            return Ok(vm.clone());
+        }
+        if !self.is_function(slot) {
+            return Err(VmError::InvalidInstruction { pc: slot as usize });
+        }
+        // Slot 0 calls slot + 2 (the function, moved by the two trampoline slots); relative
+        // jumps, calls and function addresses inside the program are unchanged by the move.
+        let target = i32::try_from(slot).map_err(|_| VmError::InvalidInstruction { pc: 0 })?;
+        let mut insns = Vec::with_capacity(self.insns.len() + 2);
+        insns.push(Insn::Call(waggle_isa::CallTarget::Local(target + 1)));
+        insns.push(Insn::Exit);
+        insns.extend_from_slice(&self.insns);
+        let helpers = match &self.engine {
+            Compiled::Interpreter(vm) => vm.helpers(),
+            Compiled::JitChecked(jit) => jit.helpers(),
+            Compiled::JitVerified { fallback, .. } => fallback.helpers(),
+        };
+        let vm = Interpreter::with_callbacks(&insns, helpers.clone())
+            .map(Arc::new)
+            .map_err(|_| VmError::InvalidInstruction { pc: slot as usize })?;
+        cache.push((slot, vm.clone()));
+        Ok(vm)
     }
 
     /// Run once with r1..r5 = `args` and access to `regions` (plus the program's global data),

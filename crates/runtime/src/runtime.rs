@@ -149,6 +149,9 @@ impl Runtime {
             t.prune();
             o
         };
+        if let Object::Map(m) = &object {
+            m.user_ref_dropped();
+        }
         drop(object);
         self.table().prune();
         Ok(())
@@ -171,6 +174,15 @@ impl Runtime {
     /// `BPF_MAP_CREATE`.
     pub fn map_create(&self, attr: &MapCreate) -> Result<Handle> {
         let inner = waggle_maps::Map::create(&attr.spec)?;
+        // Values with a `struct bpf_timer`: the map tells the timers when an element goes.
+        let timers = attr.spec.timer_off.map(|off| {
+            let timers = Arc::new(crate::timers::MapTimers::new(off));
+            let t = timers.clone();
+            inner.set_release_hook(waggle_maps::ReleaseHook(Arc::new(move |value| {
+                t.value_released(value)
+            })));
+            timers
+        });
         let map = Arc::new(Map {
             id: self.next_id(),
             name: truncate_name(&attr.name),
@@ -178,6 +190,7 @@ impl Runtime {
             btf_key_type_id: attr.btf_key_type_id,
             btf_value_type_id: attr.btf_value_type_id,
             inner_map: attr.inner_map.clone(),
+            timers,
         });
         Ok(self.open(Object::Map(map)))
     }
@@ -282,7 +295,7 @@ impl Runtime {
                 format!("{path} is already pinned"),
             ));
         }
-        t.pins.insert(path.to_string(), object);
+        t.pin(path.to_string(), object);
         Ok(())
     }
 
@@ -304,6 +317,9 @@ impl Runtime {
             .pins
             .remove(path)
             .ok_or_else(|| Error::not_found(format!("nothing pinned at {path}")))?;
+        if let Object::Map(m) = &object {
+            m.user_ref_dropped();
+        }
         drop(object);
         self.table().prune();
         Ok(())

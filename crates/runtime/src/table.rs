@@ -69,6 +69,9 @@ impl Table {
                 self.handles.len() - 1
             }
         };
+        if let Object::Map(m) = &object {
+            m.user_ref_taken();
+        }
         self.handles[n] = Some(object);
         Handle(n as u32)
     }
@@ -81,7 +84,8 @@ impl Table {
             .ok_or_else(|| Error::bad_handle(handle.0, "object"))
     }
 
-    /// Close `handle`, returning what it held (dropped by the caller, outside the lock).
+    /// Close `handle`, returning what it held (dropped by the caller, outside the lock, after
+    /// [`Map::user_ref_dropped`] for a map).
     pub(crate) fn close(&mut self, handle: Handle) -> Result<Object> {
         self.handles
             .get_mut(handle.0 as usize)
@@ -94,10 +98,29 @@ impl Table {
         self.handles.iter().filter(|h| h.is_some()).count()
     }
 
+    /// Pin `object` at `path` (a user reference, like a handle).
+    pub(crate) fn pin(&mut self, path: String, object: Object) {
+        if let Object::Map(m) = &object {
+            m.user_ref_taken();
+        }
+        self.pins.insert(path, object);
+    }
+
     /// Forget ids whose objects are gone.
     pub(crate) fn prune(&mut self) {
         self.programs_by_id.retain(|_, w| w.strong_count() > 0);
         self.maps_by_id.retain(|_, w| w.strong_count() > 0);
         self.links_by_id.retain(|_, w| w.strong_count() > 0);
+    }
+}
+
+impl Drop for Table {
+    /// The runtime goes: its handles and pins were the maps' user references.
+    fn drop(&mut self) {
+        for object in self.handles.iter().flatten().chain(self.pins.values()) {
+            if let Object::Map(m) = object {
+                m.user_ref_dropped();
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ mod refs;
 mod ringbuf;
 mod spec;
 mod stress;
+mod timer;
 
 use waggle_maps::{Map, MapOptions, MapSpec, MapType};
 

@@ -19,7 +19,7 @@ pub(super) static HELPERS: &[(u32, Body)] = &[
 
 /// Monotonic nanoseconds since the first call in this process (like CLOCK_MONOTONIC's
 /// arbitrary epoch).
-pub(super) fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }

@@ -10,8 +10,9 @@
 //! `trace_printk`), `ringbuf` (ring buffer, `perf_event_output`), `probe` (`probe_read*`),
 //! `strings` (`strtol`, `strtoul`, `strncmp`, `snprintf`, `csum_diff`), `task` (current
 //! task, `get_stack`, `get_func_ip`, `get_attach_cookie`), `packet` (`xdp_adjust_*`,
-//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks), `dynptr`
-//! (dynptr helpers, and the kfuncs, run as helpers `KFUNC_HELPER_BASE + id`). Per-run
+//! `redirect*`), `control` (`tail_call`, `loop`, `for_each_map_elem`, spin locks), `timer`
+//! (`bpf_timer_*`, over `crate::timers`), `dynptr` (dynptr helpers, and the kfuncs, run as
+//! helpers `KFUNC_HELPER_BASE + id`). Per-run
 //! state they share (tail calls, the XDP frame, reservations, locks) is in `run_state`.
 
 mod control;
@@ -25,8 +26,10 @@ mod probe;
 mod ringbuf;
 mod strings;
 mod task;
+mod timer;
 
 pub(crate) use control::unlock_word;
+pub(crate) use misc::now_ns;
 
 use crate::map::Map;
 use crate::runtime::Runtime;
@@ -45,6 +48,9 @@ pub(crate) struct Env {
     pub(crate) trace: Arc<TracePipe>,
     /// The program's type (helpers such as `redirect` answer per type).
     pub(crate) prog_type: ProgramType,
+    /// The program these helpers belong to, set once it is built (`bpf_timer_set_callback`
+    /// takes a reference to it). Weak: the program holds its helpers.
+    pub(crate) program: std::sync::OnceLock<std::sync::Weak<crate::program::Program>>,
 }
 
 impl Env {
@@ -87,6 +93,7 @@ fn table() -> impl Iterator<Item = (u32, Body)> {
         strings::HELPERS,
         task::HELPERS,
         dynptr::HELPERS,
+        timer::HELPERS,
     ]
     .into_iter()
     .flatten()
@@ -113,13 +120,19 @@ pub fn implemented_ids() -> Vec<u32> {
     ids
 }
 
-/// The helper table of a program using `maps`.
-pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: ProgramType) -> Helpers {
+/// The helper table of a program using `maps`, and the environment its helpers share (to
+/// give it the program once built).
+pub(crate) fn for_program(
+    runtime: &Runtime,
+    maps: &[Arc<Map>],
+    prog_type: ProgramType,
+) -> (Helpers, Arc<Env>) {
     let env = Arc::new(Env {
         maps: maps.to_vec(),
         trace: runtime.trace_pipe().clone(),
         prog_type,
         inner_maps: std::sync::Mutex::new(Vec::new()),
+        program: std::sync::OnceLock::new(),
     });
     let mut helpers = Helpers::new();
     for (id, body) in table() {
@@ -136,7 +149,7 @@ pub(crate) fn for_program(runtime: &Runtime, maps: &[Arc<Map>], prog_type: Progr
             }
         }
     }
-    helpers
+    (helpers, env)
 }
 
 /// The negative errno a helper returns, as the u64 in r0.
