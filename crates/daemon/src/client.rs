@@ -462,11 +462,13 @@ impl Client {
                 ncpus,
                 seed,
                 spin_lock_off,
+                timer_off,
             } => {
                 let t = waggle_maps::MapType::from_u32(map_type).ok_or(ClientError::Unexpected)?;
                 let mut spec = waggle_maps::MapSpec::new(t, key_size, value_size, max_entries)
                     .with_flags(flags);
                 spec.spin_lock_off = spin_lock_off;
+                spec.timer_off = timer_off;
                 // A mapping of its own: the view owns it (reads only; the mapping is read-only).
                 let st = Storage::from_mapping(Mapping::map(fd.as_fd(), 0, len, false)?);
                 Some(SharedHashView::new(&spec, ncpus, seed, st).map_err(|e| {

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Protocol version; bumped on any incompatible change of the messages.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 
 /// Largest frame accepted (length prefix value): room for big ELF objects, small enough that
 /// a bogus length cannot make the daemon allocate without bound.
@@ -364,6 +364,8 @@ pub enum ShmLayout {
         seed: u64,
         /// Offset of a `bpf_spin_lock` in the value.
         spin_lock_off: Option<u32>,
+        /// Offset of a `bpf_timer` in the value (user space reads it as zeros).
+        timer_off: Option<u32>,
     },
     /// Consumer page, producer page, data (the kernel's ring buffer layout).
     RingBuf {

@@ -459,6 +459,7 @@ impl Session {
                     ncpus: m.inner.ncpus(),
                     seed: h.seed(),
                     spin_lock_off: spec.spin_lock_off,
+                    timer_off: spec.timer_off,
                 },
                 _ => return Err(error(errno::EOPNOTSUPP, "no shared layout for this map")),
             },

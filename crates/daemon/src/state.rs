@@ -21,7 +21,7 @@ use waggle_runtime::{Info, LoadedObject, MapCreate, Object, Runtime};
 
 const FILE: &str = "pinned-maps.bin";
 /// Format of the file; a file of another format is refused rather than misread.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 
 /// An object loaded through the daemon, kept to be saved with its pinned programs.
 pub(crate) struct ObjRecord {
@@ -96,6 +96,7 @@ struct SavedMap {
     flags: u32,
     map_extra: u64,
     spin_lock_off: Option<u32>,
+    timer_off: Option<u32>,
     frozen: bool,
     entries: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -168,6 +169,7 @@ pub fn save(rt: &Runtime, objects: &Objects, dir: &Path) -> io::Result<()> {
                 flags: m.map_flags,
                 map_extra: spec.map_extra,
                 spin_lock_off: spec.spin_lock_off,
+                timer_off: spec.timer_off,
                 frozen: m.frozen,
                 entries,
             });
@@ -252,6 +254,7 @@ pub(crate) fn restore(rt: &Runtime, shared: &Shared, dir: &Path) -> io::Result<(
                         .with_flags(m.flags);
                 spec.map_extra = m.map_extra;
                 spec.spin_lock_off = m.spin_lock_off;
+                spec.timer_off = m.timer_off;
                 match rt.map_create(&MapCreate::new(spec, m.name.clone())) {
                     Ok(h) => h,
                     Err(e) => {
