@@ -23,8 +23,33 @@
 //! unsigned/signed 64-bit and 32-bit bounds, kept consistent as `reg_bounds_sync` does), or a
 //! pointer ([`state::Ptr`]: context, stack frame, map value (or null), map, packet / packet end
 //! / packet meta, ring-buffer record (or null), each with a fixed and a variable offset). Each
-//! 512-byte stack frame is tracked per byte (uninitialised / data) with spilled registers per
-//! 8-byte slot. Acquired references (ring-buffer records) are tracked per path.
+//! 512-byte stack frame is tracked per byte (uninitialised / data / zero / spilled) with
+//! spilled registers per 8-byte slot. Acquired references (ring-buffer records) are tracked
+//! per path.
+//!
+//! ## Stack bytes, narrow spills, constant array keys
+//! Stores to the stack follow Linux's `check_stack_write_fixed_off` (the `stack` module):
+//! with `CAP_BPF` ([`Options::bpf_capable`]), a number stored at an 8-aligned offset, from a
+//! register or an immediate, of any size, is *spilled*: the slot keeps the whole register in
+//! its low bytes (a narrow spill), and a fill of those bytes from the slot start gives the
+//! number back, coerced to the load's size. Pointers are spilled with 8-byte stores. Any other
+//! store writes data bytes, or *zero bytes* when the value is a known 0; a load of only zero
+//! bytes (or of bytes of a spilled 0) gives 0, of anything else an unknown number. Without
+//! `CAP_BPF`, numbers are never spilled, as in Linux.
+//!
+//! `bpf_map_lookup_elem` on an array (or per-CPU array) whose key is a constant on the stack
+//! returns a value pointer that is never NULL when the key is below `max_entries` (Linux
+//! 6.14+, `get_constant_map_key`): the key bytes are at least `key_size` zero bytes from the
+//! key's address to the end of its slot, or exactly `key_size` bytes of a spilled known
+//! number (whose whole value is then the key, as Linux reads it). Soundness: an array has
+//! every element from 0 to `max_entries - 1` at all times, so the lookup of such a key cannot
+//! fail. The bytes the helper reads are the key: zero bytes hold 0; a spilled number `c`
+//! with `0 <= c < max_entries <= 2^32` has its low 4 bytes equal to `c` and its high 4 bytes
+//! 0, so whichever 4 spill bytes are read hold an index in range. Pruning keeps it sound:
+//! a spilled constant covers only the same constant, and zero bytes only zero bytes, so a
+//! state whose lookup was proved non-NULL never covers one whose key may differ. Linux elides
+//! exactly in these cases, so both verifiers agree whether or not the check is written
+//! (table cases `array_lookup_*`, `fill_*`).
 //!
 //! ## Pruning
 //! States are recorded at jump targets, at conditional jumps (before they split, as Linux's
@@ -74,8 +99,9 @@
 //! ## Linked numbers
 //! As in Linux (`sync_linked_regs`), a copy of a number is *linked* to its source by a shared
 //! id ([`Scalar::id`]): a 64-bit `mov`, a 32-bit `mov` of a number that fits in 32 bits,
-//! a sign-extending `mov` that extends no sign, and (privileged) an 8-byte spill to the stack;
-//! a fill of the whole slot keeps the id. Any other write to a register unlinks it (Linux 6.10+
+//! a sign-extending `mov` that extends no sign, and (with `CAP_BPF`) a spill to the stack of
+//! a number that fits in the store's size; a fill of the whole spill keeps the id (a 4-byte
+//! fill of a 4-byte spill links the two, as Linux 6.8+ does). Any other write to a register unlinks it (Linux 6.10+
 //! also keeps a link, with an offset, through the addition of a constant: not modelled, so
 //! such programs are refused). A conditional jump then gives every number linked to a
 //! refined operand, in every frame and spilled slot, the operand's new bounds: clang's
@@ -150,6 +176,7 @@ mod explore;
 mod helpers;
 mod memory;
 mod scalar;
+mod stack;
 pub mod state;
 mod timer;
 mod tnum;

@@ -34,25 +34,13 @@ use waggle_verifier::{MapDesc, Options, Program, verify};
 
 /// Known disagreements, by case or `file:program`, with the reason. Each is checked to still
 /// disagree, so the list cannot go stale silently.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "loop_unpriv_refused",
-        "without CAP_PERFMON (bypass_spec_v1 false) Linux also walks the branch a known \
+const KNOWN: &[(&str, &str)] = &[(
+    "loop_unpriv_refused",
+    "without CAP_PERFMON (bypass_spec_v1 false) Linux also walks the branch a known \
          comparison does not take, as a speculative path (sanitize_speculative_path): the \
          counted loop runs away speculatively into the 1M-instruction limit; we do not model \
          Spectre v1 paths",
-    ),
-    (
-        "array_lookup_const_key_unchecked",
-        "Linux 6.18 returns a non-NULL map value for an array lookup with a constant in-range \
-         key (get_constant_map_key: a STACK_ZERO or exactly-sized constant spill); our stack \
-         model has no zero bytes nor narrow constant spills, so we still ask for the NULL check",
-    ),
-    (
-        "may_goto_refused",
-        "may_goto (Linux 6.9+) is not modelled yet: refused explicitly rather than accepted unsoundly",
-    ),
-];
+)];
 
 /// Our options for a root loader, as the kernel's: privileged, uninitialised stack readable,
 /// `struct bpf_map` readable with this kernel's layout.
@@ -552,10 +540,20 @@ fn generated(rng: &mut Rng) -> String {
             ),
         };
     }
-    s += "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n";
-    // Always checked: Linux 6.18 elides the check for a constant in-range array key, which
-    // we do not model (see `array_lookup_const_key_unchecked` in KNOWN).
-    s += "jne %r7, 0, +2\nmov %r0, 0\nexit\n";
+    // The key: zero bytes, a narrow constant spill (in range or not) or an 8-byte spill
+    // (not a constant key for Linux); then the NULL check, sometimes left out: Linux 6.14+
+    // needs none for a constant key below max_entries.
+    let key = rng.below(6);
+    s += &match rng.below(4) {
+        0 => "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\n".to_string(),
+        1 => format!("stw [%r10-4], {key}\nmov %r2, %r10\nadd %r2, -4\n"),
+        2 => format!("stw [%r10-8], {key}\nmov %r2, %r10\nadd %r2, -8\n"),
+        _ => format!("stdw [%r10-8], {key}\nmov %r2, %r10\nadd %r2, -8\n"),
+    };
+    s += "lddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n";
+    if rng.below(3) != 0 {
+        s += "jne %r7, 0, +2\nmov %r0, 0\nexit\n";
+    }
     // r1-r5 are dead after the call: numbers again, some bounded.
     for r in ["%r0", "%r2", "%r3", "%r4", "%r5"] {
         s += &match rng.below(3) {
