@@ -133,6 +133,18 @@
 //!   map pointer or NULL, usable as a map argument once checked.
 //! - `bpf_rcu_read_lock`/`bpf_rcu_read_unlock` kfuncs, by name ([`Program::kfuncs`]).
 //!
+//! ## Spectre v1
+//! Without [`Options::bypass_spec_v1`] (loaders without `CAP_PERFMON`), a conditional jump
+//! whose outcome is known also sends a *speculative* path down the other side, with the
+//! compared registers unknown numbers, as Linux's `sanitize_speculative_path`. A check that
+//! fails on a speculative path only ends it (Linux 6.17+ puts a speculation barrier there,
+//! and later speculative paths stop at that instruction; stores Spectre v4 sanitising follows
+//! with a barrier end them too); the complexity limit and infinite loops still refuse the
+//! program, so a counted loop refuses (its last, known comparison jumps back speculatively
+//! with an unknown counter). A speculative state never prunes a real one (its exploration may
+//! have stopped early); the `spec` module has the details. Privileged verification skips all
+//! of it.
+//!
 //! ## BTF-typed kernel pointers
 //! With [`Options::kernel_btf`] and [`Options::attach_to`], the arguments of tp_btf, fentry,
 //! fexit, fmod_ret, lsm and iter programs are typed by the kernel BTF, and loads through
@@ -176,6 +188,7 @@ mod explore;
 mod helpers;
 mod memory;
 mod scalar;
+mod spec;
 mod stack;
 pub mod state;
 mod timer;
@@ -273,6 +286,12 @@ pub struct Options {
     /// loader with `CAP_BPF` but not `CAP_PERFMON`, the only unprivileged one Linux lets load
     /// while `unprivileged_bpf_disabled` is set.
     pub bpf_capable: bool,
+    /// Whether Spectre v1 speculative paths go unchecked (Linux's `bypass_spec_v1`: true for
+    /// `CAP_PERFMON` loaders). When false, the side of a conditional jump its known outcome
+    /// does not take is explored too, as a speculative path (see the crate docs, "Spectre
+    /// v1"). [`Options::with_privileges`] and [`Options::cap_bpf_only`] set it to
+    /// [`Options::privileged`]; privileged verification never pays for it.
+    pub bypass_spec_v1: bool,
     /// The layout of the kernel's `struct bpf_map` (from its BTF), when privileged programs
     /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
     /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
@@ -299,6 +318,7 @@ impl Options {
             privileged,
             allow_uninit_stack: privileged,
             bpf_capable: privileged,
+            bypass_spec_v1: privileged,
             ..Options::default()
         }
     }
@@ -323,6 +343,7 @@ impl Default for Options {
             privileged: true,
             allow_uninit_stack: true,
             bpf_capable: true,
+            bypass_spec_v1: true,
             bpf_map_struct: None,
             kernel_btf: None,
             attach_to: None,
@@ -422,6 +443,13 @@ impl Rejection {
     /// rules about calls, locks, references and return values, `EACCES` (13) for unsafe
     /// memory and register use.
     pub fn errno(&self) -> i32 {
+        errno_of(&self.message)
+    }
+}
+
+/// The errno Linux gives a refusal with this message (see [`Rejection::errno`]).
+pub(crate) fn errno_of(m: &str) -> i32 {
+    {
         const E2BIG: &[&str] = &[
             "BPF program is too large",
             "frames is too deep",
@@ -471,7 +499,6 @@ impl Rejection {
             "dynptr at an offset",
             "has to be at a constant offset",
         ];
-        let m = self.message.as_str();
         if E2BIG.iter().any(|f| m.contains(f)) {
             7
         } else if EINVAL.iter().any(|f| m.contains(f)) {

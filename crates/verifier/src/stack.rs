@@ -87,6 +87,18 @@ impl Env<'_> {
                 "a pointer spilled to the stack may only be overwritten as a whole (8 bytes)",
             ));
         }
+        if self.spec.on {
+            // Spectre v4: Linux follows such a store with a barrier (see `spec.rs`).
+            let bytes = st.frames[frame]
+                .slot(o)
+                .0
+                .map_or([ByteKind::Invalid; 8], |s| s.bytes);
+            self.spec.store_barrier = crate::spec::store_needs_barrier(
+                &bytes,
+                size,
+                src.is_some() && matches!(v, Value::Ptr(_)),
+            );
+        }
         let aligned = o.rem_euclid(8) == 0;
         let spill = match v {
             Value::Scalar(mut s) if aligned && self.opts.bpf_capable => {
