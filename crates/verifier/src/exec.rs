@@ -411,9 +411,27 @@ impl Env<'_> {
                 }
                 let dst_is_ptr = matches!(dv, Value::Ptr(_));
                 match (other, op) {
-                    (Value::Scalar(b), AluOp::Add) => Value::Ptr(self.ptr_add(p, &b, false, dst)?),
-                    (Value::Scalar(b), AluOp::Sub) if dst_is_ptr => {
-                        Value::Ptr(self.ptr_add(p, &b, true, dst)?)
+                    (Value::Scalar(b), AluOp::Add | AluOp::Sub)
+                        if dst_is_ptr || op == AluOp::Add =>
+                    {
+                        let sub = op == AluOp::Sub;
+                        let res = self.ptr_add(p, &b, sub, dst)?;
+                        if self.spec.on {
+                            let a = crate::sanitize::PtrAlu {
+                                ptr: p,
+                                off: b,
+                                res,
+                                sub,
+                                dst,
+                                src: match src {
+                                    Operand::Reg(r) => Some(r),
+                                    Operand::Imm(_) => None,
+                                },
+                                ptr_is_dst: dst_is_ptr,
+                            };
+                            self.sanitize_ptr_alu(st, self.spec.pc, self.spec.cur_spec, &a)?;
+                        }
+                        Value::Ptr(res)
                     }
                     (Value::Ptr(q), AluOp::Sub)
                         if p.kind.is_packet_family() && q.kind.is_packet_family() =>

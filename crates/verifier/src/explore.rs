@@ -620,7 +620,25 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 finish(&mut stored, cur.anc);
                 break;
             }
+            if env.spec.on {
+                env.spec.pc = pc;
+                env.spec.cur_spec = cur.spec;
+            }
             let flow = env.step(&mut cur.st, pc);
+            if env.spec.on && !env.spec.pushed.is_empty() {
+                for (s, to) in std::mem::take(&mut env.spec.pushed) {
+                    if let Some(a) = cur.anc {
+                        stored[a].branches += 1;
+                    }
+                    work.push(Pending {
+                        st: s,
+                        pc: to,
+                        anc: cur.anc,
+                        path: paths.push(pc, to, cur.path),
+                        spec: true,
+                    });
+                }
+            }
             if env.spec.on && env.spec.stops_after(pc) && cur.spec && flow.is_ok() {
                 finish(&mut stored, cur.anc);
                 break;

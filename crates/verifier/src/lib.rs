@@ -142,8 +142,12 @@
 //! with a barrier end them too); the complexity limit and infinite loops still refuse the
 //! program, so a counted loop refuses (its last, known comparison jumps back speculatively
 //! with an unknown counter). A speculative state never prunes a real one (its exploration may
-//! have stopped early); the `spec` module has the details. Privileged verification skips all
-//! of it.
+//! have stopped early); the `spec` module has the details. Pointer arithmetic follows
+//! Linux's masking rules for such loaders (the `sanitize` module): only stack and map value
+//! pointers move by a register, by an offset of known sign, staying inside their object
+//! (stack pointers by constants only), with one masking limit per instruction over all paths;
+//! a moved pointer also goes down a speculative path with the offset masked to 0.
+//! Privileged verification skips all of it.
 //!
 //! ## BTF-typed kernel pointers
 //! With [`Options::kernel_btf`] and [`Options::attach_to`], the arguments of tp_btf, fentry,
@@ -187,6 +191,7 @@ mod exec;
 mod explore;
 mod helpers;
 mod memory;
+mod sanitize;
 mod scalar;
 mod spec;
 mod stack;

@@ -20,7 +20,7 @@
 //! accepted, and no real path is ever pruned by a speculative state, so every real path is
 //! still checked in full.
 
-use crate::state::{ByteKind, Value};
+use crate::state::{ByteKind, State, Value};
 use waggle_isa::{Insn, Operand};
 
 /// Per-instruction speculation barriers found so far.
@@ -34,6 +34,15 @@ pub struct Spec {
     nospec_result: Vec<bool>,
     /// Set by a stack store that needs the Spectre v4 barrier, for the step in progress.
     pub store_barrier: bool,
+    /// The slot being checked, and whether on a speculative path (set before each step).
+    pub pc: usize,
+    /// Whether the path being checked is speculative.
+    pub cur_spec: bool,
+    /// Speculative paths the step in progress started: (state, slot).
+    pub pushed: Vec<(State, usize)>,
+    /// Per slot, the pointer arithmetic masking found so far (`alu_state`, `alu_limit`;
+    /// state 0: none yet), see `sanitize.rs`.
+    alu: Vec<(u8, u32)>,
 }
 
 impl Spec {
@@ -44,7 +53,24 @@ impl Spec {
             nospec: if on { vec![false; n] } else { Vec::new() },
             nospec_result: if on { vec![false; n] } else { Vec::new() },
             store_barrier: false,
+            pc: 0,
+            cur_spec: false,
+            pushed: Vec::new(),
+            alu: if on { vec![(0, 0); n] } else { Vec::new() },
         }
+    }
+
+    /// Record the masking of the pointer arithmetic at `pc`; false if another path needs a
+    /// different one (Linux's `update_alu_sanitation_state`).
+    pub fn set_alu(&mut self, pc: usize, state: u8, limit: u32) -> bool {
+        let Some(a) = self.alu.get_mut(pc) else {
+            return true;
+        };
+        if a.0 != 0 && *a != (state, limit) {
+            return false;
+        }
+        *a = (state, limit);
+        true
     }
 
     /// Whether a speculative path stops before `pc`.
@@ -79,7 +105,7 @@ impl Spec {
 
 /// The speculative state for the side of `insn` (a conditional jump) its known outcome does
 /// not take: `st` with the compared registers unknown numbers (`sanitize_speculative_path`).
-pub fn speculative_state(insn: &Insn, st: &crate::state::State) -> Option<crate::state::State> {
+pub fn speculative_state(insn: &Insn, st: &State) -> Option<State> {
     let Insn::Jump { dst, src, .. } = *insn else {
         return None;
     };

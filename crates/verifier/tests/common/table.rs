@@ -298,7 +298,15 @@ pub const CASES: &[Case] = &[
     c("fill_narrow_from_ptr_refused", "xdp", "stxdw [%r10-8], %r1; ldxw %r2, [%r10-8]; ldxw %r0, [%r2]; exit", e("invalid size of register fill")),
     c("stack_var_offset_read_ok", "xdp", "stdw [%r10-16], 0; stdw [%r10-8], 0; ldxw %r2, [%r1+12]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; ldxdw %r0, [%r3]; mov %r0, 0; exit", OK),
     c("stack_var_offset_uninit", "xdp", "stdw [%r10-16], 0; ldxw %r2, [%r1+12]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; ldxdw %r0, [%r3]; mov %r0, 0; exit", OK),
-    u("stack_var_offset_uninit_unpriv", "socket_filter", "stdw [%r10-16], 0; ldxw %r2, [%r1+0]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; ldxdw %r0, [%r3]; mov %r0, 0; exit", e("uninitialised")),
+    // Without CAP_PERFMON, pointer arithmetic must keep the pointer in its object on every
+    // path with one masking limit per instruction (Linux's sanitize_ptr_alu).
+    u("unpriv_map_value_add_out_of_range", "socket_filter", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "add %r0, 16", "mov %r0, 0", "exit"), e("pointer arithmetic of map value goes out of range")),
+    u("unpriv_map_value_add_in_range", "socket_filter", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "add %r0, 15", "ldxb %r0, [%r0]", "mov %r0, 0", "exit"), OK),
+    u("unpriv_map_value_mixed_sign_offset", "socket_filter", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "ldxw %r1, [%r0]", "and %r1, 7", "sub %r1, 3", "add %r0, %r1", "mov %r0, 0", "exit"), e("mixed signed bounds")),
+    u("unpriv_map_value_bounded_offset", "socket_filter", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "ldxw %r1, [%r0]", "and %r1, 7", "add %r0, %r1", "ldxb %r0, [%r0]", "mov %r0, 0", "exit"), OK),
+    u("unpriv_stack_ptr_past_frame", "socket_filter", "mov %r1, %r10; add %r1, 8; mov %r0, 0; exit", e("stack pointer arithmetic goes out of range")),
+    u("unpriv_ptr_alu_different_paths", "socket_filter", cat!(lookup1!(), "jne %r0, 0, +2", "mov %r0, 0", "exit", "mov %r6, %r0", "ldxw %r1, [%r6]", "ldxw %r2, [%r6+4]", "and %r1, 3", "jeq %r2, 0, +1", "and %r1, 1", "mov %r3, %r6", "add %r3, %r1", "mov %r0, 0", "exit"), e("from different maps, paths or scalars")),
+    u("stack_var_offset_uninit_unpriv", "socket_filter", "stdw [%r10-16], 0; ldxw %r2, [%r1+0]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; ldxdw %r0, [%r3]; mov %r0, 0; exit", e("variable stack access prohibited for !root")),
     c("stack_uninit_read_is_unknown", "xdp", "ldxdw %r2, [%r10-8]; mov %r3, %r10; add %r3, %r2; mov %r0, 0; exit", e("unbounded min value")),
     c("stack_uninit_read_bounded_use", "xdp", "ldxdw %r2, [%r10-8]; and %r2, 7; mov %r3, %r10; add %r3, -16; add %r3, %r2; stb [%r3], 0; mov %r0, 0; exit", OK),
     u("stack_uninit_read_unpriv", "socket_filter", "ldxdw %r0, [%r10-8]; mov %r0, 0; exit", e("uninitialised")),
@@ -306,7 +314,7 @@ pub const CASES: &[Case] = &[
     c("stack_var_misaligned", "xdp", "stdw [%r10-16], 0; stdw [%r10-8], 0; ldxw %r2, [%r1+12]; and %r2, 4; mov %r3, %r10; add %r3, -16; add %r3, %r2; ldxdw %r0, [%r3]; mov %r0, 0; exit", e("misaligned")),
     c("stack_deref_scalar", "unspec", "mov %r2, 0; ldxdw %r0, [%r2]; exit", e("invalid mem access 'scalar'")),
     c("stack_var_write_keeps_uninit", "xdp", "ldxw %r2, [%r1+12]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; stdw [%r3], 0; ldxdw %r0, [%r10-16]; mov %r0, 0; exit", OK),
-    u("stack_var_write_keeps_uninit_unpriv", "socket_filter", "ldxw %r2, [%r1+0]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; stdw [%r3], 0; ldxdw %r0, [%r10-16]; mov %r0, 0; exit", e("uninitialised")),
+    u("stack_var_write_keeps_uninit_unpriv", "socket_filter", "ldxw %r2, [%r1+0]; and %r2, 8; mov %r3, %r10; add %r3, -16; add %r3, %r2; stdw [%r3], 0; ldxdw %r0, [%r10-16]; mov %r0, 0; exit", e("variable stack access prohibited for !root")),
     // ---- context ----
     u("ctx_xdp_read_data", "xdp", "ldxw %r0, [%r1]; exit", e("leaks addr as return value")),
     c("ctx_xdp_read_ingress", "xdp", "ldxw %r0, [%r1+12]; mov %r0, 2; exit", OK),
