@@ -4,7 +4,7 @@
 use crate::alu::{alu32, alu64, endian, neg};
 use crate::branch::{refine, same_reg_outcome};
 use crate::explore::{Env, Fail, Flow, VResult};
-use crate::scalar::Scalar;
+use crate::scalar::{ADD_CONST, Scalar};
 use crate::state::{Frame, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::{AluOp, CallTarget, Insn, JmpOp, LddwKind, Operand, Reg, Width};
 use waggle_uapi::{MapType, ProgramType};
@@ -325,8 +325,17 @@ impl Env<'_> {
                     Width::W64 => alu64(op, a, &b),
                     Width::W32 => alu32(op, a, &b),
                 };
-                // Any result but a copy is a new number, linked to nothing.
-                st.cur_mut().regs[d] = Value::Scalar(r.unlinked());
+                // Any result but a copy is a new number, linked to nothing; but for a linked
+                // number plus a constant (Linux 6.11+, see `add_const_link`).
+                let mut r = r.unlinked();
+                if a.id != 0
+                    && matches!(op, AluOp::Add | AluOp::Sub)
+                    && width == Width::W64
+                    && self.opts.bpf_capable
+                {
+                    r = add_const_link(a, &b, op == AluOp::Sub, r);
+                }
+                st.cur_mut().regs[d] = Value::Scalar(r);
                 return Ok(());
             }
         }
@@ -479,6 +488,11 @@ impl Env<'_> {
         if s.const_value().is_some() {
             return s.unlinked();
         }
+        if s.id & ADD_CONST != 0 {
+            // One added constant at most: the copy starts a new link (Linux's
+            // assign_scalar_id_before_mov).
+            s = s.unlinked();
+        }
         if s.id == 0
             && let Operand::Reg(r) = src
         {
@@ -620,10 +634,18 @@ impl Env<'_> {
                 // when the two are linked to each other, both end with the destination's
                 // bounds.
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
-                    let a2 = Scalar { id: a.id, ..a2 };
+                    let a2 = Scalar {
+                        id: a.id,
+                        off: a.off,
+                        ..a2
+                    };
                     s.set_reg(dst.index(), Value::Scalar(a2));
                     if let Operand::Reg(r) = src {
-                        let b2 = Scalar { id: b.id, ..b2 };
+                        let b2 = Scalar {
+                            id: b.id,
+                            off: b.off,
+                            ..b2
+                        };
                         s.set_reg(r.index(), Value::Scalar(b2));
                         sync_linked(&mut s, b2);
                     }
@@ -892,13 +914,47 @@ pub fn sync_linked(st: &mut State, s: Scalar) {
     if s.id == 0 {
         return;
     }
+    let base = s.id & !ADD_CONST;
     st.for_each_value(|v| {
         if let Value::Scalar(x) = v
-            && x.id == s.id
+            && x.id & !ADD_CONST == base
         {
-            *x = s;
+            if x.off == s.off {
+                *x = s;
+            } else {
+                // x = base + x.off and s = base + s.off: x = s + (x.off - s.off).
+                let delta = i64::from(x.off) - i64::from(s.off);
+                // Within i32 each, so no overflow here.
+                let y = alu64(AluOp::Add, &s, &Scalar::konst(delta as u64));
+                *x = Scalar {
+                    id: s.id,
+                    off: x.off,
+                    ..y
+                };
+            }
         }
     });
+}
+
+/// `r = a + b` (or `a - b`, 64-bit) where `a` is linked and `b` a known constant: `r` stays
+/// linked to `a`'s number with the constant as offset, if it fits in an `i32` (and its
+/// negation does, for `sub`) and `a` carries no offset yet (the kernel's `BPF_ADD_CONST`,
+/// Linux 6.11+; negative offsets and `sub` in 6.18.y stable, "Support negative offsets,
+/// BPF_SUB, and alu32 for linked register tracking"); else `r` as computed, unlinked. The
+/// 32-bit forms are not modelled: unlinked, which only loses precision.
+pub fn add_const_link(a: &Scalar, b: &Scalar, sub: bool, r: Scalar) -> Scalar {
+    let Some(c) = b.const_value().and_then(|c| i32::try_from(c as i64).ok()) else {
+        return r;
+    };
+    let off = if sub { c.checked_neg() } else { Some(c) };
+    match off {
+        Some(off) if a.id & ADD_CONST == 0 => Scalar {
+            id: a.id | ADD_CONST,
+            off,
+            ..r
+        },
+        _ => r,
+    }
 }
 
 /// The outcome of a jump between two known numbers.

@@ -101,14 +101,17 @@
 //! id ([`Scalar::id`]): a 64-bit `mov`, a 32-bit `mov` of a number that fits in 32 bits,
 //! a sign-extending `mov` that extends no sign, and (with `CAP_BPF`) a spill to the stack of
 //! a number that fits in the store's size; a fill of the whole spill keeps the id (a 4-byte
-//! fill of a 4-byte spill links the two, as Linux 6.8+ does). Any other write to a register unlinks it (Linux 6.10+
-//! also keeps a link, with an offset, through the addition of a constant: not modelled, so
-//! such programs are refused). A conditional jump then gives every number linked to a
-//! refined operand, in every frame and spilled slot, the operand's new bounds: clang's
-//! `w9 = w1; if w1 < 128 goto ...` bounds w9. Pruning: a recorded state covers a new one only
-//! if numbers it links (among those compared) are linked in the new state too, else the old
-//! state's proof could rest on a bound the new one never learns (table cases
-//! `linked_pruning_*`). A number linked only in the new state is fine: fewer executions. This
+//! fill of a 4-byte spill links the two, as Linux 6.8+ does). With `CAP_BPF`, a 64-bit
+//! `rX += c` or `rX -= c` (a known `c` that fits in an `i32`) keeps a linked `rX` linked, with
+//! the offset `c` ([`Scalar::off`], the id's top bit set: Linux's `BPF_ADD_CONST`), once: a
+//! second constant, or a copy or spill of such a number, starts a new link. Any other write
+//! to a register unlinks it. A conditional jump then gives every number linked to a refined
+//! operand, in every frame and spilled slot, the operand's new bounds, moved by the
+//! difference of their offsets: clang's `w9 = w1; if w1 < 128 goto ...` bounds w9, and
+//! `r3 = r2; r3 += 4; if r3 < 20 goto ...` bounds r2 below 16. Pruning: a recorded state
+//! covers a new one only if numbers it links (among those compared) are linked in the new
+//! state too, with the same offsets, else the old state's proof could rest on a relation the
+//! new one does not have (table cases `linked_pruning_*`, `linked_add_const_*`). A number linked only in the new state is fine: fewer executions. This
 //! needs no change to precision: bounds move between linked numbers only at jumps, whose
 //! operands are precise, and a number that matters later is precise itself.
 //!

@@ -5,7 +5,7 @@
 //! Linux 6.14+).
 
 use crate::explore::{Env, Fail, VResult};
-use crate::scalar::Scalar;
+use crate::scalar::{ADD_CONST, Scalar};
 use crate::state::{ByteKind, Ptr, PtrKind, Slot, State, Value};
 use waggle_isa::Reg;
 use waggle_uapi::MapType;
@@ -105,14 +105,21 @@ impl Env<'_> {
                 if let Some(r) = src {
                     if width(&s) <= 8 * size as u32 {
                         // Linux's assign_scalar_id_before_mov: the spill and the register
-                        // stay linked, a bound learnt on either holding for both.
+                        // stay linked, a bound learnt on either holding for both (a number
+                        // with an added constant starts a new link).
+                        let old = s;
+                        if s.id & ADD_CONST != 0 {
+                            s = s.unlinked();
+                        }
                         if s.id == 0 && s.const_value().is_none() {
                             s.id = self.fresh_id();
+                        }
+                        if s != old {
                             st.set_reg(r.index(), Value::Scalar(s));
                         }
                     } else {
                         // A narrowing spill keeps the whole value but breaks the link.
-                        s.id = 0;
+                        s = s.unlinked();
                     }
                 }
                 Some(Value::Scalar(s))
@@ -191,20 +198,22 @@ impl Env<'_> {
             Value::Scalar(s) => {
                 if b == 0 && size <= spill_size {
                     let mut s = s;
-                    if self.opts.bpf_capable
-                        && size == 4
-                        && spill_size == 4
-                        && width(&s) <= 32
-                        && s.id == 0
-                        && s.const_value().is_none()
-                    {
+                    if self.opts.bpf_capable && size == 4 && spill_size == 4 && width(&s) <= 32 {
                         // Linked to the register it fills, like a 64-bit `mov`.
-                        s.id = self.fresh_id();
-                        let (slot, _) = st.frames[frame].slot_mut(o);
-                        slot.spill = Value::Scalar(s);
+                        let old = s;
+                        if s.id & ADD_CONST != 0 {
+                            s = s.unlinked();
+                        }
+                        if s.id == 0 && s.const_value().is_none() {
+                            s.id = self.fresh_id();
+                        }
+                        if s != old {
+                            let (slot, _) = st.frames[frame].slot_mut(o);
+                            slot.spill = Value::Scalar(s);
+                        }
                     }
                     if width(&s) > 8 * size as u32 {
-                        s.id = 0;
+                        s = s.unlinked();
                     }
                     return Ok(Value::Scalar(coerce(s, size, signed)));
                 }

@@ -525,9 +525,15 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
         (Value::NotInit, _) => !exact,
         (Value::Scalar(a), Value::Scalar(b)) => {
             if exact {
-                a.same_bounds(b) && ids.check(a.id, b.id)
+                a.same_bounds(b) && a.off == b.off && ids.check(a.id, b.id)
             } else {
-                a.contains(b) && ids.link(a.id, b.id)
+                // A number linked with an added constant (the id's top bit) must be linked
+                // with the same constant to the same number in the new state.
+                const ADD_CONST: u32 = 1 << 31;
+                a.contains(b)
+                    && (a.id & ADD_CONST == 0 || (b.id & ADD_CONST != 0 && a.off == b.off))
+                    && (a.id == 0 || a.id & ADD_CONST != 0 || b.id & ADD_CONST == 0)
+                    && ids.link(a.id & !ADD_CONST, b.id & !ADD_CONST)
             }
         }
         (Value::Ptr(a), Value::Ptr(b)) => {

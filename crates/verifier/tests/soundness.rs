@@ -92,10 +92,16 @@ fn program(rng: &mut Rng, ctx: &[(i64, &'static str)]) -> String {
         let (a, b) = (reg(rng), reg(rng));
         let (sz, bytes) = SIZES[rng.below(4) as usize];
         match rng.below(12) {
-            0 => match rng.below(3) {
+            0 => match rng.below(4) {
                 0 => s += &format!("mov {a}, {}\n", imm(rng)),
                 // Copies link registers: a later jump's bounds must reach only true copies.
                 1 => s += &format!("mov {a}, {b}\n"),
+                // A copy plus or minus a constant stays linked, with that offset.
+                2 => {
+                    let op = rng.pick(&["add", "sub"]);
+                    let c = rng.below(40) as i64 - 20;
+                    s += &format!("mov {a}, {b}\n{op} {a}, {c}\n");
+                }
                 _ => {
                     let op = rng.pick(&["mov32", "movsx864", "movsx1664", "movsx832"]);
                     s += &format!("{op} {a}, {b}\n");

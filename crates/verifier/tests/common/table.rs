@@ -640,6 +640,20 @@ pub const CASES: &[Case] = &[
     c("linked_mov32_pointer_difference", "xdp", idx!("ldxw %r2, [%r7+4]; ldxw %r3, [%r7]; sub32 %r2, %r3; mov32 %r3, %r2; jlt32 %r2, 16, +2; mov %r0, 0; exit; mov %r2, %r3"), e("R6 math between map_value pointer and register with unbounded max value")),
     c("linked_mov32_number_difference", "xdp", idx!("ldxw %r3, [%r7+16]; sub32 %r2, %r3; mov32 %r3, %r2; jlt32 %r2, 16, +2; mov %r0, 0; exit; mov %r2, %r3"), OK),
     // Two linked registers compared with each other: both end with the destination's bounds.
+    // Linux keeps the link through `rX += c` or `rX -= c` (c fits in an i32, once), with c as
+    // the offset between the two numbers (BPF_ADD_CONST; 6.11+, negative and sub in 6.18.y).
+    c("linked_add_const_copy_compared", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r3, 20, +2; mov %r0, 0; exit"), OK),
+    c("linked_add_const_original_compared", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r2, 12, +2; mov %r0, 0; exit; mov %r2, %r3"), OK),
+    c("linked_add_const_too_far", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r2, 13, +2; mov %r0, 0; exit; mov %r2, %r3"), e("invalid access to map value")),
+    c("linked_add_const_both_offset", "xdp", idx!("mov %r3, %r2; add %r3, 4; mov %r4, %r2; add %r4, 2; jlt %r4, 10, +2; mov %r0, 0; exit; mov %r2, %r3"), OK),
+    c("linked_add_const_twice", "xdp", idx!("mov %r3, %r2; add %r3, 2; add %r3, 2; jlt %r3, 20, +2; mov %r0, 0; exit"), e("unbounded max value")),
+    c("linked_add_negative_const", "xdp", idx!("mov %r3, %r2; add %r3, -4; jlt %r3, 12, +2; mov %r0, 0; exit"), OK),
+    c("linked_sub_const", "xdp", idx!("mov %r3, %r2; sub %r3, 4; jlt %r3, 12, +2; mov %r0, 0; exit"), OK),
+    c("linked_sub_const_too_far", "xdp", idx!("mov %r3, %r2; sub %r3, 4; jlt %r3, 13, +2; mov %r0, 0; exit"), e("invalid access to map value")),
+    c("linked_add_const_too_large", "xdp", idx!("mov %r3, %r2; lddw %r4, 0x80000000; add %r3, %r4; lddw %r4, 0x80000010; jlt %r3, %r4, +2; mov %r0, 0; exit"), e("unbounded max value")),
+    c("linked_add_const_copy_of_copy", "xdp", idx!("mov %r3, %r2; add %r3, 4; mov %r4, %r3; jlt %r4, 20, +2; mov %r0, 0; exit"), e("unbounded max value")),
+    c("linked_add_const_add32", "xdp", idx!("mov %r3, %r2; add32 %r3, 4; jlt %r3, 20, +2; mov %r0, 0; exit"), e("unbounded max value")),
+    c("linked_add_const_spilled", "xdp", idx!("mov %r3, %r2; add %r3, 4; stxdw [%r10-16], %r3; jlt %r2, 12, +2; mov %r0, 0; exit; ldxdw %r2, [%r10-16]"), e("unbounded max value")),
     c("linked_compared_with_each_other", "xdp", idx!("mov %r3, %r2; jlt %r3, 16, +2; mov %r0, 0; exit; jle %r2, %r3, +2; mov %r0, 0; exit"), OK),
     c("linked_chain", "xdp", idx!("mov %r3, %r2; mov %r4, %r3; mov %r5, %r4; jlt %r5, 16, +2; mov %r0, 0; exit"), OK),
     c("linked_spill_fill", "xdp", idx!("stxdw [%r10-16], %r2; jlt %r2, 16, +2; mov %r0, 0; exit; ldxdw %r2, [%r10-16]"), OK),
