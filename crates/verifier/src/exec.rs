@@ -4,7 +4,7 @@
 use crate::alu::{alu32, alu64, endian, neg};
 use crate::branch::{refine, same_reg_outcome};
 use crate::explore::{Env, Fail, Flow, VResult};
-use crate::scalar::{ADD_CONST, Scalar};
+use crate::scalar::{ADD_CONST, ADD_CONST32, ADD_CONST64, Scalar};
 use crate::state::{Frame, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::{AluOp, CallTarget, Insn, JmpOp, LddwKind, Operand, Reg, Width};
 use waggle_uapi::{MapType, ProgramType};
@@ -330,10 +330,10 @@ impl Env<'_> {
                 let mut r = r.unlinked();
                 if a.id != 0
                     && matches!(op, AluOp::Add | AluOp::Sub)
-                    && width == Width::W64
+                    && src != Operand::Reg(dst)
                     && self.opts.bpf_capable
                 {
-                    r = add_const_link(a, &b, op == AluOp::Sub, r);
+                    r = add_const_link(a, &b, op == AluOp::Sub, width == Width::W32, r);
                 }
                 st.cur_mut().regs[d] = Value::Scalar(r);
                 return Ok(());
@@ -918,14 +918,19 @@ pub fn sync_linked(st: &mut State, s: Scalar) {
     st.for_each_value(|v| {
         if let Value::Scalar(x) = v
             && x.id & !ADD_CONST == base
+            // One computed in 32 bits, the other in 64: no fixed difference.
+            && (x.id ^ s.id) & ADD_CONST != ADD_CONST
         {
             if x.off == s.off {
                 *x = s;
             } else {
-                // x = base + x.off and s = base + s.off: x = s + (x.off - s.off).
+                // x = base + x.off and s = base + s.off: x = s + (x.off - s.off), taken
+                // modulo 2^32 when either was computed in 32 bits (zero-extended).
                 let delta = i64::from(x.off) - i64::from(s.off);
-                // Within i32 each, so no overflow here.
-                let y = alu64(AluOp::Add, &s, &Scalar::konst(delta as u64));
+                let mut y = alu64(AluOp::Add, &s, &Scalar::konst(delta as u64));
+                if (x.id | s.id) & ADD_CONST32 != 0 {
+                    y = y.zext32();
+                }
                 *x = Scalar {
                     id: s.id,
                     off: x.off,
@@ -936,20 +941,29 @@ pub fn sync_linked(st: &mut State, s: Scalar) {
     });
 }
 
-/// `r = a + b` (or `a - b`, 64-bit) where `a` is linked and `b` a known constant: `r` stays
+/// `r = a + b` (or `a - b`, 64- or 32-bit) where `a` is linked and `b` a known constant: `r` stays
 /// linked to `a`'s number with the constant as offset, if it fits in an `i32` (and its
 /// negation does, for `sub`) and `a` carries no offset yet (the kernel's `BPF_ADD_CONST`,
 /// Linux 6.11+; negative offsets and `sub` in 6.18.y stable, "Support negative offsets,
-/// BPF_SUB, and alu32 for linked register tracking"); else `r` as computed, unlinked. The
-/// 32-bit forms are not modelled: unlinked, which only loses precision.
-pub fn add_const_link(a: &Scalar, b: &Scalar, sub: bool, r: Scalar) -> Scalar {
-    let Some(c) = b.const_value().and_then(|c| i32::try_from(c as i64).ok()) else {
+/// BPF_SUB, and alu32 for linked register tracking", with its fixes); else `r` as computed,
+/// unlinked. In 32 bits, `a` must fit in 32 bits.
+pub fn add_const_link(a: &Scalar, b: &Scalar, sub: bool, w32: bool, r: Scalar) -> Scalar {
+    let c = if w32 {
+        // The number must fit in 32 bits already, so its zero-extended sum is the sum.
+        b.const_value32()
+            .filter(|_| a.umax <= u64::from(u32::MAX))
+            .map(|c| c as i32)
+    } else {
+        b.const_value().and_then(|c| i32::try_from(c as i64).ok())
+    };
+    let Some(c) = c else {
         return r;
     };
     let off = if sub { c.checked_neg() } else { Some(c) };
+    let flag = if w32 { ADD_CONST32 } else { ADD_CONST64 };
     match off {
         Some(off) if a.id & ADD_CONST == 0 => Scalar {
-            id: a.id | ADD_CONST,
+            id: a.id | flag,
             off,
             ..r
         },

@@ -102,9 +102,11 @@
 //! a sign-extending `mov` that extends no sign, and (with `CAP_BPF`) a spill to the stack of
 //! a number that fits in the store's size; a fill of the whole spill keeps the id (a 4-byte
 //! fill of a 4-byte spill links the two, as Linux 6.8+ does). With `CAP_BPF`, a 64-bit
-//! `rX += c` or `rX -= c` (a known `c` that fits in an `i32`) keeps a linked `rX` linked, with
-//! the offset `c` ([`Scalar::off`], the id's top bit set: Linux's `BPF_ADD_CONST`), once: a
-//! second constant, or a copy or spill of such a number, starts a new link. Any other write
+//! `rX += c` or `rX -= c` (a known `c` that fits in an `i32`), or a 32-bit one on a number
+//! that fits in 32 bits, keeps a linked `rX` linked, with the offset `c` ([`Scalar::off`];
+//! a top bit of the id says which width: Linux's `BPF_ADD_CONST64`/`32`), once: a second
+//! constant, or a copy or spill of such a number, starts a new link. Bounds move between
+//! numbers linked in different widths never; through a 32-bit link, modulo 2^32. Any other write
 //! to a register unlinks it. A conditional jump then gives every number linked to a refined
 //! operand, in every frame and spilled slot, the operand's new bounds, moved by the
 //! difference of their offsets: clang's `w9 = w1; if w1 < 128 goto ...` bounds w9, and

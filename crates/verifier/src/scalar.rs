@@ -30,17 +30,21 @@ pub struct Scalar {
     /// links them, like the kernel's scalar `id`); 0 if none. What a conditional jump learns
     /// about one applies to all (`sync_linked`). Never part of the bounds: [`Scalar::contains`]
     /// and [`Scalar::same_bounds`] ignore it; state comparison maps ids consistently.
-    /// With its top bit set (the kernel's `BPF_ADD_CONST`), the number is the linked one plus
-    /// [`Scalar::off`].
+    /// With one of its two top bits set (the kernel's `BPF_ADD_CONST64` and `_CONST32`), the
+    /// number is the linked one plus [`Scalar::off`], computed in 64 or in 32 bits.
     pub id: u32,
-    /// With the top bit of the id set: the constant added since the link (Linux's `reg->off`
+    /// With a top bit of the id set: the constant added since the link (Linux's `reg->off`
     /// for scalars, in `(i32::MIN, i32::MAX]`); 0 otherwise.
     pub off: i32,
 }
 
 /// Flag of [`Scalar::id`]: the number is a linked number plus [`Scalar::off`] (`rX += c`
-/// after a copy; the kernel's `BPF_ADD_CONST`).
-pub(crate) const ADD_CONST: u32 = 1 << 31;
+/// after a copy; the kernel's `BPF_ADD_CONST64`).
+pub(crate) const ADD_CONST64: u32 = 1 << 31;
+/// The same for a 32-bit `wX += c`, zero-extended (`BPF_ADD_CONST32`).
+pub(crate) const ADD_CONST32: u32 = 1 << 30;
+/// Either flag.
+pub(crate) const ADD_CONST: u32 = ADD_CONST64 | ADD_CONST32;
 
 impl fmt::Debug for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -527,12 +527,12 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
             if exact {
                 a.same_bounds(b) && a.off == b.off && ids.check(a.id, b.id)
             } else {
-                // A number linked with an added constant (the id's top bit) must be linked
-                // with the same constant to the same number in the new state.
-                const ADD_CONST: u32 = 1 << 31;
+                // A linked number must be linked to the same number in the new state, with
+                // the same added constant computed in the same width (the id's two top bits,
+                // Linux's regsafe).
+                const ADD_CONST: u32 = 3 << 30;
                 a.contains(b)
-                    && (a.id & ADD_CONST == 0 || (b.id & ADD_CONST != 0 && a.off == b.off))
-                    && (a.id == 0 || a.id & ADD_CONST != 0 || b.id & ADD_CONST == 0)
+                    && (a.id == 0 || (a.id & ADD_CONST == b.id & ADD_CONST && a.off == b.off))
                     && ids.link(a.id & !ADD_CONST, b.id & !ADD_CONST)
             }
         }

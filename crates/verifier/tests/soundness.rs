@@ -98,7 +98,7 @@ fn program(rng: &mut Rng, ctx: &[(i64, &'static str)]) -> String {
                 1 => s += &format!("mov {a}, {b}\n"),
                 // A copy plus or minus a constant stays linked, with that offset.
                 2 => {
-                    let op = rng.pick(&["add", "sub"]);
+                    let op = rng.pick(&["add", "sub", "add32", "sub32"]);
                     let c = rng.below(40) as i64 - 20;
                     s += &format!("mov {a}, {b}\n{op} {a}, {c}\n");
                 }
