@@ -352,8 +352,36 @@ fn all_maps(maps: &[MapDesc]) -> Vec<MapDesc> {
     out
 }
 
+/// After the step at `cur.pc` with speculative paths on: start the speculative paths it
+/// pushed; whether the current (speculative) path ends after it, at a barrier.
+#[inline(never)]
+fn spec_after(
+    env: &mut Env<'_>,
+    work: &mut Vec<Pending>,
+    stored: &mut [Stored],
+    paths: &mut Paths,
+    cur: &Pending,
+    flow: &VResult<Flow>,
+) -> bool {
+    let pc = cur.pc;
+    for (s, to) in std::mem::take(&mut env.spec.pushed) {
+        if let Some(a) = cur.anc {
+            stored[a].branches += 1;
+        }
+        work.push(Pending {
+            st: s,
+            pc: to,
+            anc: cur.anc,
+            path: paths.push(pc, to, cur.path),
+            spec: true,
+        });
+    }
+    env.spec.stops_after(pc) && cur.spec && flow.is_ok()
+}
+
 /// Explore the side `to` of the conditional jump at `cur.pc` its known outcome does not
 /// take, as a speculative path from `st` (see `spec.rs`).
+#[inline(never)]
 fn spec_push(
     env: &Env<'_>,
     work: &mut Vec<Pending>,
@@ -625,21 +653,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 env.spec.cur_spec = cur.spec;
             }
             let flow = env.step(&mut cur.st, pc);
-            if env.spec.on && !env.spec.pushed.is_empty() {
-                for (s, to) in std::mem::take(&mut env.spec.pushed) {
-                    if let Some(a) = cur.anc {
-                        stored[a].branches += 1;
-                    }
-                    work.push(Pending {
-                        st: s,
-                        pc: to,
-                        anc: cur.anc,
-                        path: paths.push(pc, to, cur.path),
-                        spec: true,
-                    });
-                }
-            }
-            if env.spec.on && env.spec.stops_after(pc) && cur.spec && flow.is_ok() {
+            if env.spec.on && spec_after(&mut env, &mut work, &mut stored, &mut paths, &cur, &flow)
+            {
                 finish(&mut stored, cur.anc);
                 break;
             }
