@@ -159,7 +159,12 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
 
 /// `a op b` on the low 32 bits, zero-extended.
 pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
-    if let (Some(x), Some(y)) = (a.const_value32(), b.const_value32()) {
+    // Division and modulo of constants are not folded, as in `alu64` (Linux neither).
+    if let (Some(x), Some(y), false) = (
+        a.const_value32(),
+        b.const_value32(),
+        matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod),
+    ) {
         return Scalar::konst(eval(op, Width::W32, u64::from(x), u64::from(y)));
     }
     match op {

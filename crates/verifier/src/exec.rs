@@ -594,14 +594,14 @@ impl Env<'_> {
         match (dv, sv) {
             (Value::Scalar(a), Value::Scalar(b)) => {
                 if src == Operand::Reg(dst) {
-                    // JSET r, r tests r itself: fixed when r is a known number, as in Linux.
-                    let outcome = same_reg_outcome(op).or_else(|| {
-                        match width {
-                            Width::W64 => a.const_value(),
-                            Width::W32 => a.const_value32().map(u64::from),
-                        }
-                        .map(|c| c != 0)
-                    });
+                    // Linux compares r with itself like any two numbers: the outcome is fixed
+                    // only when r is a known number (then as `same_reg_outcome` says; JSET
+                    // tests r itself), and neither side refines anything.
+                    let c = match width {
+                        Width::W64 => a.const_value(),
+                        Width::W32 => a.const_value32().map(u64::from),
+                    };
+                    let outcome = c.and_then(|c| same_reg_outcome(op).or(Some(c != 0)));
                     return Ok(match outcome {
                         Some(true) => Flow::Cond {
                             taken: Some(take(st)),
