@@ -37,7 +37,11 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     if matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod) {
         return Scalar::UNKNOWN;
     }
-    if let (Some(x), Some(y)) = (a.const_value(), b.const_value()) {
+    // Shifts by the width or more give an unknown number, even of constants (Linux's
+    // is_safe_to_compute_dst_reg_range): handled below.
+    if let (Some(x), Some(y)) = (a.const_value(), b.const_value())
+        && !(matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && y >= 64)
+    {
         return Scalar::konst(eval(op, Width::W64, x, y));
     }
     let mut r = Scalar::UNKNOWN;
@@ -163,7 +167,8 @@ pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     if let (Some(x), Some(y), false) = (
         a.const_value32(),
         b.const_value32(),
-        matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod),
+        matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod)
+            || (matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && b.umax >= 32),
     ) {
         return Scalar::konst(eval(op, Width::W32, u64::from(x), u64::from(y)));
     }

@@ -642,6 +642,13 @@ pub const CASES: &[Case] = &[
     // Two linked registers compared with each other: both end with the destination's bounds.
     // Linux keeps the link through `rX += c` or `rX -= c` (c fits in an i32, once), with c as
     // the offset between the two numbers (BPF_ADD_CONST; 6.11+, negative and sub in 6.18.y).
+    // Like Linux: a register compared with itself is a fixed outcome only for a known
+    // number; div/mod of constants and shifts by the width or more give unknown numbers.
+    c("same_reg_compare_unknown_both_ways", "xdp", idx!("and %r2, 15; jsle %r2, %r2, +1; ldxdw %r0, [%r9]"), e("R9 !read_ok")),
+    c("same_reg_compare_known_one_way", "xdp", idx!("mov %r3, 5; jsle %r3, %r3, +1; ldxdw %r0, [%r9]; and %r2, 15"), OK),
+    c("mod32_of_constants_unknown", "xdp", idx!("mov %r2, 0; mod32 %r2, 170"), e("unbounded max value")),
+    c("shift_by_width_unknown", "xdp", idx!("mov %r2, 1; mov %r3, 64; rsh %r2, %r3"), e("unbounded min value")),
+    c("shift_of_constants_folded", "xdp", idx!("mov %r2, 20; mov %r3, 1; rsh %r2, %r3"), OK),
     c("linked_add_const_copy_compared", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r3, 20, +2; mov %r0, 0; exit"), OK),
     c("linked_add_const_original_compared", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r2, 12, +2; mov %r0, 0; exit; mov %r2, %r3"), OK),
     c("linked_add_const_too_far", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r2, 13, +2; mov %r0, 0; exit; mov %r2, %r3"), e("invalid access to map value")),
