@@ -186,8 +186,10 @@ pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             Scalar::unknown_signed_bytes(bytes).zext32()
         }
         AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
-            let Some(s) = b.const_value32().filter(|s| *s < 32) else {
-                return Scalar::unknown_bytes(4);
+            // Linux gives up on the whole register (no zero-extension either) unless the
+            // amount is a known number below 32 (is_safe_to_compute_dst_reg_range).
+            let Some(s) = b.const_value32().filter(|_| b.umax < 32) else {
+                return Scalar::UNKNOWN;
             };
             let sc = Scalar::konst(u64::from(s));
             match op {
@@ -195,7 +197,8 @@ pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
                 _ => alu64(op, &a.lo32(), &sc).zext32(),
             }
         }
-        AluOp::SDiv | AluOp::SMod => Scalar::unknown_bytes(4),
+        // The same for division and modulo: an unknown 64-bit number, as Linux has it.
+        AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod => Scalar::UNKNOWN,
         _ => alu64(op, &a.lo32(), &b.lo32()).zext32(),
     }
 }

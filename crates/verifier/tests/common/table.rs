@@ -646,7 +646,8 @@ pub const CASES: &[Case] = &[
     // number; div/mod of constants and shifts by the width or more give unknown numbers.
     c("same_reg_compare_unknown_both_ways", "xdp", idx!("and %r2, 15; jsle %r2, %r2, +1; ldxdw %r0, [%r9]"), e("R9 !read_ok")),
     c("same_reg_compare_known_one_way", "xdp", idx!("mov %r3, 5; jsle %r3, %r3, +1; ldxdw %r0, [%r9]; and %r2, 15"), OK),
-    c("mod32_of_constants_unknown", "xdp", idx!("mov %r2, 0; mod32 %r2, 170"), e("unbounded max value")),
+    c("mod32_of_constants_unknown", "xdp", idx!("mov %r2, 0; mod32 %r2, 170"), e("with unbounded")),
+    c("div32_result_not_zero_extended_used", "xdp", idx!("and %r2, 15; div32 %r2, 1; jsge %r2, 0, +1; ldxdw %r0, [%r9]; and %r2, 15"), e("R9 !read_ok")),
     c("shift_by_width_unknown", "xdp", idx!("mov %r2, 1; mov %r3, 64; rsh %r2, %r3"), e("unbounded min value")),
     c("shift_of_constants_folded", "xdp", idx!("mov %r2, 20; mov %r3, 1; rsh %r2, %r3"), OK),
     c("linked_add_const_copy_compared", "xdp", idx!("mov %r3, %r2; add %r3, 4; jlt %r3, 20, +2; mov %r0, 0; exit"), OK),
