@@ -37,7 +37,11 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
     if matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod) {
         return Scalar::UNKNOWN;
     }
-    if let (Some(x), Some(y)) = (a.const_value(), b.const_value()) {
+    // Shifts by the width or more give an unknown number, even of constants (Linux's
+    // is_safe_to_compute_dst_reg_range): handled below.
+    if let (Some(x), Some(y)) = (a.const_value(), b.const_value())
+        && !(matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && y >= 64)
+    {
         return Scalar::konst(eval(op, Width::W64, x, y));
     }
     let mut r = Scalar::UNKNOWN;
@@ -159,7 +163,13 @@ pub fn alu64(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
 
 /// `a op b` on the low 32 bits, zero-extended.
 pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
-    if let (Some(x), Some(y)) = (a.const_value32(), b.const_value32()) {
+    // Division and modulo of constants are not folded, as in `alu64` (Linux neither).
+    if let (Some(x), Some(y), false) = (
+        a.const_value32(),
+        b.const_value32(),
+        matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod)
+            || (matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) && b.umax >= 32),
+    ) {
         return Scalar::konst(eval(op, Width::W32, u64::from(x), u64::from(y)));
     }
     match op {
@@ -176,8 +186,10 @@ pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
             Scalar::unknown_signed_bytes(bytes).zext32()
         }
         AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
-            let Some(s) = b.const_value32().filter(|s| *s < 32) else {
-                return Scalar::unknown_bytes(4);
+            // Linux gives up on the whole register (no zero-extension either) unless the
+            // amount is a known number below 32 (is_safe_to_compute_dst_reg_range).
+            let Some(s) = b.const_value32().filter(|_| b.umax < 32) else {
+                return Scalar::UNKNOWN;
             };
             let sc = Scalar::konst(u64::from(s));
             match op {
@@ -185,7 +197,8 @@ pub fn alu32(op: AluOp, a: &Scalar, b: &Scalar) -> Scalar {
                 _ => alu64(op, &a.lo32(), &sc).zext32(),
             }
         }
-        AluOp::SDiv | AluOp::SMod => Scalar::unknown_bytes(4),
+        // The same for division and modulo: an unknown 64-bit number, as Linux has it.
+        AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod => Scalar::UNKNOWN,
         _ => alu64(op, &a.lo32(), &b.lo32()).zext32(),
     }
 }

@@ -4,7 +4,7 @@
 use crate::alu::{alu32, alu64, endian, neg};
 use crate::branch::{refine, same_reg_outcome};
 use crate::explore::{Env, Fail, Flow, VResult};
-use crate::scalar::Scalar;
+use crate::scalar::{ADD_CONST, ADD_CONST32, ADD_CONST64, Scalar};
 use crate::state::{Frame, MAX_VAR_OFF, Ptr, PtrKind, State, Value};
 use waggle_isa::{AluOp, CallTarget, Insn, JmpOp, LddwKind, Operand, Reg, Width};
 use waggle_uapi::{MapType, ProgramType};
@@ -325,8 +325,17 @@ impl Env<'_> {
                     Width::W64 => alu64(op, a, &b),
                     Width::W32 => alu32(op, a, &b),
                 };
-                // Any result but a copy is a new number, linked to nothing.
-                st.cur_mut().regs[d] = Value::Scalar(r.unlinked());
+                // Any result but a copy is a new number, linked to nothing; but for a linked
+                // number plus a constant (Linux 6.11+, see `add_const_link`).
+                let mut r = r.unlinked();
+                if a.id != 0
+                    && matches!(op, AluOp::Add | AluOp::Sub)
+                    && src != Operand::Reg(dst)
+                    && self.opts.bpf_capable
+                {
+                    r = add_const_link(a, &b, op == AluOp::Sub, width == Width::W32, r);
+                }
+                st.cur_mut().regs[d] = Value::Scalar(r);
                 return Ok(());
             }
         }
@@ -411,9 +420,27 @@ impl Env<'_> {
                 }
                 let dst_is_ptr = matches!(dv, Value::Ptr(_));
                 match (other, op) {
-                    (Value::Scalar(b), AluOp::Add) => Value::Ptr(self.ptr_add(p, &b, false, dst)?),
-                    (Value::Scalar(b), AluOp::Sub) if dst_is_ptr => {
-                        Value::Ptr(self.ptr_add(p, &b, true, dst)?)
+                    (Value::Scalar(b), AluOp::Add | AluOp::Sub)
+                        if dst_is_ptr || op == AluOp::Add =>
+                    {
+                        let sub = op == AluOp::Sub;
+                        let res = self.ptr_add(p, &b, sub, dst)?;
+                        if self.spec.on {
+                            let a = crate::sanitize::PtrAlu {
+                                ptr: p,
+                                off: b,
+                                res,
+                                sub,
+                                dst,
+                                src: match src {
+                                    Operand::Reg(r) => Some(r),
+                                    Operand::Imm(_) => None,
+                                },
+                                ptr_is_dst: dst_is_ptr,
+                            };
+                            self.sanitize_ptr_alu(st, self.spec.pc, self.spec.cur_spec, &a)?;
+                        }
+                        Value::Ptr(res)
                     }
                     (Value::Ptr(q), AluOp::Sub)
                         if p.kind.is_packet_family() && q.kind.is_packet_family() =>
@@ -460,6 +487,11 @@ impl Env<'_> {
     fn link(&mut self, st: &mut State, src: Operand, mut s: Scalar) -> Scalar {
         if s.const_value().is_some() {
             return s.unlinked();
+        }
+        if s.id & ADD_CONST != 0 {
+            // One added constant at most: the copy starts a new link (Linux's
+            // assign_scalar_id_before_mov).
+            s = s.unlinked();
         }
         if s.id == 0
             && let Operand::Reg(r) = src
@@ -562,14 +594,14 @@ impl Env<'_> {
         match (dv, sv) {
             (Value::Scalar(a), Value::Scalar(b)) => {
                 if src == Operand::Reg(dst) {
-                    // JSET r, r tests r itself: fixed when r is a known number, as in Linux.
-                    let outcome = same_reg_outcome(op).or_else(|| {
-                        match width {
-                            Width::W64 => a.const_value(),
-                            Width::W32 => a.const_value32().map(u64::from),
-                        }
-                        .map(|c| c != 0)
-                    });
+                    // Linux compares r with itself like any two numbers: the outcome is fixed
+                    // only when r is a known number (then as `same_reg_outcome` says; JSET
+                    // tests r itself), and neither side refines anything.
+                    let c = match width {
+                        Width::W64 => a.const_value(),
+                        Width::W32 => a.const_value32().map(u64::from),
+                    };
+                    let outcome = c.and_then(|c| same_reg_outcome(op).or(Some(c != 0)));
                     return Ok(match outcome {
                         Some(true) => Flow::Cond {
                             taken: Some(take(st)),
@@ -602,10 +634,18 @@ impl Env<'_> {
                 // when the two are linked to each other, both end with the destination's
                 // bounds.
                 let set = |mut s: State, (a2, b2): (Scalar, Scalar)| {
-                    let a2 = Scalar { id: a.id, ..a2 };
+                    let a2 = Scalar {
+                        id: a.id,
+                        off: a.off,
+                        ..a2
+                    };
                     s.set_reg(dst.index(), Value::Scalar(a2));
                     if let Operand::Reg(r) = src {
-                        let b2 = Scalar { id: b.id, ..b2 };
+                        let b2 = Scalar {
+                            id: b.id,
+                            off: b.off,
+                            ..b2
+                        };
                         s.set_reg(r.index(), Value::Scalar(b2));
                         sync_linked(&mut s, b2);
                     }
@@ -874,13 +914,61 @@ pub fn sync_linked(st: &mut State, s: Scalar) {
     if s.id == 0 {
         return;
     }
+    let base = s.id & !ADD_CONST;
     st.for_each_value(|v| {
         if let Value::Scalar(x) = v
-            && x.id == s.id
+            && x.id & !ADD_CONST == base
+            // One computed in 32 bits, the other in 64: no fixed difference.
+            && (x.id ^ s.id) & ADD_CONST != ADD_CONST
         {
-            *x = s;
+            if x.off == s.off {
+                *x = s;
+            } else {
+                // x = base + x.off and s = base + s.off: x = s + (x.off - s.off), taken
+                // modulo 2^32 when either was computed in 32 bits (zero-extended).
+                let delta = i64::from(x.off) - i64::from(s.off);
+                let mut y = alu64(AluOp::Add, &s, &Scalar::konst(delta as u64));
+                if (x.id | s.id) & ADD_CONST32 != 0 {
+                    y = y.zext32();
+                }
+                *x = Scalar {
+                    id: s.id,
+                    off: x.off,
+                    ..y
+                };
+            }
         }
     });
+}
+
+/// `r = a + b` (or `a - b`, 64- or 32-bit) where `a` is linked and `b` a known constant: `r` stays
+/// linked to `a`'s number with the constant as offset, if it fits in an `i32` (and its
+/// negation does, for `sub`) and `a` carries no offset yet (the kernel's `BPF_ADD_CONST`,
+/// Linux 6.11+; negative offsets and `sub` in 6.18.y stable, "Support negative offsets,
+/// BPF_SUB, and alu32 for linked register tracking", with its fixes); else `r` as computed,
+/// unlinked. In 32 bits, `a` must fit in 32 bits.
+pub fn add_const_link(a: &Scalar, b: &Scalar, sub: bool, w32: bool, r: Scalar) -> Scalar {
+    let c = if w32 {
+        // The number must fit in 32 bits already, so its zero-extended sum is the sum.
+        b.const_value32()
+            .filter(|_| a.umax <= u64::from(u32::MAX))
+            .map(|c| c as i32)
+    } else {
+        b.const_value().and_then(|c| i32::try_from(c as i64).ok())
+    };
+    let Some(c) = c else {
+        return r;
+    };
+    let off = if sub { c.checked_neg() } else { Some(c) };
+    let flag = if w32 { ADD_CONST32 } else { ADD_CONST64 };
+    match off {
+        Some(off) if a.id & ADD_CONST == 0 => Scalar {
+            id: a.id | flag,
+            off,
+            ..r
+        },
+        _ => r,
+    }
 }
 
 /// The outcome of a jump between two known numbers.

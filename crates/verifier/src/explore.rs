@@ -86,6 +86,8 @@ pub struct Env<'a> {
     pub plain_ctx: std::cell::Cell<(u32, bool)>,
     /// Kernel BTF facts: the BTF-typed context and `struct task_struct`.
     pub btf: crate::btf_ptr::BtfEnv,
+    /// Spectre v1 speculative paths and the barriers found (see `spec.rs`).
+    pub spec: crate::spec::Spec,
 }
 
 impl Env<'_> {
@@ -178,12 +180,16 @@ struct Pending {
     pc: usize,
     anc: Option<usize>,
     path: u32,
+    /// A speculative path (see `spec.rs`).
+    spec: bool,
 }
 
 struct Stored {
     st: State,
     branches: u32,
     parent: Option<usize>,
+    /// Recorded on a speculative path: covers only speculative states.
+    spec: bool,
 }
 
 /// Frees recorded states no path still to explore can reach, so large programs reuse their
@@ -346,6 +352,61 @@ fn all_maps(maps: &[MapDesc]) -> Vec<MapDesc> {
     out
 }
 
+/// After the step at `cur.pc` with speculative paths on: start the speculative paths it
+/// pushed; whether the current (speculative) path ends after it, at a barrier.
+#[inline(never)]
+fn spec_after(
+    env: &mut Env<'_>,
+    work: &mut Vec<Pending>,
+    stored: &mut [Stored],
+    paths: &mut Paths,
+    cur: &Pending,
+    flow: &VResult<Flow>,
+) -> bool {
+    let pc = cur.pc;
+    for (s, to) in std::mem::take(&mut env.spec.pushed) {
+        if let Some(a) = cur.anc {
+            stored[a].branches += 1;
+        }
+        work.push(Pending {
+            st: s,
+            pc: to,
+            anc: cur.anc,
+            path: paths.push(pc, to, cur.path),
+            spec: true,
+        });
+    }
+    env.spec.stops_after(pc) && cur.spec && flow.is_ok()
+}
+
+/// Explore the side `to` of the conditional jump at `cur.pc` its known outcome does not
+/// take, as a speculative path from `st` (see `spec.rs`).
+#[inline(never)]
+fn spec_push(
+    env: &Env<'_>,
+    work: &mut Vec<Pending>,
+    stored: &mut [Stored],
+    paths: &mut Paths,
+    cur: &Pending,
+    st: &State,
+    to: usize,
+) {
+    let pc = cur.pc;
+    let Some(s) = crate::spec::speculative_state(&env.insns[pc], st) else {
+        return;
+    };
+    if let Some(a) = cur.anc {
+        stored[a].branches += 1;
+    }
+    work.push(Pending {
+        st: s,
+        pc: to,
+        anc: cur.anc,
+        path: paths.push(pc, to, cur.path),
+        spec: true,
+    });
+}
+
 /// Verify a program.
 pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> {
     let start = Instant::now();
@@ -392,6 +453,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             prog.prog_type,
             opts.attach_to.as_deref(),
         ),
+        spec: crate::spec::Spec::new(!opts.bypass_spec_v1, insns.len()),
     };
     env.cfg.regs = cfg::registers(insns, &env.cfg, env.exit_range().is_some());
     let mut init = State {
@@ -408,6 +470,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
         pc: 0,
         anc: None,
         path: NO_PATH,
+        spec: false,
     }];
     let mut stored: Vec<Stored> = Vec::new();
     let mut paths = Paths::default();
@@ -447,7 +510,9 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             if env.cfg.prune[pc] {
                 if env.cfg.callback_site[pc]
                     && let Some(&i) = stored_at[at[pc] as usize].iter().find(|&&i| {
-                        stored[i].branches > 0 && stored[i].st.frames.len() == cur.st.frames.len()
+                        stored[i].branches > 0
+                            && stored[i].st.frames.len() == cur.st.frames.len()
+                            && (cur.spec || !stored[i].spec)
                     })
                     && !covers(
                         &stored[i].st,
@@ -463,6 +528,10 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 let mut pruned = false;
                 for &i in &stored_at[at[pc] as usize] {
                     let s = &stored[i];
+                    if s.spec && !cur.spec {
+                        // Its exploration may have stopped at a speculation barrier.
+                        continue;
+                    }
                     if s.branches > 0 && env.cfg.callback_site[pc] {
                         // A helper calling a callback is revisited after each call of the
                         // callback; a state the first visit covers adds nothing (the kernel's
@@ -539,6 +608,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         st: cur.st.clone(),
                         branches: 1,
                         parent: cur.anc,
+                        spec: cur.spec,
                     });
                     list.push(idx);
                     cur.anc = Some(idx);
@@ -574,7 +644,25 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
             ) {
                 jumps += 1;
             }
-            match env.step(&mut cur.st, pc) {
+            if cur.spec && env.spec.stops_before(pc) {
+                finish(&mut stored, cur.anc);
+                break;
+            }
+            if env.spec.on {
+                env.spec.pc = pc;
+                env.spec.cur_spec = cur.spec;
+            }
+            let flow = env.step(&mut cur.st, pc);
+            if env.spec.on && spec_after(&mut env, &mut work, &mut stored, &mut paths, &cur, &flow)
+            {
+                finish(&mut stored, cur.anc);
+                break;
+            }
+            match flow {
+                Err(f) if cur.spec && env.spec.recover(pc, crate::errno_of(&f.msg)) => {
+                    finish(&mut stored, cur.anc);
+                    break;
+                }
                 Err(f) => {
                     let path = paths.slots(insns, cur.path, pc);
                     return Err(reject(prog, opts, pc, f, Some(&cur.st), path, log));
@@ -603,12 +691,16 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             pc: target,
                             anc: cur.anc,
                             path: paths.push(pc, target, cur.path),
+                            spec: cur.spec,
                         });
                         peak = peak.max((stored.len() + work.len()) as u64);
                         cur.st = f;
                         cur.pc = pc + 1;
                     }
                     (Some(t), None) => {
+                        if env.spec.on {
+                            spec_push(&env, &mut work, &mut stored, &mut paths, &cur, &t, pc + 1);
+                        }
                         if target != pc + 1 {
                             cur.path = paths.push(pc, target, cur.path);
                         }
@@ -616,6 +708,9 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                         cur.pc = target;
                     }
                     (None, Some(f)) => {
+                        if env.spec.on {
+                            spec_push(&env, &mut work, &mut stored, &mut paths, &cur, &f, target);
+                        }
                         cur.st = f;
                         cur.pc = pc + 1;
                     }

@@ -23,6 +23,9 @@ struct Meta {
     lock: Option<(u32, u32, i64)>,
     /// The dynptr argument (to initialise, or an initialised one).
     dynptr: Option<DynArg>,
+    /// The key of a `bpf_map_lookup_elem` when it is a known constant on the stack
+    /// (Linux's `meta->const_map_key`, see `stack.rs`).
+    const_key: Option<u64>,
 }
 
 fn arg_fail(r: usize, what: &str, v: &Value, proto: &HelperProto) -> Fail {
@@ -213,6 +216,12 @@ impl Env<'_> {
                     _ => (m.value_size, true),
                 };
                 self.mem_arg(st, r, &p, u64::from(size), u64::from(size), write, proto)?;
+                if kind == ArgKind::PtrToMapKey
+                    && proto.id == 1
+                    && crate::stack::can_elide_value_nullness(m.map_type)
+                {
+                    meta.const_key = self.const_map_key(st, &p, m.key_size);
+                }
             }
             ArgKind::PtrToMem
             | ArgKind::PtrToMemOrNull
@@ -533,10 +542,18 @@ impl Env<'_> {
                     PtrKind::MapValue { map: m }
                 };
                 let mut p = Ptr::new(kind);
-                if proto.ret.may_be_null() {
+                // An array element at a constant index below max_entries always exists
+                // (Linux 6.14+, "Support eliding map lookup nullness").
+                let elided = meta
+                    .const_key
+                    .is_some_and(|k| (k as i64) >= 0 && k < u64::from(desc.max_entries));
+                if proto.ret.may_be_null() && !elided {
                     p.maybe_null = true;
                     p.id = self.fresh_id();
                     self.origins.push((p.id, pc, proto.name));
+                } else if desc.spin_lock_off.is_some() {
+                    // Linux gives values with a lock an id (the lock's identity).
+                    p.id = self.fresh_id();
                 }
                 Value::Ptr(p)
             }

@@ -23,8 +23,33 @@
 //! unsigned/signed 64-bit and 32-bit bounds, kept consistent as `reg_bounds_sync` does), or a
 //! pointer ([`state::Ptr`]: context, stack frame, map value (or null), map, packet / packet end
 //! / packet meta, ring-buffer record (or null), each with a fixed and a variable offset). Each
-//! 512-byte stack frame is tracked per byte (uninitialised / data) with spilled registers per
-//! 8-byte slot. Acquired references (ring-buffer records) are tracked per path.
+//! 512-byte stack frame is tracked per byte (uninitialised / data / zero / spilled) with
+//! spilled registers per 8-byte slot. Acquired references (ring-buffer records) are tracked
+//! per path.
+//!
+//! ## Stack bytes, narrow spills, constant array keys
+//! Stores to the stack follow Linux's `check_stack_write_fixed_off` (the `stack` module):
+//! with `CAP_BPF` ([`Options::bpf_capable`]), a number stored at an 8-aligned offset, from a
+//! register or an immediate, of any size, is *spilled*: the slot keeps the whole register in
+//! its low bytes (a narrow spill), and a fill of those bytes from the slot start gives the
+//! number back, coerced to the load's size. Pointers are spilled with 8-byte stores. Any other
+//! store writes data bytes, or *zero bytes* when the value is a known 0; a load of only zero
+//! bytes (or of bytes of a spilled 0) gives 0, of anything else an unknown number. Without
+//! `CAP_BPF`, numbers are never spilled, as in Linux.
+//!
+//! `bpf_map_lookup_elem` on an array (or per-CPU array) whose key is a constant on the stack
+//! returns a value pointer that is never NULL when the key is below `max_entries` (Linux
+//! 6.14+, `get_constant_map_key`): the key bytes are at least `key_size` zero bytes from the
+//! key's address to the end of its slot, or exactly `key_size` bytes of a spilled known
+//! number (whose whole value is then the key, as Linux reads it). Soundness: an array has
+//! every element from 0 to `max_entries - 1` at all times, so the lookup of such a key cannot
+//! fail. The bytes the helper reads are the key: zero bytes hold 0; a spilled number `c`
+//! with `0 <= c < max_entries <= 2^32` has its low 4 bytes equal to `c` and its high 4 bytes
+//! 0, so whichever 4 spill bytes are read hold an index in range. Pruning keeps it sound:
+//! a spilled constant covers only the same constant, and zero bytes only zero bytes, so a
+//! state whose lookup was proved non-NULL never covers one whose key may differ. Linux elides
+//! exactly in these cases, so both verifiers agree whether or not the check is written
+//! (table cases `array_lookup_*`, `fill_*`).
 //!
 //! ## Pruning
 //! States are recorded at jump targets, at conditional jumps (before they split, as Linux's
@@ -74,15 +99,21 @@
 //! ## Linked numbers
 //! As in Linux (`sync_linked_regs`), a copy of a number is *linked* to its source by a shared
 //! id ([`Scalar::id`]): a 64-bit `mov`, a 32-bit `mov` of a number that fits in 32 bits,
-//! a sign-extending `mov` that extends no sign, and (privileged) an 8-byte spill to the stack;
-//! a fill of the whole slot keeps the id. Any other write to a register unlinks it (Linux 6.10+
-//! also keeps a link, with an offset, through the addition of a constant: not modelled, so
-//! such programs are refused). A conditional jump then gives every number linked to a
-//! refined operand, in every frame and spilled slot, the operand's new bounds: clang's
-//! `w9 = w1; if w1 < 128 goto ...` bounds w9. Pruning: a recorded state covers a new one only
-//! if numbers it links (among those compared) are linked in the new state too, else the old
-//! state's proof could rest on a bound the new one never learns (table cases
-//! `linked_pruning_*`). A number linked only in the new state is fine: fewer executions. This
+//! a sign-extending `mov` that extends no sign, and (with `CAP_BPF`) a spill to the stack of
+//! a number that fits in the store's size; a fill of the whole spill keeps the id (a 4-byte
+//! fill of a 4-byte spill links the two, as Linux 6.8+ does). With `CAP_BPF`, a 64-bit
+//! `rX += c` or `rX -= c` (a known `c` that fits in an `i32`), or a 32-bit one on a number
+//! that fits in 32 bits, keeps a linked `rX` linked, with the offset `c` ([`Scalar::off`];
+//! a top bit of the id says which width: Linux's `BPF_ADD_CONST64`/`32`), once: a second
+//! constant, or a copy or spill of such a number, starts a new link. Bounds move between
+//! numbers linked in different widths never; through a 32-bit link, modulo 2^32. Any other write
+//! to a register unlinks it. A conditional jump then gives every number linked to a refined
+//! operand, in every frame and spilled slot, the operand's new bounds, moved by the
+//! difference of their offsets: clang's `w9 = w1; if w1 < 128 goto ...` bounds w9, and
+//! `r3 = r2; r3 += 4; if r3 < 20 goto ...` bounds r2 below 16. Pruning: a recorded state
+//! covers a new one only if numbers it links (among those compared) are linked in the new
+//! state too, with the same offsets, else the old state's proof could rest on a relation the
+//! new one does not have (table cases `linked_pruning_*`, `linked_add_const_*`). A number linked only in the new state is fine: fewer executions. This
 //! needs no change to precision: bounds move between linked numbers only at jumps, whose
 //! operands are precise, and a number that matters later is precise itself.
 //!
@@ -106,6 +137,22 @@
 //! - Maps of maps: [`MapDesc::inner`] describes the inner maps; a lookup returns an inner
 //!   map pointer or NULL, usable as a map argument once checked.
 //! - `bpf_rcu_read_lock`/`bpf_rcu_read_unlock` kfuncs, by name ([`Program::kfuncs`]).
+//!
+//! ## Spectre v1
+//! Without [`Options::bypass_spec_v1`] (loaders without `CAP_PERFMON`), a conditional jump
+//! whose outcome is known also sends a *speculative* path down the other side, with the
+//! compared registers unknown numbers, as Linux's `sanitize_speculative_path`. A check that
+//! fails on a speculative path only ends it (Linux 6.17+ puts a speculation barrier there,
+//! and later speculative paths stop at that instruction; stores Spectre v4 sanitising follows
+//! with a barrier end them too); the complexity limit and infinite loops still refuse the
+//! program, so a counted loop refuses (its last, known comparison jumps back speculatively
+//! with an unknown counter). A speculative state never prunes a real one (its exploration may
+//! have stopped early); the `spec` module has the details. Pointer arithmetic follows
+//! Linux's masking rules for such loaders (the `sanitize` module): only stack and map value
+//! pointers move by a register, by an offset of known sign, staying inside their object
+//! (stack pointers by constants only), with one masking limit per instruction over all paths;
+//! a moved pointer also goes down a speculative path with the offset masked to 0.
+//! Privileged verification skips all of it.
 //!
 //! ## BTF-typed kernel pointers
 //! With [`Options::kernel_btf`] and [`Options::attach_to`], the arguments of tp_btf, fentry,
@@ -149,7 +196,10 @@ mod exec;
 mod explore;
 mod helpers;
 mod memory;
+mod sanitize;
 mod scalar;
+mod spec;
+mod stack;
 pub mod state;
 mod timer;
 mod tnum;
@@ -246,6 +296,12 @@ pub struct Options {
     /// loader with `CAP_BPF` but not `CAP_PERFMON`, the only unprivileged one Linux lets load
     /// while `unprivileged_bpf_disabled` is set.
     pub bpf_capable: bool,
+    /// Whether Spectre v1 speculative paths go unchecked (Linux's `bypass_spec_v1`: true for
+    /// `CAP_PERFMON` loaders). When false, the side of a conditional jump its known outcome
+    /// does not take is explored too, as a speculative path (see the crate docs, "Spectre
+    /// v1"). [`Options::with_privileges`] and [`Options::cap_bpf_only`] set it to
+    /// [`Options::privileged`]; privileged verification never pays for it.
+    pub bypass_spec_v1: bool,
     /// The layout of the kernel's `struct bpf_map` (from its BTF), when privileged programs
     /// may read its fields through a map pointer as Linux allows (`map->max_entries`). `None`:
     /// such reads are refused (a user-space runtime's map pointer is no `struct bpf_map`).
@@ -272,6 +328,7 @@ impl Options {
             privileged,
             allow_uninit_stack: privileged,
             bpf_capable: privileged,
+            bypass_spec_v1: privileged,
             ..Options::default()
         }
     }
@@ -296,6 +353,7 @@ impl Default for Options {
             privileged: true,
             allow_uninit_stack: true,
             bpf_capable: true,
+            bypass_spec_v1: true,
             bpf_map_struct: None,
             kernel_btf: None,
             attach_to: None,
@@ -395,6 +453,13 @@ impl Rejection {
     /// rules about calls, locks, references and return values, `EACCES` (13) for unsafe
     /// memory and register use.
     pub fn errno(&self) -> i32 {
+        errno_of(&self.message)
+    }
+}
+
+/// The errno Linux gives a refusal with this message (see [`Rejection::errno`]).
+pub(crate) fn errno_of(m: &str) -> i32 {
+    {
         const E2BIG: &[&str] = &[
             "BPF program is too large",
             "frames is too deep",
@@ -444,7 +509,6 @@ impl Rejection {
             "dynptr at an offset",
             "has to be at a constant offset",
         ];
-        let m = self.message.as_str();
         if E2BIG.iter().any(|f| m.contains(f)) {
             7
         } else if EINVAL.iter().any(|f| m.contains(f)) {

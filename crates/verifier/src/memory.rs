@@ -416,7 +416,8 @@ impl Env<'_> {
         Ok(())
     }
 
-    /// Record a write of `[lo, hi)`; `definite` when exactly those bytes are written.
+    /// Record a write of `[lo, hi)` that is not a store instruction (helpers, atomics);
+    /// `definite` when exactly those bytes are written. Zero bytes it may write become data.
     pub fn stack_write(
         st: &mut State,
         frame: usize,
@@ -435,7 +436,7 @@ impl Env<'_> {
         for off in lo..hi {
             let (slot, byte) = fr.slot_mut(off);
             slot.demote_spill();
-            if definite {
+            if definite || slot.bytes[byte] == ByteKind::Zero {
                 slot.bytes[byte] = ByteKind::Misc;
             }
         }
@@ -515,22 +516,11 @@ impl Env<'_> {
                     exact,
                 } => {
                     self.stack_read(st, r, frame, lo, hi)?;
-                    let fr = &st.frames[frame];
-                    match exact.map(|o| fr.slot(o)) {
-                        Some((Some(slot), 0))
-                            if size == 8 && !matches!(slot.spill, Value::NotInit) =>
-                        {
-                            slot.spill
-                        }
-                        Some((Some(slot), 0)) if size < 8 && !signed => match slot.spill {
-                            // A narrow fill of the low bytes of a spilled number: the number
-                            // itself when it fits (the kernel's narrowing fill, Linux 6.8),
-                            // else for 4 bytes its low half, zero-extended.
-                            Value::Scalar(s) if s.umax < 1u64 << (8 * size) => Value::Scalar(s),
-                            Value::Scalar(s) if size == 4 => Value::Scalar(s.zext32()),
-                            _ => Value::Scalar(unknown),
-                        },
-                        _ => Value::Scalar(unknown),
+                    match exact {
+                        Some(o) => self.stack_fill(st, frame, o, size, signed)?,
+                        None => Value::Scalar(crate::stack::stack_bytes_value(
+                            st, frame, lo, hi, unknown,
+                        )),
                     }
                 }
                 Region::Other => Value::Scalar(
@@ -646,23 +636,29 @@ impl Env<'_> {
         } = self.region(st, r, &p, off, size as u64, true, true)?
         {
             Self::special_write(st, frame, lo, hi, false)?;
-            let mut v = v;
-            // A spilled number stays linked to the register it came from, so a bound learnt
-            // on either holds for the other after a fill (Linux 6.8, privileged loaders).
-            if let (Some(_), 8, Some(r), Value::Scalar(s)) = (exact, size, sreg, &mut v)
-                && self.opts.privileged
-                && s.id == 0
-                && s.const_value().is_none()
-            {
-                s.id = self.fresh_id();
-                st.set_reg(r.index(), Value::Scalar(*s));
-            }
             match exact {
-                Some(o) => Self::stack_write(st, frame, o, o + size as i64, Some(v), true),
-                None => Self::stack_write(st, frame, lo, hi, None, false),
+                Some(o) => self.stack_store(st, frame, o, size, v, sreg)?,
+                None => {
+                    let zero = matches!(v, Value::Scalar(s) if s.const_value() == Some(0));
+                    Self::stack_write_var(st, frame, lo, hi, zero);
+                }
             }
         }
         Ok(())
+    }
+
+    /// A store at a variable stack offset that may write any byte of `[lo, hi)` (Linux's
+    /// `check_stack_write_var_off`): spills there are forgotten; zero bytes stay zero only
+    /// when the value stored is 0.
+    fn stack_write_var(st: &mut State, frame: usize, lo: i64, hi: i64, zero: bool) {
+        let fr = &mut st.frames[frame];
+        for off in lo..hi {
+            let (slot, byte) = fr.slot_mut(off);
+            slot.demote_spill();
+            if !zero && slot.bytes[byte] == ByteKind::Zero {
+                slot.bytes[byte] = ByteKind::Misc;
+            }
+        }
     }
 
     /// Atomic read-modify-write.

@@ -30,8 +30,21 @@ pub struct Scalar {
     /// links them, like the kernel's scalar `id`); 0 if none. What a conditional jump learns
     /// about one applies to all (`sync_linked`). Never part of the bounds: [`Scalar::contains`]
     /// and [`Scalar::same_bounds`] ignore it; state comparison maps ids consistently.
+    /// With one of its two top bits set (the kernel's `BPF_ADD_CONST64` and `_CONST32`), the
+    /// number is the linked one plus [`Scalar::off`], computed in 64 or in 32 bits.
     pub id: u32,
+    /// With a top bit of the id set: the constant added since the link (Linux's `reg->off`
+    /// for scalars, in `(i32::MIN, i32::MAX]`); 0 otherwise.
+    pub off: i32,
 }
+
+/// Flag of [`Scalar::id`]: the number is a linked number plus [`Scalar::off`] (`rX += c`
+/// after a copy; the kernel's `BPF_ADD_CONST64`).
+pub(crate) const ADD_CONST64: u32 = 1 << 31;
+/// The same for a 32-bit `wX += c`, zero-extended (`BPF_ADD_CONST32`).
+pub(crate) const ADD_CONST32: u32 = 1 << 30;
+/// Either flag.
+pub(crate) const ADD_CONST: u32 = ADD_CONST64 | ADD_CONST32;
 
 impl fmt::Debug for Scalar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -77,6 +90,7 @@ impl Scalar {
         s32min: i32::MIN,
         s32max: i32::MAX,
         id: 0,
+        off: 0,
     };
 
     /// Exactly `v`.
@@ -92,6 +106,7 @@ impl Scalar {
             s32min: v as i32,
             s32max: v as i32,
             id: 0,
+            off: 0,
         }
     }
 
@@ -141,6 +156,7 @@ impl Scalar {
             s32min: if full32 { i32::MIN } else { 0 },
             s32max: if full32 { i32::MAX } else { max as i32 },
             id: 0,
+            off: 0,
         }
     }
 
@@ -346,12 +362,24 @@ impl Scalar {
 
     /// The same bounds and known bits, whatever the ids.
     pub fn same_bounds(&self, o: &Scalar) -> bool {
-        Scalar { id: 0, ..*self } == Scalar { id: 0, ..*o }
+        Scalar {
+            id: 0,
+            off: 0,
+            ..*self
+        } == Scalar {
+            id: 0,
+            off: 0,
+            ..*o
+        }
     }
 
     /// The same number without its link to other registers (what any write but a `mov` gives).
     pub fn unlinked(self) -> Scalar {
-        Scalar { id: 0, ..self }
+        Scalar {
+            id: 0,
+            off: 0,
+            ..self
+        }
     }
 
     /// Whether every value of `other` is a value of `self`.
@@ -380,6 +408,7 @@ impl Scalar {
             s32min: self.s32min.max(o.s32min),
             s32max: self.s32max.min(o.s32max),
             id: self.id,
+            off: self.off,
         };
         if !s.valid() {
             return None;

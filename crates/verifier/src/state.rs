@@ -255,6 +255,9 @@ pub enum ByteKind {
     Invalid,
     /// Holds some data (an unknown number).
     Misc,
+    /// Holds a zero byte (the kernel's `STACK_ZERO`): a store of a known 0 not kept as a
+    /// spill. Reading only zero bytes gives 0.
+    Zero,
     /// Part of a spilled register (the slot's `spill`).
     Spill,
 }
@@ -264,7 +267,9 @@ pub enum ByteKind {
 pub struct Slot {
     /// Per byte, lowest address first.
     pub bytes: [ByteKind; 8],
-    /// The register spilled here when all bytes are [`ByteKind::Spill`].
+    /// The register spilled here, whose bytes are the slot's first bytes marked
+    /// [`ByteKind::Spill`]: all 8 for pointers, 1, 2, 4 or 8 for numbers (a narrow spill
+    /// keeps the whole register, as Linux's `save_register_state` does).
     pub spill: Value,
 }
 
@@ -275,11 +280,12 @@ impl Slot {
         spill: Value::NotInit,
     };
 
-    /// Forget the spilled register, keeping its bytes as initialised data.
+    /// Forget the spilled register, keeping its bytes as initialised data (zero bytes
+    /// beside a narrow spill too, as Linux's `scrub_spilled_slot`).
     pub fn demote_spill(&mut self) {
         if !matches!(self.spill, Value::NotInit) {
             for b in &mut self.bytes {
-                if *b == ByteKind::Spill {
+                if matches!(*b, ByteKind::Spill | ByteKind::Zero) {
                     *b = ByteKind::Misc;
                 }
             }
@@ -410,7 +416,11 @@ impl State {
                     s.spill = v;
                     if matches!(v, Value::NotInit) {
                         // A spilled value that became invalid leaves unusable bytes behind.
-                        s.bytes = [ByteKind::Invalid; 8];
+                        for b in &mut s.bytes {
+                            if *b == ByteKind::Spill {
+                                *b = ByteKind::Invalid;
+                            }
+                        }
                     }
                 }
             }
@@ -437,7 +447,11 @@ impl State {
                     let m: String = s
                         .bytes
                         .iter()
-                        .map(|b| if *b == ByteKind::Invalid { '?' } else { 'm' })
+                        .map(|b| match b {
+                            ByteKind::Invalid => '?',
+                            ByteKind::Zero => '0',
+                            _ => 'm',
+                        })
                         .collect();
                     let _ = write!(out, "fp{off}={m} ");
                 }
@@ -511,9 +525,15 @@ fn value_covers(old: &Value, cur: &Value, ids: &mut IdMap, exact: bool) -> bool 
         (Value::NotInit, _) => !exact,
         (Value::Scalar(a), Value::Scalar(b)) => {
             if exact {
-                a.same_bounds(b) && ids.check(a.id, b.id)
+                a.same_bounds(b) && a.off == b.off && ids.check(a.id, b.id)
             } else {
-                a.contains(b) && ids.link(a.id, b.id)
+                // A linked number must be linked to the same number in the new state, with
+                // the same added constant computed in the same width (the id's two top bits,
+                // Linux's regsafe).
+                const ADD_CONST: u32 = 3 << 30;
+                a.contains(b)
+                    && (a.id == 0 || (a.id & ADD_CONST == b.id & ADD_CONST && a.off == b.off))
+                    && ids.link(a.id & !ADD_CONST, b.id & !ADD_CONST)
             }
         }
         (Value::Ptr(a), Value::Ptr(b)) => {
@@ -608,25 +628,42 @@ pub fn covers(
                 }
                 continue;
             }
+            let mut from = 0;
             if !matches!(so.spill, Value::NotInit) {
+                // The same spill size: a fill reads the same bytes of the spilled value.
+                let n = so
+                    .bytes
+                    .iter()
+                    .take_while(|b| **b == ByteKind::Spill)
+                    .count();
                 if matches!(sc.spill, Value::NotInit)
+                    || sc
+                        .bytes
+                        .iter()
+                        .take_while(|b| **b == ByteKind::Spill)
+                        .count()
+                        != n
                     || !value_covers(&so.spill, &sc.spill, &mut ids, false)
                 {
                     return false;
                 }
-                continue;
+                from = n;
             }
-            for (bo, bc) in so.bytes.iter().zip(&sc.bytes) {
+            for (bo, bc) in so.bytes.iter().zip(&sc.bytes).skip(from) {
                 match (bo, bc) {
-                    (ByteKind::Invalid | ByteKind::Misc, ByteKind::Invalid | ByteKind::Misc)
-                        if uninit_reads => {}
+                    (
+                        ByteKind::Invalid | ByteKind::Misc,
+                        ByteKind::Invalid | ByteKind::Misc | ByteKind::Zero,
+                    ) if uninit_reads => {}
                     (ByteKind::Invalid, ByteKind::Spill)
                         if uninit_reads && !matches!(sc.spill, Value::Scalar(_)) =>
                     {
                         return false;
                     }
                     (ByteKind::Invalid, _) => {}
-                    (ByteKind::Misc, ByteKind::Misc) => {}
+                    // Data covers zero bytes (fewer values), not the other way round.
+                    (ByteKind::Misc, ByteKind::Misc | ByteKind::Zero) => {}
+                    (ByteKind::Zero, ByteKind::Zero) => {}
                     (ByteKind::Misc, ByteKind::Spill) if matches!(sc.spill, Value::Scalar(_)) => {}
                     _ => return false,
                 }

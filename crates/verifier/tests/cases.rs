@@ -353,3 +353,41 @@ fn imprecise_numbers_prune_at_joins() {
         insns.len()
     );
 }
+
+/// Spectre v1 paths (loaders without CAP_PERFMON): the side a known comparison does not take
+/// is explored speculatively; its errors only end that path, but a loop that runs away there
+/// refuses the program, as in Linux 6.17+.
+#[test]
+fn spectre_v1_speculative_paths() {
+    let verdict = |text: &str, opts: &Options| {
+        let insns = assemble(&text.replace("; ", "\n")).unwrap();
+        let prog = Program {
+            insns: &insns,
+            prog_type: ProgramType::SocketFilter,
+            maps: &[],
+            line_info: &[],
+            kfuncs: &[],
+        };
+        verify(&prog, opts).map(drop).map_err(|r| r.message)
+    };
+    let spec = Options::cap_bpf_only();
+    let bypass = Options {
+        bypass_spec_v1: true,
+        ..Options::cap_bpf_only()
+    };
+    // The counted loop: its last `jne` is known not taken, and the speculative jump back with
+    // an unknown counter never ends.
+    let counted = "mov %r0, 0; mov %r1, 10; add %r0, 1; sub %r1, 1; jne %r1, 0, -3; exit";
+    let e = verdict(counted, &spec).unwrap_err();
+    assert!(
+        e.contains("too large") || e.contains("infinite loop"),
+        "{e}"
+    );
+    assert!(verdict(counted, &bypass).is_ok());
+    // An unsafe read on the side a known comparison never takes: a barrier, not a refusal.
+    let dead = "mov %r1, 1; jeq %r1, 1, +1; ldxdw %r0, [%r9]; mov %r0, 0; exit";
+    assert!(verdict(dead, &spec).is_ok());
+    // Real paths are still checked in full.
+    let live = "mov %r1, 1; jeq %r1, 2, +1; ldxdw %r0, [%r9]; mov %r0, 0; exit";
+    assert!(verdict(live, &spec).unwrap_err().contains("R9 !read_ok"));
+}

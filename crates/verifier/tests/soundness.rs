@@ -92,10 +92,16 @@ fn program(rng: &mut Rng, ctx: &[(i64, &'static str)]) -> String {
         let (a, b) = (reg(rng), reg(rng));
         let (sz, bytes) = SIZES[rng.below(4) as usize];
         match rng.below(12) {
-            0 => match rng.below(3) {
+            0 => match rng.below(4) {
                 0 => s += &format!("mov {a}, {}\n", imm(rng)),
                 // Copies link registers: a later jump's bounds must reach only true copies.
                 1 => s += &format!("mov {a}, {b}\n"),
+                // A copy plus or minus a constant stays linked, with that offset.
+                2 => {
+                    let op = rng.pick(&["add", "sub", "add32", "sub32"]);
+                    let c = rng.below(40) as i64 - 20;
+                    s += &format!("mov {a}, {b}\n{op} {a}, {c}\n");
+                }
                 _ => {
                     let op = rng.pick(&["mov32", "movsx864", "movsx1664", "movsx832"]);
                     s += &format!("{op} {a}, {b}\n");
@@ -135,8 +141,16 @@ fn program(rng: &mut Rng, ctx: &[(i64, &'static str)]) -> String {
             }
             5 => {
                 let key = rng.below(ENTRIES as u64 + 2);
+                // Zero bytes or a narrow constant spill make a constant key (the lookup then
+                // returns a value that is never NULL when the key is in range); an 8-byte
+                // spill does not.
+                let (st, at) = match rng.below(3) {
+                    0 => ("stw", 4),
+                    1 => ("stw", 8),
+                    _ => ("stdw", 8),
+                };
                 s += &format!(
-                    "stw [%r10-4], {key}\nmov %r2, %r10\nadd %r2, -4\nlddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n"
+                    "{st} [%r10-{at}], {key}\nmov %r2, %r10\nadd %r2, -{at}\nlddw map_idx %r1, 0\ncall 1\nmov %r7, %r0\n"
                 );
                 // Registers r1-r5 are dead after the call: set the ones the body uses again.
                 for r in ["%r2", "%r3", "%r4", "%r5"] {
