@@ -265,6 +265,7 @@ macro_rules! arith {
     };
 }
 
+mod copy;
 mod fast;
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
@@ -367,7 +368,10 @@ pub(crate) fn compile(
     e.prologue();
     let mut pc = 0;
     while pc < n {
-        if e.lea_pair(pc, insns) {
+        let copied = e.copy_loop(pc, insns);
+        if copied > 0 {
+            pc += copied;
+        } else if e.lea_pair(pc, insns) {
             pc += 2;
         } else {
             e.insn(pc, insns[pc]);
