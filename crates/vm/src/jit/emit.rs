@@ -171,6 +171,8 @@ struct Emitter {
     /// Bytes of BPF stack the code reserves on the native stack itself (own-stack mode), 0
     /// when the run's `StackBuf` is used (`Head::fp`).
     own_stack: i32,
+    /// Whether r12 holds the run context (lean code that never needs it leaves it alone).
+    ctx: bool,
 }
 
 /// How to compile.
@@ -315,8 +317,11 @@ pub(crate) fn compile(
         .collect();
     let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
     let uses = |r: Reg| used & (1 << r.index()) != 0;
-    // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
-    let mut saved = vec![12u8];
+    // r12 (the context) unless lean code never reads it (no BPF-to-BPF calls, no
+    // `may_goto`: nothing else in lean code touches the context but paths validation makes
+    // unreachable, which trap instead); rbp (r10) for stack use or calls; the others if named.
+    let ctx = !mode.lean || has_calls || insns.iter().any(|i| matches!(i, Insn::MayGoto { .. }));
+    let mut saved = if ctx { vec![12u8] } else { Vec::new() };
     if uses(Reg::R10) || has_calls {
         saved.push(5);
     }
@@ -364,6 +369,7 @@ pub(crate) fn compile(
         loop_heads,
         saved,
         own_stack,
+        ctx,
     };
     e.prologue();
     let mut pc = 0;
@@ -384,11 +390,15 @@ pub(crate) fn compile(
     // Falling off the end (impossible after validation) is the interpreter's error.
     let end = e.end_label();
     let g = e.g;
-    asm!(e.ops
-        ; =>end
-        ; mov DWORD [r12 + off::PC], insns.len() as i32
-        ; jmp =>g.invalid
-    );
+    asm!(e.ops ; =>end);
+    if e.ctx {
+        asm!(e.ops
+            ; mov DWORD [r12 + off::PC], insns.len() as i32
+            ; jmp =>g.invalid
+        );
+    } else {
+        asm!(e.ops ; ud2);
+    }
     e.shared(tramps);
     e.emit_stubs();
     let offsets = e.offsets;
@@ -476,7 +486,9 @@ impl Emitter {
         if self.lean {
             // Each move reads its source before a later one overwrites it, so unused
             // arguments can be left out.
-            asm!(self.ops ; mov r12, rdi);
+            if self.ctx {
+                asm!(self.ops ; mov r12, rdi);
+            }
             let args = [
                 (Reg::R1, 7u8, 6u8),
                 (Reg::R2, 6, 2),
@@ -660,6 +672,10 @@ impl Emitter {
                 Stub::LddwHigh { pc } => {
                     if let Some(entry) = self.labels[pc as usize] {
                         asm!(self.ops ; =>entry);
+                    }
+                    if !self.ctx {
+                        asm!(self.ops ; ud2);
+                        continue;
                     }
                     asm!(self.ops ; mov DWORD [r12 + off::PC], pc as i32);
                     if !self.verified {
@@ -866,6 +882,7 @@ impl Emitter {
                 self.local_call(pc, t);
             }
             // Refused by preparation.
+            Insn::Call(CallTarget::Kfunc { .. }) if !self.ctx => asm!(self.ops ; ud2),
             Insn::Call(CallTarget::Kfunc { .. }) => asm!(self.ops
                 ; mov DWORD [r12 + off::PC], pc as i32
                 ; jmp =>g.invalid
