@@ -173,6 +173,9 @@ struct Emitter {
     own_stack: i32,
     /// Whether r12 holds the run context (lean code that never needs it leaves it alone).
     ctx: bool,
+    /// Set while emitting the first copy of an unrolled loop's back jump: the label to leave
+    /// the loop by instead (see `unroll`).
+    invert: Option<DynamicLabel>,
 }
 
 /// How to compile.
@@ -269,6 +272,7 @@ macro_rules! arith {
 
 mod copy;
 mod fast;
+mod unroll;
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
@@ -370,20 +374,10 @@ pub(crate) fn compile(
         saved,
         own_stack,
         ctx,
+        invert: None,
     };
     e.prologue();
-    let mut pc = 0;
-    while pc < n {
-        let copied = e.copy_loop(pc, insns);
-        if copied > 0 {
-            pc += copied;
-        } else if e.lea_pair(pc, insns) {
-            pc += 2;
-        } else {
-            e.insn(pc, insns[pc]);
-            pc += 1;
-        }
-    }
+    e.slots(0, n, insns);
     // One more offset: where the out-of-line code starts.
     let body = e.ops.offset().0 as u32;
     e.offsets.push(body);
@@ -849,6 +843,8 @@ impl Emitter {
                     ; mov rax, [r12 + off::RET]
                 );
             }
+            // The first copy of an unrolled loop's back jump (see `unroll`): none.
+            Insn::Ja { .. } if self.invert.take().is_some() => {}
             Insn::Ja { .. } => {
                 let t = target(insn.jump_target(pc));
                 let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
@@ -1226,7 +1222,12 @@ impl Emitter {
             JmpOp::Jslt => fast::cc::L,
             JmpOp::Jsle => fast::cc::LE,
         };
-        self.jcc(cond, t, at.0, at.1);
+        match self.invert.take() {
+            // The first copy of an unrolled loop's back jump: leave the loop when it would
+            // not jump back (x86 condition codes come in pairs differing in bit 0).
+            Some(out) => self.jcc(cond ^ 1, out, None, at.1),
+            None => self.jcc(cond, t, at.0, at.1),
+        }
     }
 
     /// A helper call in verified mode: r1..=r5 passed straight in the argument registers

@@ -119,6 +119,11 @@ fn match_copy(pc: usize, insns: &[Insn], targets: &[bool]) -> Option<CopyLoop> {
 }
 
 impl Emitter {
+    /// Whether `copy_loop` would emit the loop at `pc` as a copy.
+    pub(super) fn copy_loop_at(&self, pc: usize, insns: &[Insn]) -> bool {
+        self.verified && self.blind.is_none() && match_copy(pc, insns, &self.targets).is_some()
+    }
+
     /// Emits the copy loop at `pc` (see the module docs) and returns how many slots it
     /// covered, or emits nothing and returns 0.
     pub(super) fn copy_loop(&mut self, pc: usize, insns: &[Insn]) -> usize {
@@ -169,8 +174,8 @@ impl Emitter {
         self.insn(pc, insns[pc]);
         self.labels[pc] = label;
         self.offsets[pc] = head_offset;
-        for p in pc + 1..pc + m.len {
-            self.insn(p, insns[p]);
+        for (p, &insn) in insns.iter().enumerate().take(pc + m.len).skip(pc + 1) {
+            self.insn(p, insn);
         }
         asm!(self.ops ; =>after);
         self.new_flags = None;
