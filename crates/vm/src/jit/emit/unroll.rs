@@ -40,15 +40,20 @@ impl Emitter {
         let insns = &insns[..hi];
         let mut pc = lo;
         while pc < hi {
-            let unrolled = self.unroll(pc, insns);
-            if unrolled > 0 {
-                pc += unrolled;
-                continue;
+            // Both loop forms start at a loop head (the target of their back jump).
+            if self.loop_heads[pc] && self.verified {
+                let unrolled = self.unroll(pc, insns);
+                if unrolled > 0 {
+                    pc += unrolled;
+                    continue;
+                }
+                let copied = self.copy_loop(pc, insns);
+                if copied > 0 {
+                    pc += copied;
+                    continue;
+                }
             }
-            let copied = self.copy_loop(pc, insns);
-            if copied > 0 {
-                pc += copied;
-            } else if self.lea_pair(pc, insns) {
+            if self.lea_pair(pc, insns) {
                 pc += 2;
             } else {
                 self.insn(pc, insns[pc]);
