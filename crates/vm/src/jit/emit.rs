@@ -272,6 +272,7 @@ macro_rules! arith {
 
 mod copy;
 mod fast;
+mod select;
 mod unroll;
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
@@ -1185,6 +1186,18 @@ impl Emitter {
         t: DynamicLabel,
         at: (Option<usize>, usize),
     ) {
+        let cond = self.compare(w64, op, d, src);
+        match self.invert.take() {
+            // The first copy of an unrolled loop's back jump: leave the loop when it would
+            // not jump back (x86 condition codes come in pairs differing in bit 0).
+            Some(out) => self.jcc(cond ^ 1, out, None, at.1),
+            None => self.jcc(cond, t, at.0, at.1),
+        }
+    }
+
+    /// The flags of a conditional jump's test; returns the x86 condition code under which it
+    /// jumps.
+    fn compare(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand) -> u8 {
         let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
         if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
             self.blinded_imm(R11, i, w64);
@@ -1210,7 +1223,7 @@ impl Emitter {
         } else {
             arith!(self.ops, cmp, w64, d, src);
         }
-        let cond = match op {
+        match op {
             JmpOp::Jeq => fast::cc::E,
             JmpOp::Jne | JmpOp::Jset => fast::cc::NE,
             JmpOp::Jgt => fast::cc::A,
@@ -1221,12 +1234,6 @@ impl Emitter {
             JmpOp::Jsge => fast::cc::GE,
             JmpOp::Jslt => fast::cc::L,
             JmpOp::Jsle => fast::cc::LE,
-        };
-        match self.invert.take() {
-            // The first copy of an unrolled loop's back jump: leave the loop when it would
-            // not jump back (x86 condition codes come in pairs differing in bit 0).
-            Some(out) => self.jcc(cond ^ 1, out, None, at.1),
-            None => self.jcc(cond, t, at.0, at.1),
         }
     }
 

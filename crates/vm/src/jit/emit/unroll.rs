@@ -53,7 +53,10 @@ impl Emitter {
                     continue;
                 }
             }
-            if self.lea_pair(pc, insns) {
+            let selected = self.select(pc, insns);
+            if selected > 0 {
+                pc += selected;
+            } else if self.lea_pair(pc, insns) {
                 pc += 2;
             } else {
                 self.insn(pc, insns[pc]);
@@ -101,7 +104,10 @@ impl Emitter {
         let insns = &insns[..hi];
         let mut pc = lo;
         while pc < hi {
-            if self.lea_pair(pc, insns) {
+            let selected = self.select(pc, insns);
+            if selected > 0 {
+                pc += selected;
+            } else if self.lea_pair(pc, insns) {
                 pc += 2;
             } else {
                 self.insn(pc, insns[pc]);
