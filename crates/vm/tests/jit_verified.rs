@@ -632,3 +632,31 @@ fn generated_counted_loops_agree() {
     }
     assert!(loops >= 100, "only {loops} loops");
 }
+
+/// The generator's short forward jumps reach the JIT's conditional moves
+/// (`jit/emit/select.rs`), and those programs agree with the interpreter.
+#[test]
+fn generated_short_branches_become_cmov() {
+    let mut x = 0x6a09_e667_f3bc_c908u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut selected = 0;
+    for _ in 0..300 {
+        let words: Vec<u64> = (0..24).map(|_| next()).collect();
+        let p = safe_program(&words);
+        let jit = verified(&p, Helpers::new());
+        let code = jit.code();
+        selected +=
+            usize::from(code.windows(4).any(|w| {
+                w[0] & 0xf8 == 0x48 && w[1] == 0x0f && w[2] & 0xf0 == 0x40 && w[3] >= 0xc0
+            }));
+        let mem: Vec<u8> = (0..REGION).map(|i| (i * 29) as u8).collect();
+        assert!(compare("short branches", &p, Helpers::new(), &mem));
+    }
+    // About one program in twelve has a jump over one or two pure 64-bit ALU instructions.
+    assert!(selected >= 10, "only {selected} of 300 programs use cmov");
+}
