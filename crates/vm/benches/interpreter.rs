@@ -2,9 +2,12 @@
 //! interpreter, on Waggle's JIT (checked mode: bounds checks and the instruction budget
 //! counter are in the code) and on the `rbpf` crate's interpreter, in the same run.
 //!
+//! `native` is plain Rust (`-O`, LLVM); `native_c` is the same workload in C compiled with
+//! `gcc -O2` (`crates/bench-native`), the baseline issue 5 states its ratios against.
+//!
 //! Run: `cargo bench -p waggle-vm --bench interpreter` (or `scripts/bench-report.py`, which runs
 //! this and prints the Markdown table of BENCHMARKS.md). Bench names are
-//! `workload::<name>::{native, waggle_interpreter, waggle_jit, rbpf_interpreter}`.
+//! `workload::<name>::{native, native_c, waggle_interpreter, waggle_jit, rbpf_interpreter}`.
 //!
 //! Before timing, every bench checks that Waggle and rbpf return the native r0 (and leave the
 //! same memory), so a wrong interpreter cannot post a time.
@@ -28,6 +31,10 @@ mod workloads;
 use workloads::Workload;
 
 fn main() {
+    eprintln!(
+        "native_c rows: gcc -O2 ({})",
+        waggle_bench_native::CC_VERSION
+    );
     // Fail fast: every workload must agree on every engine before anything is timed (each bench
     // checks its own workload again before timing, so a filtered run is checked too).
     for w in workloads::ALL {
@@ -88,6 +95,17 @@ fn prepare(w: &Workload) -> Prepared {
     let mut native_mem = memory.clone();
     let expected = (w.native)(&mut native_mem);
 
+    let mut c_mem = memory.clone();
+    // SAFETY: the region is the workload's own input, as long as its C version reads and
+    // writes (the same sizes as the Rust version, which checks them).
+    let got = unsafe { (w.c)(c_mem.as_mut_ptr(), c_mem.len()) };
+    assert_eq!(
+        got, expected,
+        "{}: C (gcc -O2) r0 differs from Rust",
+        w.name
+    );
+    assert!(c_mem == native_mem, "{}: C memory differs", w.name);
+
     let vm = Interpreter::new(&insns, waggle_helpers())
         .unwrap_or_else(|e| panic!("{}: waggle rejects the program: {e}", w.name));
     let mut waggle_mem = memory.clone();
@@ -132,6 +150,17 @@ fn bench_native(bencher: Bencher, w: &Workload) {
     // out of line and its input opaque.
     let native = black_box(w.native);
     bencher.bench_local(|| native(black_box(&mut memory)));
+}
+
+/// The C version (`gcc -O2`, issue 5's baseline), through a function pointer like the Rust one.
+fn bench_native_c(bencher: Bencher, w: &Workload) {
+    let mut memory = prepare(w).memory;
+    let c = black_box(w.c);
+    bencher.bench_local(|| {
+        let m = black_box(&mut memory);
+        // SAFETY: as in `prepare`, which ran it on this memory.
+        unsafe { c(m.as_mut_ptr(), m.len()) }
+    });
 }
 
 fn bench_waggle(bencher: Bencher, w: &Workload) {
@@ -216,6 +245,11 @@ macro_rules! bench_workload {
             #[divan::bench]
             fn native(bencher: Bencher) {
                 bench_native(bencher, &$workload);
+            }
+
+            #[divan::bench]
+            fn native_c(bencher: Bencher) {
+                bench_native_c(bencher, &$workload);
             }
 
             #[divan::bench]

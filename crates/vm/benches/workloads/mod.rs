@@ -18,6 +18,8 @@ pub struct Workload {
     pub memory: fn() -> Vec<u8>,
     /// The native Rust version; gets the same memory region, returns what r0 must be.
     pub native: fn(&mut [u8]) -> u64,
+    /// The same in C, compiled with `gcc -O2` (`crates/bench-native`): issue 5's baseline.
+    pub c: waggle_bench_native::CWorkload,
 }
 
 /// Deterministic xorshift64 generator (Marsaglia's 13/7/17 triple).
@@ -357,39 +359,94 @@ fn helper_calls_native(_mem: &mut [u8]) -> u64 {
 // ---------------------------------------------------------------------------------------------
 
 macro_rules! workload {
-    ($name:ident, $memory:expr, $native:expr) => {
+    ($name:ident, $memory:expr, $native:expr, $c:path) => {
         Workload {
             name: stringify!($name),
             source: include_str!(concat!(stringify!($name), ".s")),
             memory: $memory,
             native: $native,
+            c: $c,
         }
     };
 }
 
 /// `call_overhead`.
-pub const CALL_OVERHEAD: Workload = workload!(call_overhead, no_memory, call_overhead_native);
+pub const CALL_OVERHEAD: Workload = workload!(
+    call_overhead,
+    no_memory,
+    call_overhead_native,
+    waggle_bench_native::waggle_c_call_overhead
+);
 /// `fibonacci`.
-pub const FIBONACCI: Workload = workload!(fibonacci, no_memory, fibonacci_native);
+pub const FIBONACCI: Workload = workload!(
+    fibonacci,
+    no_memory,
+    fibonacci_native,
+    waggle_bench_native::waggle_c_fibonacci
+);
 /// `log2`.
-pub const LOG2: Workload = workload!(log2, log2_memory, log2_native);
+pub const LOG2: Workload = workload!(
+    log2,
+    log2_memory,
+    log2_native,
+    waggle_bench_native::waggle_c_log2
+);
 /// `popcount`.
-pub const POPCOUNT: Workload = workload!(popcount, popcount_memory, popcount_native);
+pub const POPCOUNT: Workload = workload!(
+    popcount,
+    popcount_memory,
+    popcount_native,
+    waggle_bench_native::waggle_c_popcount
+);
 /// `switch64`.
-pub const SWITCH64: Workload = workload!(switch64, switch64_memory, switch64_native);
+pub const SWITCH64: Workload = workload!(
+    switch64,
+    switch64_memory,
+    switch64_native,
+    waggle_bench_native::waggle_c_switch64
+);
 /// `linear_search`.
-pub const LINEAR_SEARCH: Workload =
-    workload!(linear_search, linear_search_memory, linear_search_native);
+pub const LINEAR_SEARCH: Workload = workload!(
+    linear_search,
+    linear_search_memory,
+    linear_search_native,
+    waggle_bench_native::waggle_c_linear_search
+);
 /// `prime`.
-pub const PRIME: Workload = workload!(prime, no_memory, prime_native);
+pub const PRIME: Workload = workload!(
+    prime,
+    no_memory,
+    prime_native,
+    waggle_bench_native::waggle_c_prime
+);
 /// `checksum`.
-pub const CHECKSUM: Workload = workload!(checksum, checksum_memory, checksum_native);
+pub const CHECKSUM: Workload = workload!(
+    checksum,
+    checksum_memory,
+    checksum_native,
+    waggle_bench_native::waggle_c_checksum
+);
 /// `memcpy`.
-pub const MEMCPY: Workload = workload!(memcpy, memcpy_memory, memcpy_native);
+pub const MEMCPY: Workload = workload!(
+    memcpy,
+    memcpy_memory,
+    memcpy_native,
+    waggle_bench_native::waggle_c_memcpy
+);
 /// `strcmp`.
-pub const STRCMP: Workload = workload!(strcmp, strcmp_memory, strcmp_native);
+pub const STRCMP: Workload = workload!(
+    strcmp,
+    strcmp_memory,
+    strcmp_native,
+    waggle_bench_native::waggle_c_strcmp
+);
 /// `helper_calls`.
-pub const HELPER_CALLS: Workload = workload!(helper_calls, no_memory, helper_calls_native);
+pub const HELPER_CALLS: Workload = workload!(
+    helper_calls,
+    no_memory,
+    helper_calls_native,
+    waggle_bench_native::waggle_c_helper_calls
+);
 
 /// Every workload, in report order.
 pub const ALL: &[&Workload] = &[

@@ -37,9 +37,9 @@ pub(crate) struct Code {
 }
 
 /// Mappings of up to this size are pooled when freed.
-const POOL_MAX_MAPPING: usize = 1 << 20;
+const POOL_MAX_MAPPING: usize = 4 << 20;
 /// At most this many bytes of mappings are kept in the pool.
-const POOL_MAX_BYTES: usize = 4 << 20;
+const POOL_MAX_BYTES: usize = 8 << 20;
 
 /// Freed mappings, read+write (never executable while here), with their total size.
 static POOL: Mutex<(Vec<MutableBuffer>, usize)> = Mutex::new((Vec::new(), 0));

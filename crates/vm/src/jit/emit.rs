@@ -171,6 +171,11 @@ struct Emitter {
     /// Bytes of BPF stack the code reserves on the native stack itself (own-stack mode), 0
     /// when the run's `StackBuf` is used (`Head::fp`).
     own_stack: i32,
+    /// Whether r12 holds the run context (lean code that never needs it leaves it alone).
+    ctx: bool,
+    /// Set while emitting the first copy of an unrolled loop's back jump: the label to leave
+    /// the loop by instead (see `unroll`).
+    invert: Option<DynamicLabel>,
 }
 
 /// How to compile.
@@ -265,7 +270,10 @@ macro_rules! arith {
     };
 }
 
+mod copy;
 mod fast;
+mod select;
+mod unroll;
 
 /// Compile a validated, prepared program. The entry point (`extern "sysv64" fn(ctx) -> r0`)
 /// is at offset 0.
@@ -314,8 +322,11 @@ pub(crate) fn compile(
         .collect();
     let used = insns.iter().fold(0u16, |m, i| m | mentioned(i));
     let uses = |r: Reg| used & (1 << r.index()) != 0;
-    // r12 (the context) always; rbp (r10) for stack use or calls; the others if named.
-    let mut saved = vec![12u8];
+    // r12 (the context) unless lean code never reads it (no BPF-to-BPF calls, no
+    // `may_goto`: nothing else in lean code touches the context but paths validation makes
+    // unreachable, which trap instead); rbp (r10) for stack use or calls; the others if named.
+    let ctx = !mode.lean || has_calls || insns.iter().any(|i| matches!(i, Insn::MayGoto { .. }));
+    let mut saved = if ctx { vec![12u8] } else { Vec::new() };
     if uses(Reg::R10) || has_calls {
         saved.push(5);
     }
@@ -363,28 +374,26 @@ pub(crate) fn compile(
         loop_heads,
         saved,
         own_stack,
+        ctx,
+        invert: None,
     };
     e.prologue();
-    let mut pc = 0;
-    while pc < n {
-        if e.lea_pair(pc, insns) {
-            pc += 2;
-        } else {
-            e.insn(pc, insns[pc]);
-            pc += 1;
-        }
-    }
+    e.slots(0, n, insns);
     // One more offset: where the out-of-line code starts.
     let body = e.ops.offset().0 as u32;
     e.offsets.push(body);
     // Falling off the end (impossible after validation) is the interpreter's error.
     let end = e.end_label();
     let g = e.g;
-    asm!(e.ops
-        ; =>end
-        ; mov DWORD [r12 + off::PC], insns.len() as i32
-        ; jmp =>g.invalid
-    );
+    asm!(e.ops ; =>end);
+    if e.ctx {
+        asm!(e.ops
+            ; mov DWORD [r12 + off::PC], insns.len() as i32
+            ; jmp =>g.invalid
+        );
+    } else {
+        asm!(e.ops ; ud2);
+    }
     e.shared(tramps);
     e.emit_stubs();
     let offsets = e.offsets;
@@ -472,7 +481,9 @@ impl Emitter {
         if self.lean {
             // Each move reads its source before a later one overwrites it, so unused
             // arguments can be left out.
-            asm!(self.ops ; mov r12, rdi);
+            if self.ctx {
+                asm!(self.ops ; mov r12, rdi);
+            }
             let args = [
                 (Reg::R1, 7u8, 6u8),
                 (Reg::R2, 6, 2),
@@ -657,6 +668,10 @@ impl Emitter {
                     if let Some(entry) = self.labels[pc as usize] {
                         asm!(self.ops ; =>entry);
                     }
+                    if !self.ctx {
+                        asm!(self.ops ; ud2);
+                        continue;
+                    }
                     asm!(self.ops ; mov DWORD [r12 + off::PC], pc as i32);
                     if !self.verified {
                         asm!(self.ops ; sub r10, 1 ; jb =>g.budget_fail);
@@ -829,6 +844,8 @@ impl Emitter {
                     ; mov rax, [r12 + off::RET]
                 );
             }
+            // The first copy of an unrolled loop's back jump (see `unroll`): none.
+            Insn::Ja { .. } if self.invert.take().is_some() => {}
             Insn::Ja { .. } => {
                 let t = target(insn.jump_target(pc));
                 let slot = insn.jump_target(pc).and_then(|t| usize::try_from(t).ok());
@@ -862,6 +879,7 @@ impl Emitter {
                 self.local_call(pc, t);
             }
             // Refused by preparation.
+            Insn::Call(CallTarget::Kfunc { .. }) if !self.ctx => asm!(self.ops ; ud2),
             Insn::Call(CallTarget::Kfunc { .. }) => asm!(self.ops
                 ; mov DWORD [r12 + off::PC], pc as i32
                 ; jmp =>g.invalid
@@ -1168,6 +1186,18 @@ impl Emitter {
         t: DynamicLabel,
         at: (Option<usize>, usize),
     ) {
+        let cond = self.compare(w64, op, d, src);
+        match self.invert.take() {
+            // The first copy of an unrolled loop's back jump: leave the loop when it would
+            // not jump back (x86 condition codes come in pairs differing in bit 0).
+            Some(out) => self.jcc(cond ^ 1, out, None, at.1),
+            None => self.jcc(cond, t, at.0, at.1),
+        }
+    }
+
+    /// The flags of a conditional jump's test; returns the x86 condition code under which it
+    /// jumps.
+    fn compare(&mut self, w64: bool, op: JmpOp, d: u8, src: Operand) -> u8 {
         let zf_only = matches!(op, JmpOp::Jeq | JmpOp::Jne);
         if let (JmpOp::Jset, Operand::Imm(i), true) = (op, src, self.blind.is_some()) {
             self.blinded_imm(R11, i, w64);
@@ -1193,7 +1223,7 @@ impl Emitter {
         } else {
             arith!(self.ops, cmp, w64, d, src);
         }
-        let cond = match op {
+        match op {
             JmpOp::Jeq => fast::cc::E,
             JmpOp::Jne | JmpOp::Jset => fast::cc::NE,
             JmpOp::Jgt => fast::cc::A,
@@ -1204,8 +1234,7 @@ impl Emitter {
             JmpOp::Jsge => fast::cc::GE,
             JmpOp::Jslt => fast::cc::L,
             JmpOp::Jsle => fast::cc::LE,
-        };
-        self.jcc(cond, t, at.0, at.1);
+        }
     }
 
     /// A helper call in verified mode: r1..=r5 passed straight in the argument registers
