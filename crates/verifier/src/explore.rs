@@ -349,6 +349,7 @@ fn all_maps(maps: &[MapDesc]) -> Vec<MapDesc> {
 /// Verify a program.
 pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> {
     let start = Instant::now();
+
     let insns = prog.insns;
     if let Err(e) = validate(insns) {
         let pc = match e {
@@ -403,14 +404,16 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     init.set_reg(1, Value::Ptr(Ptr::new(PtrKind::Ctx)));
 
     let mut log = String::new();
-    let mut work = vec![Pending {
+    let mut work = Vec::with_capacity(16);
+    work.push(Pending {
         st: init,
         pc: 0,
         anc: None,
         path: NO_PATH,
-    }];
-    let mut stored: Vec<Stored> = Vec::new();
-    let mut paths = Paths::default();
+    });
+    // Room for the states of a typical program up front (growing copies every state).
+    let mut stored: Vec<Stored> = Vec::with_capacity(64);
+    let mut paths = Paths(Vec::with_capacity(64));
     // Recorded states by prune point (`at[pc]` numbers the prune points), so programs pay
     // for a list only where states can be recorded.
     let mut n_points = 0u32;

@@ -236,7 +236,8 @@ impl Scalar {
                 && (self.s32min..=self.s32max).contains(&(v as i32));
             return ok.then_some(Scalar::konst(v));
         }
-        if self == Scalar::UNKNOWN {
+        if self.same_bounds(&Scalar::UNKNOWN) {
+            // Linked or not: nothing to sync.
             return Some(self);
         }
         self.synced_full()
@@ -245,6 +246,8 @@ impl Scalar {
     /// [`Scalar::synced`] without fast paths.
     fn synced_full(mut self) -> Option<Scalar> {
         for _ in 0..2 {
+            // A pass that changes nothing would change nothing the second time either.
+            let before = self;
             self.update_bounds();
             self.deduce32();
             self.deduce64();
@@ -253,6 +256,9 @@ impl Scalar {
             self.update_bounds();
             if !self.valid() {
                 return None;
+            }
+            if self == before {
+                break;
             }
         }
         Some(self)
