@@ -950,7 +950,8 @@ fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Op
                 && p.kind == kind
                 && p.id == id
             {
-                p.range = p.range.max(off);
+                // `off` is at most 0xffff (checked above).
+                p.range = p.range.max(off as i32);
             }
         });
     }

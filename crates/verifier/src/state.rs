@@ -175,7 +175,7 @@ pub struct Ptr {
     /// Whether it may be NULL (not yet checked).
     pub maybe_null: bool,
     /// For packet pointers: bytes after `pkt + var` known to be inside the packet.
-    pub range: i64,
+    pub range: i32,
 }
 
 impl Ptr {
@@ -322,6 +322,7 @@ impl Frame {
     }
 
     /// The slot holding byte offset `off` (negative, from the frame pointer).
+    #[inline]
     pub fn slot_mut(&mut self, off: i64) -> (&mut Slot, usize) {
         let idx = ((-off - 1) / 8) as usize;
         let stack = Rc::make_mut(&mut self.stack);
