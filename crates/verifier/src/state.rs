@@ -363,9 +363,10 @@ thread_local! {
     static FRAME_POOL: std::cell::RefCell<Vec<Vec<Frame>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Most buffers the pool keeps (each holds a frame or more, about 1.3 KB each): a thread
-/// keeps at most about 80 KB for its next verification.
-const FRAME_POOL_MAX: usize = 64;
+/// Most buffers the pool keeps (each holds a frame or more, about 1.2 KB each): a thread
+/// keeps at most about 600 KB for its next verification (see [`release_frame_pool`]). Enough
+/// for the states a program of a few thousand instructions keeps at once.
+const FRAME_POOL_MAX: usize = 512;
 
 impl Clone for State {
     fn clone(&self) -> State {
@@ -400,6 +401,15 @@ impl Drop for State {
             }
         });
     }
+}
+
+/// Free the frame buffers this thread keeps for its next verification.
+pub fn release_frame_pool() {
+    let _ = FRAME_POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Vec::new();
+        }
+    });
 }
 
 /// A held `bpf_spin_lock`: which map value, at which offset, and the instruction that took it.
