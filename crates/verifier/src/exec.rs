@@ -14,7 +14,7 @@ pub const MAX_CALL_FRAMES: usize = 8;
 
 impl Env<'_> {
     /// Read register `r`, which must be initialised.
-    #[inline]
+    #[inline(always)]
     pub fn read(&self, st: &State, r: Reg) -> VResult<Value> {
         let v = *st.reg(r.index());
         if matches!(v, Value::NotInit) {

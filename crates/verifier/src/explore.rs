@@ -404,16 +404,16 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     init.set_reg(1, Value::Ptr(Ptr::new(PtrKind::Ctx)));
 
     let mut log = String::new();
-    let mut work = Vec::with_capacity(16);
+    let mut work = Vec::with_capacity(8);
     work.push(Pending {
         st: init,
         pc: 0,
         anc: None,
         path: NO_PATH,
     });
-    // Room for the states of a typical program up front (growing copies every state).
-    let mut stored: Vec<Stored> = Vec::with_capacity(64);
-    let mut paths = Paths(Vec::with_capacity(64));
+    // Room for the states of a small program up front (growing copies every state).
+    let mut stored: Vec<Stored> = Vec::with_capacity(16);
+    let mut paths = Paths(Vec::with_capacity(16));
     // Recorded states by prune point (`at[pc]` numbers the prune points), so programs pay
     // for a list only where states can be recorded.
     let mut n_points = 0u32;
