@@ -58,8 +58,12 @@
 //! is *precise* at a slot if some path from there, before overwriting it, uses its value, or a
 //! value computed from it, as
 //! - an operand of a conditional jump (the outcome may decide which paths exist);
-//! - an address register of a load, store or atomic operation, or the value stored (a stored
-//!   number may be read back from the stack, and stack slots are always compared in full);
+//! - an address register of a load, store or atomic operation, or the value a store may write
+//!   to the stack (a spilled number is read back exactly, and stack slots are always compared
+//!   in full; a forward may-analysis, `cfg::may_point_to_stack`, tells which address registers
+//!   may point into a stack frame: copies of `r10` and arithmetic on them, function arguments,
+//!   anything loaded from memory or returned by a BPF function or kfunc; a number stored
+//!   through a helper's result, such as a map value, is forgotten and loads back unknown);
 //! - an argument of a helper, kfunc or BPF function (`r1`-`r5`), or `callx`'s target;
 //! - an operand of a 64-bit `add`/`sub` between registers (either may be a pointer, and then
 //!   the number's bounds decide whether the arithmetic is allowed and where it points);
