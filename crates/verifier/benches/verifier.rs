@@ -182,8 +182,18 @@ fn main() {
             .ok()
             .and_then(|n| n.parse::<u32>().ok())
         {
+            // With `WAGGLE_VERIFIER_MEDIAN=1`, print the median wall time of the n runs (for
+            // A/B comparisons of two builds on a busy machine: a median ignores the runs other
+            // processes interrupted).
+            let mut times = Vec::with_capacity(n as usize);
             for _ in 0..n {
+                let t = Instant::now();
                 drop(black_box(ours(&c)));
+                times.push(t.elapsed());
+            }
+            if std::env::var_os("WAGGLE_VERIFIER_MEDIAN").is_some() && n > 0 {
+                times.sort_unstable();
+                println!("{}", us(times[times.len() / 2]));
             }
             return;
         }
@@ -273,6 +283,8 @@ fn us(d: Duration) -> String {
 
 /// One table row: ours and the kernel's numbers for `c`.
 fn row(c: &Case, budget: Duration) -> String {
+    // From an empty buffer pool, so the peak counts every buffer the verification needs.
+    waggle_verifier::release_buffers();
     let (res, peak) = peak::peak_during(|| ours(c));
     let ours_t = median(budget, || drop(black_box(ours(c))));
     let ours_col = match &res {

@@ -31,6 +31,8 @@ pub fn same_reg_outcome(op: JmpOp) -> Option<bool> {
 }
 
 /// `a` and `b` narrowed to the values for which `a op b` is `truth`; `None` if there are none.
+// Inlined into its two calls per jump: the pair it returns is then not copied through memory.
+#[inline(always)]
 pub fn refine(
     op: JmpOp,
     width: Width,

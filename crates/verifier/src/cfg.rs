@@ -478,7 +478,8 @@ fn backward(insns: &[Insn], cyclic: bool, transfer: impl Fn(&Insn, usize, u32) -
 /// Liveness: some path from the slot reads the register in this function before writing it.
 /// Precision: some path from there, before overwriting the register, lets its value (or a
 /// value computed from it) decide a jump, an address, a helper or function argument, a value
-/// stored to memory, a pointer offset, or a checked return value. The other registers, when
+/// stored to the stack (where a later load gets it back as it was), a pointer offset, or a
+/// checked return value. The other registers, when
 /// numbers, may hold any number without changing what the program may do; see "Precision" in
 /// the crate docs.
 ///
@@ -489,19 +490,102 @@ pub fn registers(insns: &[Insn], cfg: &Cfg, main_exit_checked: bool) -> Vec<u32>
     // The main function is never called itself (a callee starting at slot 0 is refused as
     // recursion, but be sure): its exits return to the loader only.
     let main_called = cfg.callees.iter().any(|c| c.contains(&0));
+    let stack = may_point_to_stack(insns, cfg);
     backward(insns, cfg.cyclic, |insn, pc, out| {
         let (u, d) = use_def(insn);
         let live = u | (out as u16 & !d);
-        let precise = precise_in(insn, (out >> 16) as u16, || {
+        let to_stack = stack.get(pc).is_none_or(|&s| match insn {
+            Insn::Store { dst, .. } => s & bit(*dst) != 0,
+            _ => true,
+        });
+        let precise = precise_in(insn, (out >> 16) as u16, to_stack, || {
             !(pc < main_end && !main_called && !main_exit_checked)
         });
         u32::from(live) | u32::from(precise) << 16
     })
 }
 
-/// Precise registers on entry to `insn` from those `out` on exit; `exit_checked`: whether r0
-/// matters at this `exit`.
-fn precise_in(insn: &Insn, out: u16, exit_checked: impl Fn() -> bool) -> u16 {
+/// Per slot, the registers that may hold a pointer into a stack frame on entry (bit `r`): a
+/// forward may-analysis. Every function starts with r1-r5 (its caller's arguments) and r10;
+/// copies and arithmetic carry the bit; loads, fetching atomics and the results of BPF
+/// functions and kfuncs may give one back (a spilled pointer, an argument returned); helper
+/// results never point into the stack, and calls clobber r1-r5. Empty when no instruction
+/// stores a register (nothing asks), all bits everywhere if loops do not settle in 8 sweeps.
+fn may_point_to_stack(insns: &[Insn], cfg: &Cfg) -> Vec<u16> {
+    if !insns.iter().any(|i| {
+        matches!(
+            i,
+            Insn::Store {
+                src: Operand::Reg(_),
+                ..
+            }
+        )
+    }) {
+        return Vec::new();
+    }
+    let len = insns.len();
+    let mut inn = vec![0u16; len];
+    for &s in &cfg.starts {
+        if s < len {
+            inn[s] = ARGS | bit(Reg::R10);
+        }
+    }
+    let reg = |o: &Operand| match o {
+        Operand::Reg(r) => bit(*r),
+        Operand::Imm(_) => 0,
+    };
+    for _ in 0..8 {
+        let mut changed = false;
+        for pc in 0..len {
+            if matches!(insns[pc], Insn::LddwHigh) {
+                continue;
+            }
+            let s = inn[pc];
+            let out = match &insns[pc] {
+                Insn::Alu { op, dst, src, .. } => {
+                    let from = if matches!(
+                        op,
+                        AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32
+                    ) {
+                        s & reg(src)
+                    } else {
+                        s & (reg(src) | bit(*dst))
+                    };
+                    (s & !bit(*dst)) | if from != 0 { bit(*dst) } else { 0 }
+                }
+                Insn::Lddw { dst, .. } => s & !bit(*dst),
+                Insn::Load { dst, .. } => s | bit(*dst),
+                Insn::Atomic { op, src, .. } => {
+                    if *op == AtomicOp::CmpXchg {
+                        s | 1
+                    } else if op.fetches() {
+                        s | bit(*src)
+                    } else {
+                        s
+                    }
+                }
+                Insn::LoadPacket { .. } | Insn::Call(CallTarget::Helper(_)) => s & !CLOBBERED,
+                Insn::Call(_) | Insn::Callx { .. } => (s & !CLOBBERED) | 1,
+                _ => s,
+            };
+            for &t in successors(insns, pc).as_slice() {
+                if t < len && inn[t] | out != inn[t] {
+                    inn[t] |= out;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return inn;
+        }
+    }
+    vec![u16::MAX; len]
+}
+
+/// Precise registers on entry to `insn` from those `out` on exit; `to_stack`: whether a store
+/// may write the stack (the stored value is then restored exactly by a later load); `exit_checked`:
+/// whether r0 matters at this `exit`.
+fn precise_in(insn: &Insn, out: u16, to_stack: bool, exit_checked: impl Fn() -> bool) -> u16 {
     let reg = |o: &Operand| match o {
         Operand::Reg(r) => bit(*r),
         Operand::Imm(_) => 0,
@@ -536,7 +620,10 @@ fn precise_in(insn: &Insn, out: u16, exit_checked: impl Fn() -> bool) -> u16 {
         Insn::Neg { .. } | Insn::Endian { .. } => out,
         Insn::Lddw { dst, .. } => out & !bit(*dst),
         Insn::Load { dst, src, .. } => (out & !bit(*dst)) | bit(*src),
-        Insn::Store { dst, src, .. } => out | bit(*dst) | reg(src),
+        // A number stored anywhere but the stack is forgotten (loads from there give unknown
+        // numbers): only its address matters.
+        Insn::Store { dst, src, .. } if to_stack => out | bit(*dst) | reg(src),
+        Insn::Store { dst, .. } => out | bit(*dst),
         Insn::Atomic { .. } | Insn::LoadPacket { .. } | Insn::Call(_) | Insn::Callx { .. } => {
             // Every register read decides an address, an argument or a stored value.
             let (u, d) = use_def(insn);

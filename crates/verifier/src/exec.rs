@@ -14,7 +14,7 @@ pub const MAX_CALL_FRAMES: usize = 8;
 
 impl Env<'_> {
     /// Read register `r`, which must be initialised.
-    #[inline]
+    #[inline(always)]
     pub fn read(&self, st: &State, r: Reg) -> VResult<Value> {
         let v = *st.reg(r.index());
         if matches!(v, Value::NotInit) {
@@ -1038,7 +1038,8 @@ fn pkt_compare(st: &mut State, op: JmpOp, a: &Ptr, b: &Ptr, target: usize) -> Op
                 && p.kind == kind
                 && p.id == id
             {
-                p.range = p.range.max(off);
+                // `off` is at most 0xffff (checked above).
+                p.range = p.range.max(off as i32);
             }
         });
     }

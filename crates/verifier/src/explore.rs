@@ -410,6 +410,7 @@ fn spec_push(
 /// Verify a program.
 pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> {
     let start = Instant::now();
+
     let insns = prog.insns;
     if let Err(e) = validate(insns) {
         let pc = match e {
@@ -465,15 +466,17 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
     init.set_reg(1, Value::Ptr(Ptr::new(PtrKind::Ctx)));
 
     let mut log = String::new();
-    let mut work = vec![Pending {
+    let mut work = Vec::with_capacity(8);
+    work.push(Pending {
         st: init,
         pc: 0,
         anc: None,
         path: NO_PATH,
         spec: false,
-    }];
-    let mut stored: Vec<Stored> = Vec::new();
-    let mut paths = Paths::default();
+    });
+    // Room for the states of a small program up front (growing copies every state).
+    let mut stored: Vec<Stored> = Vec::with_capacity(16);
+    let mut paths = Paths(Vec::with_capacity(16));
     // Recorded states by prune point (`at[pc]` numbers the prune points), so programs pay
     // for a list only where states can be recorded.
     let mut n_points = 0u32;
@@ -526,6 +529,8 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     widen(&stored[i].st, &mut cur.st);
                 }
                 let mut pruned = false;
+                // Whether a state recorded here is an ancestor of this path (a loop).
+                let mut looping = false;
                 for &i in &stored_at[at[pc] as usize] {
                     let s = &stored[i];
                     if s.spec && !cur.spec {
@@ -548,6 +553,7 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                             break;
                         }
                     } else if s.branches > 0 {
+                        looping = true;
                         if covers(
                             &s.st,
                             &cur.st,
@@ -585,11 +591,18 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                 // Keep at most MAX_STATES_PER_INSN states per instruction: when full, forget
                 // the oldest fully explored one (fewer prunes, never less sound); if every one
                 // is still being explored (a long-running loop), record nothing new.
-                // Like the kernel, record a new state only after at least 2 jumps and 8
-                // instructions since the last one (states every few instructions cost memory
-                // and copies but rarely prune more); callback call sites always record theirs.
+                // Record a new state only after at least 2 jumps and 4 instructions since the
+                // last one while other paths wait to be explored (Linux waits for 8 always),
+                // and 8 when none waits or the current path already went through here (a
+                // loop): states every few instructions cost memory and copies, but a join
+                // point with a state to compare against prunes the paths still to come
+                // (branchy/1000: 1,492 -> 1,000 instructions processed), while only the
+                // current path can come back to a state when none waits, at the next
+                // iteration of a loop, where more states cost more comparisons than they
+                // save. Callback call sites always record theirs.
+                let min_insns = if looping || work.is_empty() { 8 } else { 4 };
                 let due = env.cfg.callback_site[pc]
-                    || (jumps - last_store.0 >= 2 && processed - last_store.1 >= 8);
+                    || (jumps - last_store.0 >= 2 && processed - last_store.1 >= min_insns);
                 let list = &mut stored_at[at[pc] as usize];
                 let mut room = due && list.len() < MAX_STATES_PER_INSN;
                 if !room && let Some(pos) = list.iter().position(|&i| stored[i].branches == 0) {

@@ -214,7 +214,7 @@ impl Env<'_> {
                 if p.var.smin < 0 {
                     return Err(neg_var());
                 }
-                if total < 0 || total + size_i > p.range || p.var.umax > 0xffff {
+                if total < 0 || total + size_i > i64::from(p.range) || p.var.umax > 0xffff {
                     let need = total + size_i;
                     return Err(Fail::new(
                         format!(
@@ -433,12 +433,18 @@ impl Env<'_> {
             slot.spill = v;
             return;
         }
-        for off in lo..hi {
+        // A slot at a time (the bytes of [lo, hi) in one slot are consecutive).
+        let mut off = lo;
+        while off < hi {
             let (slot, byte) = fr.slot_mut(off);
+            let n = (8 - byte).min((hi - off) as usize);
             slot.demote_spill();
-            if definite || slot.bytes[byte] == ByteKind::Zero {
-                slot.bytes[byte] = ByteKind::Misc;
+            for k in &mut slot.bytes[byte..byte + n] {
+                if definite || *k == ByteKind::Zero {
+                    *k = ByteKind::Misc;
+                }
             }
+            off += n as i64;
         }
     }
 

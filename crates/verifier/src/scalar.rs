@@ -252,7 +252,8 @@ impl Scalar {
                 && (self.s32min..=self.s32max).contains(&(v as i32));
             return ok.then_some(Scalar::konst(v));
         }
-        if self == Scalar::UNKNOWN {
+        if self.same_bounds(&Scalar::UNKNOWN) {
+            // Linked or not: nothing to sync.
             return Some(self);
         }
         self.synced_full()
@@ -260,8 +261,12 @@ impl Scalar {
 
     /// [`Scalar::synced`] without fast paths.
     fn synced_full(mut self) -> Option<Scalar> {
-        for _ in 0..2 {
-            self.update_bounds();
+        // Two passes of: update_bounds, deduce32, deduce64, deduce_mixed, bound_offset,
+        // update_bounds. `update_bounds` is idempotent (it narrows the bounds by the known
+        // bits, which it does not change), so the start of the second pass may skip it.
+        self.update_bounds();
+        for pass in 0..2 {
+            let before = self;
             self.deduce32();
             self.deduce64();
             self.deduce_mixed();
@@ -269,6 +274,10 @@ impl Scalar {
             self.update_bounds();
             if !self.valid() {
                 return None;
+            }
+            // A pass that changes nothing would change nothing the second time either.
+            if pass == 0 && self == before {
+                break;
             }
         }
         Some(self)
@@ -482,6 +491,74 @@ mod tests {
             assert_eq!(s.synced(), s.synced_full(), "{s:?}");
         }
         assert_eq!(Scalar::UNKNOWN.synced(), Scalar::UNKNOWN.synced_full());
+    }
+
+    /// The sync as first written: two plain passes.
+    fn reference_sync(mut s: Scalar) -> Option<Scalar> {
+        for _ in 0..2 {
+            s.update_bounds();
+            s.deduce32();
+            s.deduce64();
+            s.deduce_mixed();
+            s.bound_offset()?;
+            s.update_bounds();
+            if !s.valid() {
+                return None;
+            }
+        }
+        Some(s)
+    }
+
+    #[test]
+    fn sync_matches_two_plain_passes() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let edges = [
+            0u64,
+            1,
+            0xff,
+            0x7fff_ffff,
+            0x8000_0000,
+            0xffff_ffff,
+            1 << 32,
+            1 << 63,
+        ];
+        for i in 0..200_000 {
+            let mut pick = || {
+                let r = next();
+                match r % 4 {
+                    0 => edges[(r >> 8) as usize % edges.len()].wrapping_add((r >> 16) % 3),
+                    1 => r >> (r % 64),
+                    _ => r,
+                }
+            };
+            let mut s = Scalar::UNKNOWN;
+            let (a, b) = (pick(), pick());
+            match i % 6 {
+                0 => (s.umin, s.umax) = (a.min(b), a.max(b)),
+                1 => (s.smin, s.smax) = ((a as i64).min(b as i64), (a as i64).max(b as i64)),
+                2 => (s.u32min, s.u32max) = ((a as u32).min(b as u32), (a as u32).max(b as u32)),
+                3 => {
+                    (s.s32min, s.s32max) = ((a as i32).min(b as i32), (a as i32).max(b as i32));
+                }
+                4 => s.var = Tnum::range(a.min(b), a.max(b)),
+                _ => {
+                    let m = pick();
+                    s.var = Tnum {
+                        value: a & !m,
+                        mask: m,
+                    };
+                    (s.umin, s.u32max) = (b >> 3, a as u32 | 0xff);
+                }
+            }
+            s.id = (i % 3) as u32;
+            assert_eq!(s.synced_full(), reference_sync(s), "{s:?}");
+        }
     }
 
     #[test]

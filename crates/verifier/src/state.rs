@@ -175,7 +175,7 @@ pub struct Ptr {
     /// Whether it may be NULL (not yet checked).
     pub maybe_null: bool,
     /// For packet pointers: bytes after `pkt + var` known to be inside the packet.
-    pub range: i64,
+    pub range: i32,
 }
 
 impl Ptr {
@@ -328,6 +328,7 @@ impl Frame {
     }
 
     /// The slot holding byte offset `off` (negative, from the frame pointer).
+    #[inline]
     pub fn slot_mut(&mut self, off: i64) -> (&mut Slot, usize) {
         let idx = ((-off - 1) / 8) as usize;
         let stack = Rc::make_mut(&mut self.stack);
@@ -347,7 +348,11 @@ impl Frame {
 }
 
 /// The whole abstract state at one instruction.
-#[derive(Clone, PartialEq, Eq, Debug)]
+///
+/// Copies take their frame buffer from a small per-thread pool that dropped states refill:
+/// a frame is over a kilobyte, past the allocator's fast per-size caches, and states are
+/// copied at every branch and recorded at prune points.
+#[derive(PartialEq, Eq, Debug)]
 pub struct State {
     /// Call frames, innermost last.
     pub frames: Vec<Frame>,
@@ -357,6 +362,60 @@ pub struct State {
     pub lock: Option<Lock>,
     /// Whether a `bpf_rcu_read_lock` section is open.
     pub rcu: bool,
+}
+
+thread_local! {
+    /// Emptied frame buffers of dropped states, for the next copies.
+    static FRAME_POOL: std::cell::RefCell<Vec<Vec<Frame>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Most buffers the pool keeps (each holds a frame or more, about 1.2 KB each): a thread
+/// keeps at most about 600 KB for its next verification (see [`release_frame_pool`]). Enough
+/// for the states a program of a few thousand instructions keeps at once.
+const FRAME_POOL_MAX: usize = 512;
+
+impl Clone for State {
+    fn clone(&self) -> State {
+        let mut frames = FRAME_POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        frames.extend(self.frames.iter().cloned());
+        State {
+            frames,
+            refs: self.refs.clone(),
+            lock: self.lock,
+            rcu: self.rcu,
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if self.frames.capacity() == 0 {
+            return;
+        }
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.clear();
+        // During thread exit the pool may be gone: the buffer is then simply freed.
+        let _ = FRAME_POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut()
+                && p.len() < FRAME_POOL_MAX
+            {
+                p.push(frames);
+            }
+        });
+    }
+}
+
+/// Free the frame buffers this thread keeps for its next verification.
+pub fn release_frame_pool() {
+    let _ = FRAME_POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Vec::new();
+        }
+    });
 }
 
 /// A held `bpf_spin_lock`: which map value, at which offset, and the instruction that took it.
@@ -468,14 +527,42 @@ impl State {
     }
 }
 
+/// Pairs of ids, kept inline while few: a state comparison then allocates nothing (most
+/// states hold a handful of ids; more spill to the heap).
+#[derive(Default)]
+struct Pairs {
+    len: usize,
+    inline: [(u32, u32); Pairs::INLINE],
+    more: Vec<(u32, u32)>,
+}
+
+impl Pairs {
+    const INLINE: usize = 8;
+
+    fn iter(&self) -> impl Iterator<Item = &(u32, u32)> {
+        self.inline[..self.len.min(Self::INLINE)]
+            .iter()
+            .chain(self.more.iter())
+    }
+
+    fn push(&mut self, p: (u32, u32)) {
+        if self.len < Self::INLINE {
+            self.inline[self.len] = p;
+        } else {
+            self.more.push(p);
+        }
+        self.len += 1;
+    }
+}
+
 /// Consistent renaming of ids between an old and a new state.
 #[derive(Default)]
 struct IdMap {
     /// Pairs (old, new), one-to-one.
-    pairs: Vec<(u32, u32)>,
+    pairs: Pairs,
     /// Links of numbers (old scalar id, new scalar id or a stand-in for 0): each old id goes
     /// to one new id, see [`IdMap::link`].
-    links: Vec<(u32, u32)>,
+    links: Pairs,
     /// Stand-ins given so far to unlinked numbers of the new state.
     unlinked: u32,
 }
@@ -485,7 +572,7 @@ impl IdMap {
         if old == 0 || cur == 0 {
             return old == cur;
         }
-        for &(o, c) in &self.pairs {
+        for &(o, c) in self.pairs.iter() {
             if o == old || c == cur {
                 return o == old && c == cur;
             }
@@ -509,8 +596,9 @@ impl IdMap {
         } else {
             cur
         };
-        match self.links.iter().find(|(o, _)| *o == old) {
-            Some(&(_, c)) => c == cur,
+        let found = self.links.iter().find(|(o, _)| *o == old).copied();
+        match found {
+            Some((_, c)) => c == cur,
             None => {
                 self.links.push((old, cur));
                 true
@@ -607,13 +695,15 @@ pub fn covers(
             }
         }
         let n = fo.stack.len().max(fc.stack.len());
+        // The very same slots, shared by copies: no need to compare them byte by byte.
+        let shared = Rc::ptr_eq(&fo.stack, &fc.stack);
         for i in 0..n {
             let so = fo.stack.get(i).unwrap_or(&Slot::INVALID);
             let sc = fc.stack.get(i).unwrap_or(&Slot::INVALID);
             // Identical slots (often the very same memory, shared by copies) cover each other
             // when they hold no ids to rename: an unlinked number or nothing spilled, and no
             // byte of a spill without a spilled value (what the full check below also accepts).
-            if so == sc
+            if (shared || so == sc)
                 && match so.spill {
                     Value::Scalar(s) => s.id == 0,
                     Value::NotInit => !so.bytes.contains(&ByteKind::Spill),
