@@ -1068,6 +1068,44 @@ fn diff_object(path: &Path, table: &mut Vec<String>, failures: &mut Vec<String>)
     }
 }
 
+/// timer.bpf.o, its BTF loaded in the kernel, and the index of program `name`.
+fn timer_object(name: &str) -> (Object, Option<(OwnedFd, Vec<u8>)>, usize) {
+    let path = progs_dir().join("timer.bpf.o");
+    let obj = Object::open(&path).expect("timer.bpf.o parses");
+    let elf = std::fs::read(&path).expect("read");
+    let btf = kernel_btf("timer.bpf.o", &elf);
+    let i = obj
+        .programs
+        .iter()
+        .position(|p| p.name == name)
+        .expect("program in timer.bpf.o");
+    (obj, btf, i)
+}
+
+/// Runs a program once on `data` in the kernel and in Waggle: the return values must agree.
+fn test_run_both(kprog: &OwnedFd, rt: &Runtime, prog: Handle, data: &[u8]) {
+    let k = waggle_kernel::prog_test_run(
+        kprog,
+        &waggle_kernel::TestRun {
+            data_in: data,
+            data_size_out: 8192,
+            repeat: 1,
+            ..Default::default()
+        },
+    )
+    .expect("kernel test run");
+    let w = rt
+        .prog_test_run(
+            prog,
+            &TestRun {
+                data_in: data,
+                ..TestRun::default()
+            },
+        )
+        .expect("waggle test run");
+    assert_eq!(w.retval as u32, k.retval);
+}
+
 /// The `bpf_timer_*` helpers' return values on a first run of timer.bpf.c's `errors` (fresh
 /// maps: init, init again, start without a callback, bad clocks and flags, cancel armed and
 /// not armed, ...), which the corpus test above only sees in its steady state after many
@@ -1077,42 +1115,15 @@ fn timer_helpers_first_run_agrees_with_the_kernel() {
     if !kernel_available() {
         return;
     }
-    let path = progs_dir().join("timer.bpf.o");
-    let obj = Object::open(&path).expect("timer.bpf.o parses");
-    let elf = std::fs::read(&path).expect("read");
-    let btf = kernel_btf("timer.bpf.o", &elf);
+    let (obj, btf, i) = timer_object("errors");
     let kernel = KernelObject::load(&obj, btf.as_ref()).expect("kernel loads the maps");
-    let i = obj
-        .programs
-        .iter()
-        .position(|p| p.name == "errors")
-        .expect("errors");
     let kprog = kernel.programs[i]
         .as_ref()
         .expect("kernel verifier accepts errors");
     let rt = Runtime::new();
     let loaded = rt.load_object(&obj, 0).expect("waggle loads timer.bpf.o");
     let data = eth(1, 0x0800, &[0u8; 50]);
-    let k = waggle_kernel::prog_test_run(
-        kprog,
-        &waggle_kernel::TestRun {
-            data_in: &data,
-            data_size_out: 8192,
-            repeat: 1,
-            ..Default::default()
-        },
-    )
-    .expect("kernel test run");
-    let w = rt
-        .prog_test_run(
-            loaded.programs[i].1,
-            &TestRun {
-                data_in: &data,
-                ..TestRun::default()
-            },
-        )
-        .expect("waggle test run");
-    assert_eq!(w.retval as u32, k.retval);
+    test_run_both(kprog, &rt, loaded.programs[i].1, &data);
     let (r, spec) = obj.map("results").expect("results map");
     let read = |key: u32| -> (i64, i64) {
         let kv = waggle_kernel::map_lookup(&kernel.maps[r], &key.to_ne_bytes(), 8)
@@ -1148,26 +1159,7 @@ fn timer_helpers_first_run_agrees_with_the_kernel() {
     let kprog = kernel.programs[i]
         .as_ref()
         .expect("kernel verifier accepts errors");
-    let k = waggle_kernel::prog_test_run(
-        kprog,
-        &waggle_kernel::TestRun {
-            data_in: &data,
-            data_size_out: 8192,
-            repeat: 1,
-            ..Default::default()
-        },
-    )
-    .expect("kernel test run");
-    let w = rt
-        .prog_test_run(
-            loaded.programs[i].1,
-            &TestRun {
-                data_in: &data,
-                ..TestRun::default()
-            },
-        )
-        .expect("waggle test run");
-    assert_eq!(w.retval as u32, k.retval);
+    test_run_both(kprog, &rt, loaded.programs[i].1, &data);
     let kv = waggle_kernel::map_lookup(&kernel.maps[kr], &0u32.to_ne_bytes(), 8)
         .expect("kernel lookup")
         .expect("present");
@@ -1201,42 +1193,15 @@ fn timer_callbacks_settle_the_same_in_the_kernel() {
     if !kernel_available() {
         return;
     }
-    let path = progs_dir().join("timer.bpf.o");
-    let obj = Object::open(&path).expect("timer.bpf.o parses");
-    let elf = std::fs::read(&path).expect("read");
-    let btf = kernel_btf("timer.bpf.o", &elf);
+    let (obj, btf, i) = timer_object("arm");
     let kernel = KernelObject::load(&obj, btf.as_ref()).expect("kernel loads the maps");
-    let i = obj
-        .programs
-        .iter()
-        .position(|p| p.name == "arm")
-        .expect("arm");
     let kprog = kernel.programs[i]
         .as_ref()
         .expect("kernel verifier accepts arm");
     let rt = Runtime::new();
     let loaded = rt.load_object(&obj, 0).expect("waggle loads timer.bpf.o");
     let data = eth(1, 0x0800, &[0u8; 50]);
-    let k = waggle_kernel::prog_test_run(
-        kprog,
-        &waggle_kernel::TestRun {
-            data_in: &data,
-            data_size_out: 8192,
-            repeat: 1,
-            ..Default::default()
-        },
-    )
-    .expect("kernel test run");
-    let w = rt
-        .prog_test_run(
-            loaded.programs[i].1,
-            &TestRun {
-                data_in: &data,
-                ..TestRun::default()
-            },
-        )
-        .expect("waggle test run");
-    assert_eq!(w.retval as u32, k.retval);
+    test_run_both(kprog, &rt, loaded.programs[i].1, &data);
     let (c, _) = obj.map("counter").expect("counter map");
     let kernel_counter = || -> Vec<u64> {
         (0u32..2)
