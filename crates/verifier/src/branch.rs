@@ -189,33 +189,35 @@ fn exclude32(s: &mut Scalar, c: u32) -> Option<()> {
     Some(())
 }
 
+/// Whether jump `op` at `width` is taken between the numbers `x` and `y` (32-bit jumps compare
+/// the low halves).
+pub(crate) fn holds(op: JmpOp, width: Width, x: u64, y: u64) -> bool {
+    let (x, y) = match width {
+        Width::W32 => (x & 0xffff_ffff, y & 0xffff_ffff),
+        Width::W64 => (x, y),
+    };
+    let (sx, sy) = match width {
+        Width::W32 => (i64::from(x as u32 as i32), i64::from(y as u32 as i32)),
+        Width::W64 => (x as i64, y as i64),
+    };
+    match op {
+        JmpOp::Jeq => x == y,
+        JmpOp::Jne => x != y,
+        JmpOp::Jgt => x > y,
+        JmpOp::Jge => x >= y,
+        JmpOp::Jlt => x < y,
+        JmpOp::Jle => x <= y,
+        JmpOp::Jsgt => sx > sy,
+        JmpOp::Jsge => sx >= sy,
+        JmpOp::Jslt => sx < sy,
+        JmpOp::Jsle => sx <= sy,
+        JmpOp::Jset => x & y != 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn holds(op: JmpOp, width: Width, x: u64, y: u64) -> bool {
-        let (x, y) = match width {
-            Width::W32 => (x & 0xffff_ffff, y & 0xffff_ffff),
-            Width::W64 => (x, y),
-        };
-        let (sx, sy) = match width {
-            Width::W32 => (i64::from(x as u32 as i32), i64::from(y as u32 as i32)),
-            Width::W64 => (x as i64, y as i64),
-        };
-        match op {
-            JmpOp::Jeq => x == y,
-            JmpOp::Jne => x != y,
-            JmpOp::Jgt => x > y,
-            JmpOp::Jge => x >= y,
-            JmpOp::Jlt => x < y,
-            JmpOp::Jle => x <= y,
-            JmpOp::Jsgt => sx > sy,
-            JmpOp::Jsge => sx >= sy,
-            JmpOp::Jslt => sx < sy,
-            JmpOp::Jsle => sx <= sy,
-            JmpOp::Jset => x & y != 0,
-        }
-    }
 
     #[test]
     fn refinement_is_sound() {

@@ -973,34 +973,11 @@ pub fn add_const_link(a: &Scalar, b: &Scalar, sub: bool, w32: bool, r: Scalar) -
 
 /// The outcome of a jump between two known numbers.
 fn const_outcome(op: JmpOp, width: Width, a: &Scalar, b: &Scalar) -> Option<bool> {
-    let (x, y, sx, sy) = match width {
-        Width::W64 => {
-            let (x, y) = (a.const_value()?, b.const_value()?);
-            (x, y, x as i64, y as i64)
-        }
-        Width::W32 => {
-            let (x, y) = (a.const_value32()?, b.const_value32()?);
-            (
-                u64::from(x),
-                u64::from(y),
-                i64::from(x as i32),
-                i64::from(y as i32),
-            )
-        }
+    let (x, y) = match width {
+        Width::W64 => (a.const_value()?, b.const_value()?),
+        Width::W32 => (u64::from(a.const_value32()?), u64::from(b.const_value32()?)),
     };
-    Some(match op {
-        JmpOp::Jeq => x == y,
-        JmpOp::Jne => x != y,
-        JmpOp::Jgt => x > y,
-        JmpOp::Jge => x >= y,
-        JmpOp::Jlt => x < y,
-        JmpOp::Jle => x <= y,
-        JmpOp::Jsgt => sx > sy,
-        JmpOp::Jsge => sx >= sy,
-        JmpOp::Jslt => sx < sy,
-        JmpOp::Jsle => sx <= sy,
-        JmpOp::Jset => x & y != 0,
-    })
+    Some(crate::branch::holds(op, width, x, y))
 }
 
 /// Packet pointer comparisons: on the side where `pkt <= end` holds, every copy of `pkt`

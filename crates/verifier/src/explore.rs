@@ -365,16 +365,7 @@ fn spec_after(
 ) -> bool {
     let pc = cur.pc;
     for (s, to) in std::mem::take(&mut env.spec.pushed) {
-        if let Some(a) = cur.anc {
-            stored[a].branches += 1;
-        }
-        work.push(Pending {
-            st: s,
-            pc: to,
-            anc: cur.anc,
-            path: paths.push(pc, to, cur.path),
-            spec: true,
-        });
+        fork(work, stored, paths, cur, s, to, true);
     }
     env.spec.stops_after(pc) && cur.spec && flow.is_ok()
 }
@@ -391,19 +382,32 @@ fn spec_push(
     st: &State,
     to: usize,
 ) {
-    let pc = cur.pc;
-    let Some(s) = crate::spec::speculative_state(&env.insns[pc], st) else {
-        return;
-    };
+    if let Some(s) = crate::spec::speculative_state(&env.insns[cur.pc], st) {
+        fork(work, stored, paths, cur, s, to, true);
+    }
+}
+
+/// Queue the path from `cur` that continues at `to` in state `st` (its ancestor, if any, now
+/// waits for one more branch).
+#[inline]
+fn fork(
+    work: &mut Vec<Pending>,
+    stored: &mut [Stored],
+    paths: &mut Paths,
+    cur: &Pending,
+    st: State,
+    to: usize,
+    spec: bool,
+) {
     if let Some(a) = cur.anc {
         stored[a].branches += 1;
     }
     work.push(Pending {
-        st: s,
+        st,
         pc: to,
         anc: cur.anc,
-        path: paths.push(pc, to, cur.path),
-        spec: true,
+        path: paths.push(cur.pc, to, cur.path),
+        spec,
     });
 }
 
@@ -696,16 +700,15 @@ pub fn run(prog: &Program<'_>, opts: &Options) -> Result<Stats, Box<Rejection>> 
                     target,
                 }) => match (taken, fall) {
                     (Some(t), Some(f)) => {
-                        if let Some(a) = cur.anc {
-                            stored[a].branches += 1;
-                        }
-                        work.push(Pending {
-                            st: t,
-                            pc: target,
-                            anc: cur.anc,
-                            path: paths.push(pc, target, cur.path),
-                            spec: cur.spec,
-                        });
+                        fork(
+                            &mut work,
+                            &mut stored,
+                            &mut paths,
+                            &cur,
+                            t,
+                            target,
+                            cur.spec,
+                        );
                         peak = peak.max((stored.len() + work.len()) as u64);
                         cur.st = f;
                         cur.pc = pc + 1;

@@ -456,13 +456,7 @@ mod tests {
 
     #[test]
     fn sync_fast_paths_agree_with_the_full_sync() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let edges = [
             0u64,
             1,
@@ -493,6 +487,16 @@ mod tests {
         assert_eq!(Scalar::UNKNOWN.synced(), Scalar::UNKNOWN.synced_full());
     }
 
+    /// Marsaglia's xorshift64 (13/7/17) from `seed`: deterministic test numbers.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// The sync as first written: two plain passes.
     fn reference_sync(mut s: Scalar) -> Option<Scalar> {
         for _ in 0..2 {
@@ -511,13 +515,7 @@ mod tests {
 
     #[test]
     fn sync_matches_two_plain_passes() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let edges = [
             0u64,
             1,
