@@ -54,7 +54,7 @@ pub use hooks::packet::{
 pub use hooks::perf::{PerfEventData, fire_perf_event};
 pub use link::Link;
 pub use load::{LoadError, ProgLoad};
-pub use loader::{LoadedObject, kconfig_value};
+pub use loader::{LoadedObject, kconfig_map, kconfig_value};
 pub use map::{Map, MapInfo};
 pub use program::{
     Engine, Program, ProgramInfo, StatsGuard, default_engine, enable_stats, set_default_engine,

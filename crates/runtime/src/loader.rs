@@ -164,19 +164,9 @@ impl Runtime {
         object: &Object,
         loaded: &mut LoadedObject,
     ) -> Result<Option<(usize, Vec<String>)>, LoadError> {
-        let mut names: Vec<String> = Vec::new();
-        for r in object.programs.iter().flat_map(|p| &p.relocations) {
-            if r.kind == RelocationKind::ExternVar && !names.contains(&r.symbol) {
-                names.push(r.symbol.clone());
-            }
-        }
-        if names.is_empty() {
+        let Some((names, value)) = kconfig_map(object) else {
             return Ok(None);
-        }
-        let value: Vec<u8> = names
-            .iter()
-            .flat_map(|n| kconfig_value(n).to_le_bytes())
-            .collect();
+        };
         let spec = waggle_maps::MapSpec::new(waggle_maps::MapType::Array, 4, value.len() as u32, 1)
             .with_flags(waggle_maps::flags::BPF_F_RDONLY_PROG);
         let h = self
@@ -261,6 +251,26 @@ fn point_externs_at_kconfig(
             };
         }
     }
+}
+
+/// libbpf's `.kconfig` map of `object`: its `__kconfig` externs' names in order of first use,
+/// and the map's one value (each extern's [`kconfig_value`], 8 bytes little-endian, in that
+/// order). `None` when the object has no such extern.
+pub fn kconfig_map(object: &Object) -> Option<(Vec<String>, Vec<u8>)> {
+    let mut names: Vec<String> = Vec::new();
+    for r in object.programs.iter().flat_map(|p| &p.relocations) {
+        if r.kind == RelocationKind::ExternVar && !names.contains(&r.symbol) {
+            names.push(r.symbol.clone());
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let value = names
+        .iter()
+        .flat_map(|n| kconfig_value(n).to_le_bytes())
+        .collect();
+    Some((names, value))
 }
 
 /// The value libbpf gives a `__kconfig` extern on this machine: the running kernel's version

@@ -330,19 +330,9 @@ struct KernelObject {
 /// (`waggle_runtime::kconfig_value`, 8 bytes each in order of first use), read-only for
 /// programs and frozen; and the externs' names. `None` when the object has none.
 fn kernel_kconfig(obj: &Object) -> Result<Option<(OwnedFd, Vec<String>)>, String> {
-    let mut names: Vec<String> = Vec::new();
-    for r in obj.programs.iter().flat_map(|p| &p.relocations) {
-        if r.kind == RelocationKind::ExternVar && !names.contains(&r.symbol) {
-            names.push(r.symbol.clone());
-        }
-    }
-    if names.is_empty() {
+    let Some((names, value)) = waggle_runtime::kconfig_map(obj) else {
         return Ok(None);
-    }
-    let value: Vec<u8> = names
-        .iter()
-        .flat_map(|n| waggle_runtime::kconfig_value(n).to_le_bytes())
-        .collect();
+    };
     let fd = waggle_kernel::map_create(&waggle_kernel::MapCreate {
         map_type: 2, // BPF_MAP_TYPE_ARRAY
         key_size: 4,
